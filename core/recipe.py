@@ -1,0 +1,364 @@
+"""The recipe format: TOML in, a validated `Recipe` out, or every problem at once.
+
+A recipe is checked completely before anything runs: the TOML syntax, the schema
+(unknown keys, missing fields, wrong types), template syntax, references to steps
+and inputs, and cycles. Each problem is reported as `file:line: field: message`
+with a hint, so a typo costs one glance, not a failed run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from core.errors import RecipeError, RecipeErrors
+from core.toml_lines import KeyLines
+
+FORMAT_VERSION = 1
+STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    """Base for every schema: unknown keys are errors, not silent defaults."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+InputType = Literal["string", "number", "integer", "boolean", "list", "object", "file"]
+
+
+class InputSpec(Strict):
+    """One input of a recipe. A `file` input is read when the run starts and stored
+    with it as `{path, name, text}`, so the run stays meaningful if the file changes."""
+
+    type: InputType = Field("string", description="string, number, integer, boolean, list, "
+                            "object or file")
+    description: str = ""
+    default: Any = None
+    required: bool | None = Field(None, description="Defaults to true when there is no default.")
+
+    @property
+    def is_required(self) -> bool:
+        """Whether a run must be given this input."""
+        return self.required if self.required is not None else self.default is None
+
+
+# --- step kinds --------------------------------------------------------------------------
+
+
+class ModelOptions(Strict):
+    """How a step calls a model."""
+
+    model: str | None = Field(None, description="A model from the catalog; default: routed.")
+    route: str = Field("auto", description="auto, local, remote or a model name.")
+    system: str | None = Field(None, description="System prompt (template).")
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    seed: int | None = None
+
+
+class StepBase(Strict):
+    """Fields every top-level step has."""
+
+    needs: list[str] = Field(default_factory=list, description="Steps that must finish first "
+                             "(besides those the templates refer to).")
+    description: str = ""
+    retries: int = Field(1, ge=0, le=10, description="Extra attempts after a retryable failure.")
+    backoff: float = Field(0.5, ge=0, le=60, description="First retry delay in seconds; "
+                           "doubles each time, with jitter.")
+    timeout: float | None = Field(None, gt=0, description="Seconds for one attempt.")
+    join: Literal["all", "any"] = Field("all", description="all: skip if any dependency was "
+                                        "skipped; any: run if at least one succeeded.")
+
+
+class LlmCall(ModelOptions):
+    """Ask a model; with `schema`, the answer is a JSON object that satisfies it."""
+
+    kind: Literal["llm"]
+    prompt: str = Field(description="The user prompt (template).")
+    output_schema: dict[str, Any] | None = Field(None, alias="schema",
+                                                 description="JSON Schema of the answer.")
+
+
+class ClassifyCall(ModelOptions):
+    """Choose one of `labels` for `input`; returns `{label, confidence}`."""
+
+    kind: Literal["classify"]
+    input: str = Field(description="The text to classify (template).")
+    labels: list[str] = Field(min_length=2)
+    instructions: str = ""
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(24, ge=1, le=256)
+
+
+class TemplateCall(Strict):
+    """Render text from inputs and earlier outputs; no model."""
+
+    kind: Literal["template"]
+    template: str
+
+
+class LlmStep(StepBase, LlmCall):
+    """A model call step."""
+
+
+class ClassifyStep(StepBase, ClassifyCall):
+    """A classification step."""
+
+
+class TemplateStep(StepBase, TemplateCall):
+    """A text step."""
+
+
+class BranchStep(StepBase):
+    """Pick which downstream steps run: `on` is an expression, `cases` map its value to
+    steps; the steps of the other cases are skipped, and so is what depends only on them."""
+
+    kind: Literal["branch"]
+    on: str = Field(description="Expression, e.g. steps.triage.label")
+    cases: dict[str, list[str]]
+    default: list[str] = Field(default_factory=list)
+
+
+SubStep = Annotated[Union[LlmCall, ClassifyCall, TemplateCall], Field(discriminator="kind")]
+
+
+class MapStep(StepBase):
+    """Run `step` once per item of the list `over`, in parallel; output is the list of
+    results. Inside, templates see `item` and `index`."""
+
+    kind: Literal["map"]
+    over: str = Field(description="Expression giving a list, e.g. steps.entities.people")
+    step: SubStep
+    concurrency: int = Field(4, ge=1, le=64)
+    allow_failures: bool = Field(False, description="A failed item gives null instead of "
+                                 "failing the step.")
+    max_items: int = Field(100, ge=1, le=10000)
+
+
+class EnsembleStep(StepBase, ModelOptions):
+    """Ask several models (or one model `n` times) the same thing in parallel, then
+    combine: `vote` (majority), `judge` (a model picks the best) or `merge` (a model
+    writes one answer from all)."""
+
+    kind: Literal["ensemble"]
+    prompt: str
+    models: list[str] = Field(default_factory=list, description="Models to ask; empty: the "
+                              "step's model n times.")
+    n: int = Field(3, ge=1, le=32)
+    method: Literal["vote", "judge", "merge"] = "vote"
+    labels: list[str] | None = Field(None, description="Constrain each answer to one label.")
+    output_schema: dict[str, Any] | None = Field(None, alias="schema")
+    temperature: float = Field(0.8, ge=0, le=2)
+    judge_model: str | None = None
+    concurrency: int = Field(4, ge=1, le=64)
+
+
+Step = Annotated[
+    Union[LlmStep, ClassifyStep, TemplateStep, BranchStep, MapStep, EnsembleStep],
+    Field(discriminator="kind"),
+]
+STEP_KINDS = ("llm", "classify", "template", "branch", "map", "ensemble")
+
+
+class Recipe(Strict):
+    """A saved workflow: inputs, steps (a DAG), outputs."""
+
+    format: int = Field(FORMAT_VERSION, description="Recipe format version.")
+    name: str = ""
+    description: str = ""
+    max_parallel: int = Field(4, ge=1, le=256, description="Steps running at once.")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    steps: dict[str, Step] = Field(min_length=1)
+    outputs: dict[str, str] = Field(default_factory=dict, description="Name -> expression, "
+                                    "e.g. summary = \"steps.summarize\". Default: the final "
+                                    "steps' outputs.")
+
+    _source: str = PrivateAttr("")
+    _path: str = PrivateAttr("<recipe>")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: int) -> int:
+        if v != FORMAT_VERSION:
+            raise ValueError(f"this Podium reads recipe format {FORMAT_VERSION}, not {v}")
+        return v
+
+    @property
+    def source(self) -> str:
+        """The TOML text this recipe was loaded from."""
+        return self._source
+
+    @property
+    def path(self) -> str:
+        """Where it was loaded from."""
+        return self._path
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the source: the pinned version a run refers to."""
+        return hashlib.sha256(self._source.encode()).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the recipe format (for editors and `podium recipe schema`)."""
+    schema = Recipe.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Podium recipe"
+    return schema
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> Recipe:
+    """Read and validate a recipe file. Raises `RecipeErrors` listing every problem."""
+    p = Path(path)
+    try:
+        source = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"no such recipe file: {p}", "check the path, or run `podium "
+                          "recipe list` to see the shipped recipes", file=str(p)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RecipeError(f"cannot read recipe: {e}", file=str(p)) from None
+    return loads(source, str(p))
+
+
+def loads(source: str, path: str = "<recipe>") -> Recipe:
+    """Validate recipe TOML text; `path` names it in errors."""
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as e:
+        raise _toml_syntax_error(e, path) from None
+    lines = KeyLines(source)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeErrors(_schema_errors(e, data, lines, path)) from None
+    recipe._source = source
+    recipe._path = path
+    if not recipe.name:
+        recipe.name = Path(path).stem if path != "<recipe>" else "recipe"
+
+    from core.plan import check
+
+    problems = check(recipe)
+    if problems:
+        raise RecipeErrors([
+            RecipeError(pr.message, pr.hint, file=path, line=lines.line_of(pr.loc),
+                        field=_field_name(pr.loc))
+            for pr in problems
+        ])
+    return recipe
+
+
+def _toml_syntax_error(e: tomllib.TOMLDecodeError, path: str) -> RecipeError:
+    message = str(e)
+    line = None
+    # tomllib says "... (at line 3, column 7)"; keep the line, drop the parenthesis.
+    if "(at line " in message:
+        head, _, tail = message.rpartition(" (at line ")
+        try:
+            line = int(tail.split(",")[0])
+            message = head
+        except ValueError:
+            pass
+    return RecipeError(f"TOML syntax: {message}", "check quotes, brackets and `key = value` "
+                       "pairs on that line", file=path, line=line)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+@dataclass
+class _Located:
+    loc: tuple[Any, ...]
+    message: str
+    hint: str | None
+
+
+def _schema_errors(e: ValidationError, data: dict[str, Any], lines: KeyLines,
+                   path: str) -> list[RecipeError]:
+    located: list[_Located] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in e.errors():
+        item = _explain(err, data)
+        if item is None or item.loc in seen:
+            continue
+        seen.add(item.loc)
+        located.append(item)
+    return [RecipeError(x.message, x.hint, file=path, line=lines.line_of(x.loc),
+                        field=_field_name(x.loc)) for x in located]
+
+
+def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
+    """Turn one pydantic error into words a recipe author understands."""
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    # pydantic puts the union tag into the path (steps.x.llm.prompt); drop it.
+    if len(loc) >= 3 and loc[0] == "steps" and loc[2] in STEP_KINDS:
+        loc = loc[:2] + loc[3:]
+    if len(loc) >= 5 and loc[0] == "steps" and loc[2] == "step" and loc[3] in STEP_KINDS:
+        loc = loc[:3] + loc[4:]
+    owner = _owner(loc, data)
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        allowed = _allowed_fields(loc, data)
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        if allowed:
+            hint = (hint + " " if hint else "") + "Known fields: " + ", ".join(sorted(allowed))
+        return _Located(loc, f"unknown field '{name}'", hint)
+    if kind == "missing":
+        name = str(loc[-1])
+        return _Located(loc, f"missing required field '{name}'",
+                        f"add `{name} = ...` to {owner}")
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag", "?")
+        close = difflib.get_close_matches(str(tag), STEP_KINDS, n=1)
+        hint = (f"did you mean '{close[0]}'? " if close else "") + "Kinds: " + ", ".join(
+            STEP_KINDS)
+        return _Located(loc + ("kind",), f"unknown step kind '{tag}'", hint)
+    if kind == "union_tag_not_found":
+        return _Located(loc + ("kind",), "missing required field 'kind'",
+                        "add `kind = \"llm\"` (or " + ", ".join(STEP_KINDS[1:]) + f") to {owner}")
+    msg = err["msg"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return _Located(loc, msg, None)
+
+
+def _owner(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    if len(loc) >= 2 and loc[0] in ("steps", "inputs"):
+        return f"[{loc[0]}.{loc[1]}]"
+    return "the top of the file"
+
+
+def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
+    model: type[BaseModel] | None = None
+    if len(loc) == 1:
+        model = Recipe
+    elif loc[0] == "inputs" and len(loc) == 3:
+        model = InputSpec
+    elif loc[0] == "steps" and len(loc) in (3, 4):
+        step = data.get("steps", {}).get(loc[1], {})
+        kinds: dict[str, type[BaseModel]] = {
+            "llm": LlmStep, "classify": ClassifyStep, "template": TemplateStep,
+            "branch": BranchStep, "map": MapStep, "ensemble": EnsembleStep,
+        }
+        if len(loc) == 4 and loc[2] == "step":
+            kinds = {"llm": LlmCall, "classify": ClassifyCall, "template": TemplateCall}
+            step = step.get("step", {}) if isinstance(step, dict) else {}
+        model = kinds.get(step.get("kind")) if isinstance(step, dict) else None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]

@@ -1,0 +1,97 @@
+"""The three single calls a step can make, shared by top-level steps, `map` and
+`ensemble`: ask a model (`llm`), pick a label (`classify`), render text (`template`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from core import templates
+from core.errors import BadResponse
+from core.provider import ChoiceScorer, Message, ModelRequest
+from core.recipe import ClassifyCall, LlmCall, TemplateCall
+from core.steps.base import StepContext
+
+
+def messages(system: str | None, prompt: str, values: dict[str, Any],
+             where: str) -> list[Message]:
+    """Render system and prompt templates into chat messages."""
+    out = []
+    if system:
+        out.append(Message("system", templates.render(system, values, what=f"{where}.system")))
+    out.append(Message("user", templates.render(prompt, values, what=f"{where}.prompt")))
+    return out
+
+
+def parse_json(text: str, what: str) -> Any:
+    """Parse a model's JSON answer, or raise a retryable `BadResponse`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        preview = text[:80].replace("\n", " ")
+        raise BadResponse(f"{what}: the model's answer is not valid JSON ({e.msg}): "
+                          f"{preview!r}", "raise max_tokens if the answer was cut off") from None
+
+
+async def run_llm(call: LlmCall, ctx: StepContext, values: dict[str, Any], *,
+                  stream: bool = True, seed: int | None = None) -> Any:
+    """Text, or a JSON value when the call has a schema."""
+    msgs = messages(call.system, call.prompt, values, ctx.step_id)
+    response = await ctx.generate(call, msgs, schema=call.output_schema, stream=stream,
+                                  seed=seed)
+    if call.output_schema is not None:
+        return parse_json(response.text, ctx.step_id)
+    return response.text.strip()
+
+
+def classify_messages(call: ClassifyCall, values: dict[str, Any], where: str) -> list[Message]:
+    """The prompt that asks for one label."""
+    text = templates.render(call.input, values, what=f"{where}.input")
+    instructions = templates.render(call.instructions, values, what=f"{where}.instructions") \
+        if call.instructions else ""
+    system = call.system and templates.render(call.system, values, what=f"{where}.system")
+    labels = ", ".join(call.labels)
+    ask = (f"{instructions}\n" if instructions else "") + \
+        f"Classify the text into exactly one of these labels: {labels}.\n" \
+        "Answer with the label only."
+    return [Message("system", (system + "\n" if system else "") + ask),
+            Message("user", text)]
+
+
+async def run_classify(call: ClassifyCall, ctx: StepContext,
+                       values: dict[str, Any]) -> dict[str, Any]:
+    """`{label, confidence, scores}`. Where the model can score choices (local models),
+    the label is the likeliest and confidence its share of probability over the labels;
+    elsewhere the answer is constrained to the labels and confidence is unknown."""
+    msgs = classify_messages(call, values, ctx.step_id)
+    provider, decision = ctx.route(call, msgs, max_tokens=call.max_tokens)
+    if isinstance(provider, ChoiceScorer):
+        request = ModelRequest(messages=tuple(msgs), temperature=0.0, max_tokens=1)
+        logps, usage = await provider.score_choices(request, list(call.labels))
+        ctx.account(decision, usage)
+        top = max(logps)
+        weights = [math.exp(lp - top) for lp in logps]
+        total = sum(weights)
+        probs = [w / total for w in weights]
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return {"label": call.labels[best], "confidence": round(probs[best], 4),
+                "scores": {lab: round(p, 4) for lab, p in zip(call.labels, probs,
+                                                               strict=True)}}
+    response = await ctx.generate(call, msgs, schema={"type": "string", "enum": call.labels},
+                                  temperature=call.temperature, max_tokens=call.max_tokens,
+                                  model=decision.model, stream=False)
+    label = parse_json(response.text, ctx.step_id)
+    if label not in call.labels:
+        raise BadResponse(f"{ctx.step_id}: the model answered {label!r}, not one of the labels")
+    return {"label": label, "confidence": None, "scores": None}
+
+
+async def run_call(call: LlmCall | ClassifyCall | TemplateCall, ctx: StepContext,
+                   values: dict[str, Any], *, stream: bool = True) -> Any:
+    """Run any single call."""
+    if isinstance(call, LlmCall):
+        return await run_llm(call, ctx, values, stream=stream)
+    if isinstance(call, ClassifyCall):
+        return await run_classify(call, ctx, values)
+    return templates.render(call.template, values, what=f"{ctx.step_id}.template")

@@ -1,0 +1,95 @@
+"""`ensemble`: the same question to several models (or one model several times) in
+parallel, then a majority `vote`, a `judge` that picks the best, or a `merge`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from typing import Any
+
+from core.errors import BadResponse, StepError
+from core.provider import Message
+from core.recipe import EnsembleStep
+from core.steps.base import StepContext, StepResult
+from core.steps.calls import messages, parse_json
+
+
+def normalize(answer: Any) -> str:
+    """The form answers are compared in: lower case, single spaces, no end punctuation."""
+    if not isinstance(answer, str):
+        from core.store import dumps
+
+        return dumps(answer)
+    text = re.sub(r"\s+", " ", answer.strip().lower())
+    return text.rstrip(".!?;:")
+
+
+async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
+    members = step.models or [step.model or ""] * step.n
+    msgs = messages(step.system, step.prompt, ctx.values, ctx.step_id)
+    schema = {"type": "string", "enum": step.labels} if step.labels else step.output_schema
+    gate = asyncio.Semaphore(step.concurrency)
+    base_seed = step.seed if step.seed is not None else 1000
+
+    async def one(i: int, model: str) -> Any:
+        async with gate:
+            response = await ctx.generate(step, msgs, schema=schema, model=model or None,
+                                          seed=base_seed + i, stream=False)
+        if schema is not None:
+            return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
+        return response.text.strip()
+
+    results = await asyncio.gather(*(one(i, m) for i, m in enumerate(members)),
+                                   return_exceptions=True)
+    answers = [r for r in results if not isinstance(r, BaseException)]
+    errors = [r for r in results if isinstance(r, BaseException)]
+    for e in errors:
+        if not isinstance(e, Exception):
+            raise e
+    if not answers:
+        first = errors[0]
+        raise first
+    # Half the members failing is noise; losing more than half is not a vote.
+    if len(answers) * 2 < len(members):
+        raise StepError(f"{ctx.step_id}: only {len(answers)} of {len(members)} members "
+                        f"answered ({errors[0]})")
+    return answers
+
+
+def vote(answers: list[Any]) -> dict[str, Any]:
+    """Majority of normalized answers; a tie goes to the answer given first."""
+    keys = [normalize(a) for a in answers]
+    counts = Counter(keys)
+    best_key = max(counts, key=lambda k: (counts[k], -keys.index(k)))
+    winner = answers[keys.index(best_key)]
+    return {"answer": winner, "votes": dict(counts.most_common()), "answers": answers,
+            "agreement": round(counts[best_key] / len(answers), 3)}
+
+
+async def run_ensemble(step: EnsembleStep, ctx: StepContext) -> StepResult:
+    """Ask every member, then combine by `step.method`."""
+    answers = await _ask_all(step, ctx)
+    if step.method == "vote" or len(answers) == 1:
+        return StepResult(vote(answers))
+    listing = "\n\n".join(f"Answer {i + 1}:\n{a}" for i, a in enumerate(answers))
+    question = messages(step.system, step.prompt, ctx.values, ctx.step_id)[-1].content
+    if step.method == "judge":
+        msgs = [Message("system", "You judge answers. Reply with the number of the best "
+                        "answer only."),
+                Message("user", f"Question:\n{question}\n\n{listing}\n\nWhich answer is best?")]
+        choices = [str(i + 1) for i in range(len(answers))]
+        response = await ctx.generate(step, msgs, schema={"type": "string", "enum": choices},
+                                      temperature=0.0, max_tokens=8, model=step.judge_model,
+                                      stream=False)
+        pick = parse_json(response.text, f"{ctx.step_id} judge")
+        if pick not in choices:
+            raise BadResponse(f"{ctx.step_id}: the judge answered {pick!r}")
+        k = int(pick) - 1
+        return StepResult({"answer": answers[k], "chosen": k + 1, "answers": answers})
+    msgs = [Message("system", "Combine the answers into one answer that keeps what they "
+                    "agree on and is correct. Reply with the combined answer only."),
+            Message("user", f"Question:\n{question}\n\n{listing}")]
+    response = await ctx.generate(step, msgs, temperature=0.2, model=step.judge_model,
+                                  stream=True)
+    return StepResult({"answer": response.text.strip(), "answers": answers})

@@ -1,0 +1,416 @@
+"""The only module that speaks SQL: runs, steps, attempts, events, artifacts, cache.
+
+One SQLite file in WAL mode, shared safely by several processes (busy timeout,
+short `BEGIN IMMEDIATE` write transactions). Every state change of a step is one
+transaction, committed before anything that depends on it starts. Outputs are
+content-addressed artifacts, so storage grows with unique content only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from core import paths
+from core.errors import StoreError
+from core.migrations import migrate
+
+if TYPE_CHECKING:
+    from core.recipe import Recipe
+
+TERMINAL_RUN = ("succeeded", "failed", "cancelled")
+_HOST = socket.gethostname()
+
+
+@dataclass
+class RunRecord:
+    """A run as stored."""
+
+    id: str
+    recipe_name: str
+    recipe_hash: str
+    recipe_path: str
+    status: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] | None
+    error: str | None
+    hint: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    pid: int | None
+    host: str | None
+    parent_run_id: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @property
+    def orphaned(self) -> bool:
+        """Marked running, but the process that ran it on this host is gone (killed)."""
+        if self.status != "running" or self.host != _HOST or not self.pid:
+            return False
+        return not _pid_alive(self.pid)
+
+    @property
+    def shown_status(self) -> str:
+        """The status a person should see: a killed run is `interrupted`, not running."""
+        return "interrupted" if self.orphaned else self.status
+
+
+@dataclass
+class StepRecord:
+    """A step of a run as stored."""
+
+    run_id: str
+    step_id: str
+    kind: str
+    position: int
+    status: str
+    output: Any
+    has_output: bool
+    partial_output: str | None
+    model: str | None
+    tier: str | None
+    route: dict[str, Any] | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    latency_ms: float | None
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    error: str | None
+    hint: str | None
+    reason: str | None
+    cache_key: str | None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) is not alive either.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def new_run_id() -> str:
+    """Short, sortable by time, unique enough across processes: base36 ms + 4 random."""
+    ms = int(time.time() * 1000)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while ms:
+        ms, r = divmod(ms, 36)
+        out = digits[r] + out
+    return out + "".join(secrets.choice(digits) for _ in range(4))
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON for outputs and inputs."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class Store:
+    """A Podium database. Open with `Store.open()`; close with `close()`."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL survives a killed process; FULL also survives power loss.
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self.db = sqlite_utils.Database(conn)
+            migrate(self.db)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot open database {self.path}: {e}",
+                             "is it a Podium database? Use --db or PODIUM_DB for another file")
+        self.conn = conn
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Store:
+        """Open (creating if needed) the database at `path` or the default location."""
+        sync = os.environ.get("PODIUM_SYNC", "NORMAL").upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            sync = "NORMAL"
+        return cls(path or paths.db_path(), synchronous=sync)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    def _put_artifact(self, conn: sqlite3.Connection, value: Any) -> str:
+        content = dumps(value)
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        conn.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
+                     "VALUES (?, ?, ?, ?)", (digest, content, len(content), time.time()))
+        return digest
+
+    def artifact(self, digest: str) -> Any:
+        """The value stored under `digest`."""
+        row = self.conn.execute("SELECT content FROM artifacts WHERE hash = ?",
+                                (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"missing artifact {digest[:12]}")
+        return json.loads(row[0])
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def create_run(self, recipe: Recipe, inputs: dict[str, Any], order: list[str],
+                   *, parent_run_id: str | None = None) -> str:
+        """Store the pinned recipe, the run and its pending steps; return the run id."""
+        run_id = new_run_id()
+        now = time.time()
+        with self._write() as c:
+            c.execute("INSERT OR IGNORE INTO recipes (hash, name, path, source, created_at) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      (recipe.hash, recipe.name, recipe.path, recipe.source, now))
+            c.execute("INSERT INTO runs (id, recipe_name, recipe_hash, recipe_path, status, "
+                      "inputs, created_at, pid, host, parent_run_id, input_tokens, "
+                      "output_tokens, cost) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, 0, 0)",
+                      (run_id, recipe.name, recipe.hash, recipe.path, dumps(inputs), now,
+                       os.getpid(), _HOST, parent_run_id))
+            c.executemany("INSERT INTO steps (run_id, step_id, kind, position, status, "
+                          "input_tokens, output_tokens, cost, attempts) "
+                          "VALUES (?, ?, ?, ?, 'pending', 0, 0, 0, 0)",
+                          [(run_id, sid, recipe.steps[sid].kind, i)
+                           for i, sid in enumerate(order)])
+        return run_id
+
+    def claim_run(self, run_id: str) -> None:
+        """Mark a run running in this process (start or resume)."""
+        with self._write() as c:
+            c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, "
+                      "started_at = COALESCE(started_at, ?), finished_at = NULL, error = NULL, "
+                      "hint = NULL WHERE id = ?", (os.getpid(), _HOST, time.time(), run_id))
+            c.execute("INSERT INTO events (run_id, step_id, ts, type, data) "
+                      "VALUES (?, NULL, ?, 'run_started', '{}')", (run_id, time.time()))
+
+    def finish_run(self, run_id: str, status: str, outputs: dict[str, Any] | None,
+                   error: str | None = None, hint: str | None = None) -> None:
+        """Record the end of a run with its outputs and totals."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE runs SET status = ?, outputs = ?, error = ?, hint = ?, finished_at = ?, "
+                "input_tokens = (SELECT COALESCE(SUM(input_tokens), 0) FROM steps "
+                "WHERE run_id = ?), output_tokens = (SELECT COALESCE(SUM(output_tokens), 0) "
+                "FROM steps WHERE run_id = ?), cost = (SELECT COALESCE(SUM(cost), 0) FROM steps "
+                "WHERE run_id = ?) WHERE id = ?",
+                (status, None if outputs is None else dumps(outputs), error, hint, time.time(),
+                 run_id, run_id, run_id, run_id))
+            c.execute("INSERT INTO events (run_id, step_id, ts, type, data) "
+                      "VALUES (?, NULL, ?, 'run_finished', ?)",
+                      (run_id, time.time(), dumps({"status": status})))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """A run by id, unique prefix, or `last`. Raises `StoreError` when unknown."""
+        if run_id == "last":
+            row = self.conn.execute("SELECT * FROM runs ORDER BY created_at DESC, id DESC "
+                                    "LIMIT 1").fetchone()
+            if row is None:
+                raise StoreError("there are no runs yet", "start one: podium run RECIPE")
+            return self._run(row)
+        rows = self.conn.execute("SELECT * FROM runs WHERE id = ? OR id LIKE ? LIMIT 3",
+                                 (run_id, run_id.replace("%", "") + "%")).fetchall()
+        exact = [r for r in rows if r[0] == run_id]
+        if exact:
+            return self._run(exact[0])
+        if not rows:
+            raise StoreError(f"no run '{run_id}' in {self.path}",
+                             "list runs with: podium runs")
+        if len(rows) > 1:
+            raise StoreError(f"'{run_id}' matches several runs", "type more of the run id")
+        return self._run(rows[0])
+
+    def list_runs(self, *, limit: int = 20, status: str | None = None) -> list[RunRecord]:
+        """Newest first."""
+        sql = "SELECT * FROM runs"
+        args: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            args.append(status)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [self._run(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def recipe_source(self, digest: str) -> tuple[str, str, str]:
+        """(name, path, source) of a pinned recipe version."""
+        row = self.conn.execute("SELECT name, path, source FROM recipes WHERE hash = ?",
+                                (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"recipe version {digest[:12]} is not stored")
+        return row[0], row[1], row[2]
+
+    def _run(self, row: tuple[Any, ...]) -> RunRecord:
+        cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
+        d = dict(zip(cols, row, strict=True))
+        d["inputs"] = json.loads(d["inputs"] or "{}")
+        d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
+        d["input_tokens"] = d["input_tokens"] or 0
+        d["output_tokens"] = d["output_tokens"] or 0
+        d["cost"] = d["cost"] or 0.0
+        return RunRecord(**d)
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def start_step(self, run_id: str, step_id: str, attempt: int) -> None:
+        """A step's attempt begins: status running, an attempt row, an event."""
+        now = time.time()
+        with self._write() as c:
+            c.execute("UPDATE steps SET status = 'running', started_at = ?, attempts = ?, "
+                      "partial_output = NULL, error = NULL, hint = NULL "
+                      "WHERE run_id = ? AND step_id = ?", (now, attempt, run_id, step_id))
+            c.execute("INSERT INTO attempts (run_id, step_id, number, status, started_at) "
+                      "VALUES (?, ?, ?, 'running', ?)", (run_id, step_id, attempt, now))
+
+    def end_attempt(self, run_id: str, step_id: str, attempt: int, status: str,
+                    *, error: str | None = None, model: str | None = None,
+                    input_tokens: int = 0, output_tokens: int = 0,
+                    latency_ms: float | None = None) -> None:
+        """Close one attempt (a retry follows, or the step ends)."""
+        with self._write() as c:
+            self._end_attempt(c, run_id, step_id, attempt, status, error, model,
+                              input_tokens, output_tokens, latency_ms)
+
+    @staticmethod
+    def _end_attempt(c: sqlite3.Connection, run_id: str, step_id: str, attempt: int,
+                     status: str, error: str | None, model: str | None, input_tokens: int,
+                     output_tokens: int, latency_ms: float | None) -> None:
+        c.execute("UPDATE attempts SET status = ?, finished_at = ?, error = ?, model = ?, "
+                  "input_tokens = ?, output_tokens = ?, latency_ms = ? WHERE run_id = ? AND "
+                  "step_id = ? AND number = ? AND status = 'running'",
+                  (status, time.time(), error, model, input_tokens, output_tokens, latency_ms,
+                   run_id, step_id, attempt))
+
+    def finish_step(self, run_id: str, step_id: str, attempt: int, *, status: str,
+                    output: Any = None, has_output: bool = False, model: str | None = None,
+                    tier: str | None = None, route: dict[str, Any] | None = None,
+                    input_tokens: int = 0, output_tokens: int = 0, cost: float = 0.0,
+                    latency_ms: float | None = None, error: str | None = None,
+                    hint: str | None = None, cache_key: str | None = None) -> None:
+        """Commit a step's result (and its last attempt) in one transaction."""
+        now = time.time()
+        with self._write() as c:
+            digest = self._put_artifact(c, output) if has_output else None
+            c.execute("UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, "
+                      "route = ?, input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, "
+                      "finished_at = ?, error = ?, hint = ?, cache_key = ?, "
+                      "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
+                      "WHERE run_id = ? AND step_id = ?",
+                      (status, digest, model, tier, None if route is None else dumps(route),
+                       input_tokens, output_tokens, cost, latency_ms, now, error, hint,
+                       cache_key, has_output, run_id, step_id))
+            if attempt:
+                self._end_attempt(c, run_id, step_id, attempt, status, error, model,
+                                  input_tokens, output_tokens, latency_ms)
+            if digest and cache_key:
+                c.execute("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
+                          "VALUES (?, ?, ?, ?)", (cache_key, digest, model, now))
+            c.execute("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
+                      "(?, ?, ?, 'step_finished', ?)",
+                      (run_id, step_id, now, dumps({"status": status, "error": error})))
+
+    def skip_steps(self, run_id: str, reasons: dict[str, str]) -> None:
+        """Mark steps skipped, each with why."""
+        now = time.time()
+        with self._write() as c:
+            c.executemany("UPDATE steps SET status = 'skipped', reason = ?, finished_at = ? "
+                          "WHERE run_id = ? AND step_id = ?",
+                          [(why, now, run_id, sid) for sid, why in reasons.items()])
+
+    def interrupt_steps(self, run_id: str, step_ids: list[str], status: str) -> None:
+        """Steps that were running when the run stopped (cancel): keep partial output."""
+        with self._write() as c:
+            c.executemany("UPDATE steps SET status = ? WHERE run_id = ? AND step_id = ? "
+                          "AND status = 'running'", [(status, run_id, s) for s in step_ids])
+            c.executemany("UPDATE attempts SET status = ?, finished_at = ? WHERE run_id = ? "
+                          "AND step_id = ? AND status = 'running'",
+                          [(status, time.time(), run_id, s) for s in step_ids])
+
+    def reset_steps(self, run_id: str, step_ids: list[str]) -> None:
+        """Put unfinished steps back to pending so a resume runs them."""
+        with self._write() as c:
+            c.executemany("UPDATE steps SET status = 'pending', reason = NULL WHERE run_id = ? "
+                          "AND step_id = ?", [(run_id, s) for s in step_ids])
+            c.executemany("UPDATE attempts SET status = 'in_doubt', finished_at = ? WHERE "
+                          "run_id = ? AND step_id = ? AND status = 'running'",
+                          [(time.time(), run_id, s) for s in step_ids])
+
+    def save_partial(self, run_id: str, step_id: str, text: str) -> None:
+        """Keep streamed text so far, so a crash leaves it for a person to see."""
+        with self._write() as c:
+            c.execute("UPDATE steps SET partial_output = ? WHERE run_id = ? AND step_id = ?",
+                      (text, run_id, step_id))
+
+    def get_steps(self, run_id: str) -> list[StepRecord]:
+        """A run's steps in plan order."""
+        cur = self.conn.execute("SELECT s.*, a.content FROM steps s LEFT JOIN artifacts a "
+                                "ON a.hash = s.output_hash WHERE s.run_id = ? "
+                                "ORDER BY s.position", (run_id,))
+        cols = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            d = dict(zip(cols, row, strict=True))
+            content = d.pop("content")
+            d.pop("output_hash")
+            d["has_output"] = content is not None
+            d["output"] = json.loads(content) if content is not None else None
+            d["route"] = json.loads(d["route"]) if d["route"] else None
+            for k in ("input_tokens", "output_tokens", "attempts"):
+                d[k] = d[k] or 0
+            d["cost"] = d["cost"] or 0.0
+            out.append(StepRecord(**d))
+        return out
+
+    def attempt_count(self, run_id: str, step_id: str | None = None) -> int:
+        """How many attempts were started (for tests and `show`)."""
+        if step_id is None:
+            row = self.conn.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ?",
+                                    (run_id,)).fetchone()
+        else:
+            row = self.conn.execute("SELECT COUNT(*) FROM attempts WHERE run_id = ? AND "
+                                    "step_id = ?", (run_id, step_id)).fetchone()
+        return int(row[0])
+
+    def cached(self, key: str) -> Any:
+        """A cached output for `key`, or raise KeyError."""
+        row = self.conn.execute("SELECT a.content FROM cache c JOIN artifacts a ON "
+                                "a.hash = c.artifact_hash WHERE c.key = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return json.loads(row[0])

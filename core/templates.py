@@ -1,0 +1,104 @@
+"""Jinja2 in a sandbox: templates render text, expressions give values.
+
+A step's text can never run code: the sandbox blocks attribute tricks, and the
+only names a template sees are `inputs`, `steps`, and inside a `map` `item` and
+`index`. Compiled templates are cached, since the same template renders once per
+step per run and compiling costs far more than rendering.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from core.errors import StepError
+
+GLOBAL_NAMES = frozenset({"inputs", "steps", "item", "index"})
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
+def _truncate_words(value: Any, count: int = 300) -> str:
+    words = str(value).split()
+    return " ".join(words[:count]) + (" ..." if len(words) > count else "")
+
+
+_env = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
+_env.filters["tojson"] = _tojson
+_env.filters["truncate_words"] = _truncate_words
+
+
+@lru_cache(maxsize=4096)
+def _template(source: str) -> Any:
+    return _env.from_string(source)
+
+
+@lru_cache(maxsize=4096)
+def _expression(source: str) -> Any:
+    return _env.compile_expression(source, undefined_to_none=False)
+
+
+def render(source: str, context: dict[str, Any], *, what: str = "template") -> str:
+    """Render a template to text. Errors become a `StepError` naming `what`."""
+    try:
+        return str(_template(source).render(context))
+    except UndefinedError as e:
+        raise StepError(f"{what}: {e}", "check the names against the steps' outputs") from None
+    except TemplateError as e:
+        raise StepError(f"{what}: {e}") from None
+
+
+def evaluate(source: str, context: dict[str, Any], *, what: str = "expression") -> Any:
+    """Evaluate an expression (`steps.x.items`, `inputs.n > 3`) to a Python value."""
+    try:
+        value = _expression(source)(**context)
+    except UndefinedError as e:
+        raise StepError(f"{what}: {e}", "check the names against the steps' outputs") from None
+    except TemplateError as e:
+        raise StepError(f"{what}: {e}") from None
+    return None if isinstance(value, StrictUndefined) else value
+
+
+def parse(source: str, *, expression: bool = False) -> nodes.Template:
+    """Parse without rendering; raises `TemplateSyntaxError` with a line number."""
+    if expression:
+        # compile_expression wraps the source the same way; parse it that way to see names.
+        return _env.parse("{{ " + source + " }}")
+    return _env.parse(source)
+
+
+def references(tree: nodes.Template) -> tuple[set[str], set[str], set[str]]:
+    """The step ids, input names and free top-level names a parsed template uses."""
+    steps: set[str] = set()
+    inputs: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if not isinstance(base, nodes.Name):
+            continue
+        key: Any
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+        elif isinstance(node.arg, nodes.Const):
+            key = node.arg.value
+        else:
+            continue
+        if base.name == "steps":
+            steps.add(str(key))
+        elif base.name == "inputs":
+            inputs.add(str(key))
+    from jinja2 import meta
+
+    free = set(meta.find_undeclared_variables(tree))
+    return steps, inputs, free
+
+
+__all__ = ["GLOBAL_NAMES", "TemplateSyntaxError", "evaluate", "parse", "references", "render"]

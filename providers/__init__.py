@@ -1,0 +1,1 @@
+"""Model backends: adapters implementing `core.provider.Provider`."""

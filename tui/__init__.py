@@ -1,0 +1,1 @@
+"""Terminal front ends: the `podium` CLI (and the Textual app to come)."""

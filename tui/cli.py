@@ -1,0 +1,389 @@
+"""The `podium` command line.
+
+Heavy modules (pydantic, jinja2, sqlite-utils, llama.cpp) are imported inside the
+commands, so `podium --help` stays instant. Expected failures are `PodiumError`s,
+shown as `error:` and `hint:` lines with a meaningful exit code, never a traceback.
+
+Exit codes: 0 succeeded, 1 failed, 2 bad usage / recipe / input, 3 waiting for
+review, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT = {"succeeded": 0, "failed": 1, "waiting": 3, "cancelled": 130}
+
+
+def friendly(fn: F) -> F:
+    """Show `PodiumError`s as message + hint and exit with their code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from core.errors import PodiumError
+
+        try:
+            return fn(*args, **kwargs)
+        except PodiumError as e:
+            click.secho(f"error: {e}", fg="red", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="podium")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="PODIUM_DB",
+              help="SQLite file to use (default: the user data folder; env PODIUM_DB).")
+def cli(db: str | None) -> None:
+    """Podium: run AI workflows (recipes) locally, every run stored in SQLite.
+
+    \b
+    Start here:
+      podium recipe list                 recipes you can run
+      podium run document-pipeline       run one on the embedded model
+      podium runs                        what ran
+      podium show last                   every step of the last run
+    """
+    if db:
+        os.environ["PODIUM_DB"] = db
+
+
+def _open_store() -> Any:
+    from core.store import Store
+
+    return Store.open()
+
+
+def _engine(store: Any, on_event: Any) -> Any:
+    from core.config import load_settings
+    from core.engine import Engine
+    from providers.registry import build_hub
+
+    settings = load_settings()
+    return Engine(store, build_hub(settings), max_parallel=settings.max_parallel,
+                  on_event=on_event)
+
+
+def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=what)
+        if value.startswith("@"):  # NAME=@file reads a text value from a file
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as e:
+                raise click.BadParameter(f"cannot read {value[1:]}: {e}",
+                                         param_hint=what) from None
+        out[name.strip()] = value
+    return out
+
+
+def find_recipe(name: str) -> Path:
+    """A recipe by path, or by name in ./recipes, the user's recipes folder or the
+    recipes shipped with Podium."""
+    from core import paths
+    from core.errors import RecipeError
+
+    p = Path(name)
+    if p.exists():
+        return p
+    stem = p.name.removesuffix(".toml")
+    for folder in recipe_folders():
+        candidate = folder / f"{stem}.toml"
+        if candidate.exists():
+            return candidate
+    known = sorted({f.stem for d in recipe_folders() for f in d.glob("*.toml")})
+    import difflib
+
+    close = difflib.get_close_matches(stem, known, n=1)
+    raise RecipeError(f"no recipe '{name}' (not a file, nor in {paths.recipes_dir()} or "
+                      "./recipes)", f"did you mean '{close[0]}'?" if close else
+                      "list them with: podium recipe list", file=name)
+
+
+def recipe_folders() -> list[Path]:
+    """Where recipes are looked up by name, first match wins."""
+    from core import paths
+
+    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    folders = [Path("recipes"), paths.recipes_dir(), shipped]
+    return [f for f in dict.fromkeys(f.resolve() for f in folders) if f.is_dir()]
+
+
+# --- run / resume ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("recipe")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE",
+              help="An input (repeatable). NAME=@FILE reads the value from a file.")
+@click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON or TOML file of inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@friendly
+def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: bool,
+        quiet: bool) -> None:
+    """Run RECIPE (a file, or a recipe name) and store everything it does."""
+    from core import recipe as recipes
+
+    given: dict[str, Any] = {}
+    if input_file:
+        given.update(_read_input_file(Path(input_file)))
+    given.update(_parse_pairs(inputs, "-i/--input"))
+    loaded = recipes.load(find_recipe(recipe))
+    store = _open_store()
+    _drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--skip", multiple=True, metavar="STEP",
+              help="Settle an unfinished (in doubt) step as skipped.")
+@click.option("--output", "settle", multiple=True, metavar="STEP=TEXT",
+              help="Settle an unfinished step with this output (TEXT or @FILE).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@friendly
+def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json: bool,
+           quiet: bool) -> None:
+    """Continue RUN (interrupted, cancelled or failed) from what is stored.
+
+    Finished steps are kept, never re-run; steps that were in flight are retried.
+    """
+    store = _open_store()
+    outputs = {k: _maybe_json(v) for k, v in _parse_pairs(settle, "--output").items()}
+    rid = store.get_run(run_id).id
+    _drive(store, lambda engine: engine.resume(rid, skip=list(skip), settle=outputs),
+           as_json, quiet)
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict | list) else text
+
+
+def _read_input_file(path: Path) -> dict[str, Any]:
+    from core.errors import InputError
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as e:
+        raise InputError(f"{path}: cannot parse inputs: {e}", "use a JSON object or TOML") \
+            from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: inputs must be an object of NAME: VALUE")
+    return data
+
+
+def _drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool) -> None:
+    import asyncio
+
+    from tui.progress import Progress
+
+    progress = Progress(live=False if quiet else None)
+    show = not quiet
+    engine = _engine(store, progress if show else progress.__call__)
+    try:
+        if show:
+            with progress:
+                result = asyncio.run(start(engine))
+        else:
+            result = asyncio.run(start(engine))
+    except KeyboardInterrupt:
+        rid = progress.run_id or "?"
+        click.secho(f"cancelled run {rid}", fg="yellow", err=True)
+        click.echo(f"hint: continue with: podium resume {rid}", err=True)
+        if as_json:
+            emit_json({"run_id": rid, "status": "cancelled", "outputs": None})
+        sys.exit(130)
+    run = store.get_run(result.run_id)
+    if as_json:
+        from tui.views import run_json
+
+        emit_json(run_json(store, run))
+    else:
+        from tui.views import print_outputs
+
+        print_outputs(store, run)
+    sys.exit(EXIT.get(result.status, 1))
+
+
+# --- looking at runs ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--status", help="Only runs with this status (succeeded, failed, waiting, "
+              "running, cancelled, interrupted).")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many.")
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@friendly
+def runs(status: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    from tui.views import print_runs, run_summary
+
+    store = _open_store()
+    wanted = None if status == "interrupted" else status
+    items = store.list_runs(limit=limit, status="running" if status == "interrupted"
+                            else wanted)
+    if status in ("running", "interrupted"):
+        items = [r for r in items if r.shown_status == status]
+    if as_json:
+        emit_json([run_summary(r) for r in items])
+    else:
+        print_runs(items)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN", default="last")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--full", is_flag=True, help="Whole outputs, not previews.")
+@friendly
+def show(run_id: str, as_json: bool, full: bool) -> None:
+    """Every step of RUN (an id, a unique prefix, or `last`): status, model, tokens,
+    latency and output."""
+    from tui.views import print_run, run_json
+
+    store = _open_store()
+    run = store.get_run(run_id)
+    if as_json:
+        emit_json(run_json(store, run))
+    else:
+        print_run(store, run, full=full)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@friendly
+def models(as_json: bool) -> None:
+    """The model catalog: the embedded model and those in config.toml."""
+    from core import paths
+    from core.config import load_settings
+
+    settings = load_settings()
+    rows = []
+    for name, spec in settings.catalog().items():
+        available = bool(spec.path and Path(spec.path).exists()) if \
+            spec.provider == "llamacpp" else False
+        rows.append({"name": name, "provider": spec.provider, "tier": spec.resolved_tier,
+                     "default": name == settings.default_model, "available": available,
+                     "context": spec.context, "path": spec.path,
+                     "price_in": spec.price_in, "price_out": spec.price_out,
+                     "description": spec.description})
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        state = "ready" if r["available"] else "missing"
+        click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
+                   f"ctx {r['context']:<6} {state:<8} {r['description'] or r['path'] or ''}")
+    click.echo(f"\nconfig: {paths.config_file()}", err=True)
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def recipe() -> None:
+    """Check, list and describe recipes."""
+
+
+@recipe.command("check")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Problems as JSON.")
+def recipe_check(files: tuple[str, ...], as_json: bool) -> None:
+    """Validate recipe FILES without running them (exit 0 valid, 2 invalid)."""
+    from core import recipe as recipes
+    from core.errors import RecipeError, RecipeErrors
+
+    report = []
+    bad = False
+    for name in files:
+        try:
+            loaded = recipes.load(find_recipe(name))
+            report.append({"file": name, "valid": True, "steps": len(loaded.steps)})
+            if not as_json:
+                click.secho(f"ok  {name}: {len(loaded.steps)} steps", fg="green")
+        except RecipeError as e:
+            bad = True
+            errors = e.errors if isinstance(e, RecipeErrors) else [e]
+            report.append({"file": name, "valid": False, "errors": [
+                {"file": x.file, "line": x.line, "field": x.field, "message": x.message,
+                 "hint": x.hint} for x in errors]})
+            if not as_json:
+                for x in errors:
+                    click.secho(str(x), fg="red", err=True)
+                    if x.hint:
+                        click.echo(f"  hint: {x.hint}", err=True)
+    if as_json:
+        emit_json(report)
+    sys.exit(2 if bad else 0)
+
+
+@recipe.command("schema")
+def recipe_schema() -> None:
+    """Print the JSON Schema of the recipe format (for editors)."""
+    from core.recipe import json_schema
+
+    emit_json(json_schema())
+
+
+@recipe.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+def recipe_list(as_json: bool) -> None:
+    """Recipes that can be run by name."""
+    import tomllib
+
+    seen: dict[str, dict[str, Any]] = {}
+    for folder in recipe_folders():
+        for f in sorted(folder.glob("*.toml")):
+            if f.stem in seen:
+                continue
+            try:
+                description = tomllib.loads(f.read_text()).get("description", "")
+            except (OSError, ValueError):
+                description = "(unreadable)"
+            seen[f.stem] = {"name": f.stem, "path": str(f), "description": description}
+    if as_json:
+        emit_json(list(seen.values()))
+        return
+    for r in seen.values():
+        click.echo(f"{r['name']:<22} {r['description']}")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="podium")
+
+
+if __name__ == "__main__":
+    main()

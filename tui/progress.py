@@ -1,0 +1,155 @@
+"""Live progress of a run on the terminal, drawn from engine events.
+
+On a terminal: a table redrawn in place (rich.live), one row per step with its
+status, model, tokens, time and the latest streamed text. Elsewhere (pipes, CI):
+one plain line per finished step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from core.events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted, \
+    StepText
+
+ICONS = {"pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "skipped": "↷",
+         "cancelled": "■", "retrying": "↻"}
+
+
+@dataclass
+class Row:
+    """What is shown of one step."""
+
+    status: str = "pending"
+    kind: str = ""
+    model: str = ""
+    tokens: int = 0
+    started: float | None = None
+    seconds: float | None = None
+    text: str = ""
+    note: str = ""
+
+
+@dataclass
+class Progress:
+    """Collects events; draws them live or as lines."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    live: bool | None = None
+    run_id: str | None = None
+    rows: dict[str, Row] = field(default_factory=dict)
+    _live: Any = None
+
+    def __post_init__(self) -> None:
+        if self.live is None:
+            self.live = self.stream.isatty()
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream)
+            self._live = Live(self._table(), console=console, refresh_per_second=8,
+                              transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(*exc)
+
+    def __call__(self, event: Event) -> None:
+        """The engine's `on_event` callback."""
+        self.run_id = event.run_id
+        if isinstance(event, RunStarted):
+            for sid in event.steps:
+                self.rows.setdefault(sid, Row(status=event.done.get(sid, "pending")))
+            if not self.live:
+                resumed = f", {len(event.done)} already done" if event.done else ""
+                self._line(f"run {event.run_id} · {event.recipe} · {len(event.steps)} steps"
+                           f"{resumed}")
+        elif isinstance(event, StepStarted):
+            row = self.rows.setdefault(event.step_id, Row())
+            row.status, row.kind, row.started, row.text = "running", event.kind, \
+                time.monotonic(), ""
+        elif isinstance(event, StepText):
+            row = self.rows[event.step_id]
+            row.text = (row.text + event.text)[-200:]
+        elif isinstance(event, StepRetrying):
+            row = self.rows[event.step_id]
+            row.status, row.note = "retrying", f"retry in {event.delay:.1f}s: {event.error}"
+            if not self.live:
+                self._line(f"  ↻ {event.step_id}: {event.error} (retry in {event.delay:.1f}s)")
+        elif isinstance(event, StepFinished):
+            self._finished(event)
+        elif isinstance(event, RunFinished) and not self.live:
+            pass
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _finished(self, event: StepFinished) -> None:
+        row = self.rows.setdefault(event.step_id, Row())
+        row.status = event.status
+        row.model = event.model or ""
+        row.tokens = event.input_tokens + event.output_tokens
+        if row.started is not None:
+            row.seconds = time.monotonic() - row.started
+        row.note = event.error or event.reason or ""
+        if event.status == "succeeded":
+            row.text = preview(event.output)
+        if not self.live:
+            bits = [f"  {ICONS.get(event.status, '?')} {event.step_id:<18} {event.status:<9}"]
+            if row.model:
+                bits.append(row.model)
+            if row.tokens:
+                bits.append(f"{row.tokens} tok")
+            if event.latency_ms is not None:
+                bits.append(f"{event.latency_ms / 1000:.2f}s")
+            if row.note:
+                bits.append(f"— {row.note}")
+            self._line("  ".join(bits))
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        for col in ("", "step", "status", "model", "tokens", "time", ""):
+            table.add_column(col, no_wrap=col != "")
+        now = time.monotonic()
+        for sid, row in self.rows.items():
+            seconds = row.seconds if row.seconds is not None else (
+                now - row.started if row.started is not None and row.status == "running"
+                else None)
+            style = {"failed": "red", "succeeded": "green", "skipped": "dim",
+                     "running": "cyan", "retrying": "yellow"}.get(row.status, "")
+            tail = row.note if row.status in ("failed", "skipped", "retrying") else row.text
+            table.add_row(ICONS.get(row.status, "?"), sid, f"[{style}]{row.status}[/]",
+                          row.model, str(row.tokens or ""),
+                          f"{seconds:.1f}s" if seconds is not None else "",
+                          _one_line(tail, 60))
+        return table
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else "…" + flat[-(width - 1):]
+
+
+def preview(value: Any, width: int = 60) -> str:
+    """A one-line view of an output."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        from core.store import dumps
+
+        value = dumps(value)
+    flat = " ".join(value.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
