@@ -219,7 +219,7 @@ class Engine:
             self.store.start_step(run_id, sid, attempt)
             self.on_event(StepStarted(run_id, sid, step.kind, attempt))
             ctx = StepContext(run_id, sid, values, self.hub,
-                              on_text=self._text_sink(run_id, sid))
+                              on_text=self._text_sink(run_id, sid), attempt=tries + 1)
             started = time.perf_counter()
             try:
                 coro = runner(step, ctx)

@@ -296,6 +296,13 @@ def _schema_errors(e: ValidationError, data: dict[str, Any], lines: KeyLines,
             continue
         seen.add(item.loc)
         located.append(item)
+    # `promt = ...` is one mistake, not two: drop "missing 'prompt'" when an unknown
+    # field beside it is a close match.
+    typos = {x.loc[:-1] + (x.hint.split("'")[1],) for x in located
+             if x.message.startswith("unknown field") and x.hint and
+             x.hint.startswith("did you mean")}
+    located = [x for x in located if not (x.message.startswith("missing required field")
+                                          and x.loc in typos)]
     return [RecipeError(x.message, x.hint, file=path, line=lines.line_of(x.loc),
                         field=_field_name(x.loc)) for x in located]
 

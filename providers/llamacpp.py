@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,7 +45,8 @@ def _quiet_stderr() -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        yield
+        with open(os.devnull, "w") as sink, redirect_stderr(sink):
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -175,8 +176,6 @@ class LlamaCppProvider:
             stream = model.llama.create_completion(
                 tokens, max_tokens=max_tokens, temperature=request.temperature,
                 stop=stop, stream=True, grammar=grammar, logits_processor=[count],
-                # Small models loop without a penalty; 1.1 is llama.cpp's own default.
-                repeat_penalty=1.1,
                 seed=request.seed if request.seed is not None else 0xC0FFEE)
             finish = None
             for chunk in stream:

@@ -29,14 +29,15 @@ def friendly(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from core.errors import PodiumError
+        from core.errors import PodiumError, RecipeErrors
 
         try:
             return fn(*args, **kwargs)
         except PodiumError as e:
-            click.secho(f"error: {e}", fg="red", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
+            for each in e.errors if isinstance(e, RecipeErrors) else [e]:
+                click.secho(f"error: {each}", fg="red", err=True)
+                if each.hint:
+                    click.echo(f"hint: {each.hint}", err=True)
             sys.exit(e.exit_code)
 
     return wrapper  # type: ignore[return-value]

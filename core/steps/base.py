@@ -44,6 +44,7 @@ class StepContext:
     values: dict[str, Any]  # template context: inputs, steps
     hub: ModelHub
     on_text: Callable[[str], None] | None = None
+    attempt: int = 1
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
@@ -55,12 +56,17 @@ class StepContext:
         """Route and run one model call, adding its usage and cost to this step."""
         provider, decision = self.route(options, messages, schema, model=model,
                                         max_tokens=max_tokens)
+        seed = options.seed if seed is None else seed
+        temperature = options.temperature if temperature is None else temperature
+        if self.attempt > 1:  # a retry of a deterministic call must not repeat the failure
+            seed = (seed or 0) + 7919 * (self.attempt - 1)
+            temperature = max(temperature, 0.3)
         request = ModelRequest(
             messages=tuple(messages),
-            temperature=options.temperature if temperature is None else temperature,
+            temperature=temperature,
             max_tokens=max_tokens or options.max_tokens,
             schema=schema,
-            seed=options.seed if seed is None else seed,
+            seed=seed,
         )
         response = await collect(provider, request, self.on_text if stream else None)
         self.account(decision, response.usage)

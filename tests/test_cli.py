@@ -1,0 +1,147 @@
+"""End to end through the `podium` command, in subprocesses, on the real embedded
+model and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PODIUM, ROOT, cli_env
+
+
+def podium(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PODIUM, *args], capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(home), cwd=ROOT)
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("recipe", ["document-pipeline", "ensemble-vote", "triage"])
+def test_shipped_recipes_run_offline(podium_home: Path, recipe: str) -> None:
+    proc = podium(podium_home, "run", recipe, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = as_json(proc)
+    assert out["status"] == "succeeded" and out["run_id"]
+    assert out["outputs"] and all(v is not None for v in out["outputs"].values())
+    assert out["input_tokens"] > 0 and out["output_tokens"] > 0
+    assert "Traceback" not in proc.stderr
+
+
+def test_document_pipeline_outputs_and_show(podium_home: Path) -> None:
+    out = as_json(podium(podium_home, "run", "document-pipeline", "--json"))
+    assert out["outputs"]["type"] in ("complaint", "invoice", "news article", "recipe",
+                                      "contract")
+    assert 0 < out["outputs"]["confidence"] <= 1
+    assert set(out["outputs"]["entities"]) == {"people", "organizations", "dates"}
+    assert isinstance(out["outputs"]["summary"], str) and out["outputs"]["summary"]
+    shown = as_json(podium(podium_home, "show", out["run_id"], "--json"))
+    steps = {s["step_id"]: s for s in shown["steps"]}
+    assert list(steps) == ["extract", "classify", "entities", "summarize"]
+    for sid in ("classify", "entities", "summarize"):
+        assert steps[sid]["model"] == "smollm2" and steps[sid]["tier"] == "local"
+        assert steps[sid]["input_tokens"] > 0 and steps[sid]["latency_ms"] > 0
+        assert steps[sid]["route"]["reasons"]
+    assert steps["extract"]["output"].startswith("From: Maria Lopez")
+    text = podium(podium_home, "show", out["run_id"]).stdout
+    assert "summarize" in text and "smollm2" in text
+    listed = as_json(podium(podium_home, "runs", "--json"))
+    assert listed[0]["run_id"] == out["run_id"] and listed[0]["status"] == "succeeded"
+
+
+def test_human_output_and_live_progress(podium_home: Path) -> None:
+    proc = podium(podium_home, "run", "ensemble-vote", "-i", "review=Wonderful, I love it!")
+    assert proc.returncode == 0
+    assert "verdict:" in proc.stdout
+    assert "✓ sentiment" in proc.stderr and "succeeded" in proc.stderr
+
+
+def test_inputs_from_file_and_at_file(podium_home: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "note.html"
+    doc.write_text("<html><body><p>Invoice 42 from Acme Ltd, due 1 May.</p>"
+                   "<script>evil()</script></body></html>")
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"document": str(doc)}))
+    out = as_json(podium(podium_home, "run", "document-pipeline", "--input-file",
+                         str(inputs), "--json"))
+    assert out["status"] == "succeeded"
+    shown = as_json(podium(podium_home, "show", out["run_id"], "--json"))
+    assert shown["steps"][0]["output"] == "Invoice 42 from Acme Ltd, due 1 May."
+
+
+def test_failed_run_exits_1_and_keeps_completed_work(podium_home: Path,
+                                                     recipe_file: Any) -> None:
+    path = recipe_file("""
+[steps.ok]
+kind = "template"
+template = "fine"
+[steps.bad]
+kind = "template"
+template = "{{ steps.ok.nothing.here }}"
+[steps.after]
+kind = "template"
+template = "{{ steps.bad }}"
+""")
+    proc = podium(podium_home, "run", str(path), "--json")
+    assert proc.returncode == 1
+    out = as_json(proc)
+    assert out["status"] == "failed" and out["outputs"] == {}
+    steps = {s["step_id"]: s for s in out["steps"]}
+    assert steps["ok"]["status"] == "succeeded" and steps["ok"]["output"] == "fine"
+    assert steps["after"]["status"] == "skipped" and "'bad' failed" in steps["after"]["reason"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_recipe_exits_2_with_location(podium_home: Path, recipe_file: Any) -> None:
+    path = recipe_file('[steps.a]\nkind = "llm"\npromt = "hi"\n')
+    for args in (["run", str(path)], ["recipe", "check", str(path)]):
+        proc = podium(podium_home, *args)
+        assert proc.returncode == 2
+        assert f"{path}:3: steps.a.promt: unknown field 'promt'" in proc.stderr
+        assert "did you mean 'prompt'?" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert podium(podium_home, "recipe", "check", "triage").returncode == 0
+
+
+def test_expected_errors_have_hints_not_tracebacks(podium_home: Path) -> None:
+    cases = [
+        (["run", "no-such-recipe"], 2, "no recipe 'no-such-recipe'"),
+        (["run", "triage", "-i", "mesage=hi"], 2, "did you mean 'message'?"),
+        (["run", "triage", "-i", "oops"], 2, "expected NAME=VALUE"),
+        (["show", "zzzz"], 2, "no run 'zzzz'"),
+        (["resume", "zzzz"], 2, "no run 'zzzz'"),
+    ]
+    for args, code, text in cases:
+        proc = podium(podium_home, *args)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert text in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_recipe_schema_models_and_list(podium_home: Path) -> None:
+    schema = as_json(podium(podium_home, "recipe", "schema"))
+    assert schema["title"] == "Podium recipe" and "steps" in schema["properties"]
+    models = as_json(podium(podium_home, "models", "--json"))
+    assert models[0]["name"] == "smollm2" and models[0]["available"] and models[0]["default"]
+    listed = podium(podium_home, "recipe", "list").stdout
+    assert "document-pipeline" in listed and "triage" in listed
+
+
+def test_two_processes_share_one_database(podium_home: Path) -> None:
+    env = cli_env(podium_home)
+    procs = [subprocess.Popen([PODIUM, "run", "ensemble-vote", "--json", "-q"], env=env,
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    ids = {json.loads(out)["run_id"] for out, _ in results}
+    assert len(ids) == 2
+    db = sqlite3.connect(podium_home / "podium.db")
+    assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'succeeded'").fetchone()[0] == 2

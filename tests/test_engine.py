@@ -1,0 +1,337 @@
+"""Engine logic with a scripted provider: concurrency, retries, failure isolation,
+branches, map, ensemble, timeouts, cancellation and resume. (The real model is
+exercised in test_llamacpp.py and test_cli.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from core.config import ModelSpec
+from core.engine import Engine
+from core.errors import AuthError, Unavailable
+from core.events import Event, StepFinished, StepStarted
+from core.recipe import loads
+from core.steps.base import ModelHub
+from core.store import Store
+from tests.conftest import ScriptedProvider
+
+
+def make_engine(provider: ScriptedProvider, events: list[Event] | None = None,
+                price: float = 0.0) -> Engine:
+    store = Store.open()
+    hub = ModelHub({provider.name: provider},
+                   {provider.name: ModelSpec(provider="llamacpp", path="x", price_in=price,
+                                             price_out=price)}, provider.name)
+    return Engine(store, hub, on_event=(events.append if events is not None else None))
+
+
+def run(engine: Engine, toml: str, **inputs: Any) -> Any:
+    return asyncio.run(engine.run(loads(toml), inputs))
+
+
+def statuses(engine: Engine, run_id: str) -> dict[str, str]:
+    return {s.step_id: s.status for s in engine.store.get_steps(run_id)}
+
+
+def test_independent_steps_run_concurrently(scripted: ScriptedProvider) -> None:
+    """Both model steps start before either finishes."""
+    scripted.delay = 0.2
+    events: list[Event] = []
+    engine = make_engine(scripted, events)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+prompt = "one"
+[steps.b]
+kind = "llm"
+prompt = "two"
+""")
+    assert result.status == "succeeded"
+    kinds = [(type(e).__name__, getattr(e, "step_id", None)) for e in events
+             if isinstance(e, StepStarted | StepFinished)]
+    first_finish = next(i for i, k in enumerate(kinds) if k[0] == "StepFinished")
+    started = {k[1] for k in kinds[:first_finish] if k[0] == "StepStarted"}
+    assert started == {"a", "b"}
+
+
+def test_dependencies_see_outputs_and_run_in_order(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: req.messages[-1].content.upper()
+    engine = make_engine(scripted)
+    result = run(engine, """
+[inputs.name]
+default = "ada"
+[steps.greet]
+kind = "template"
+template = "hello {{ inputs.name }}"
+[steps.shout]
+kind = "llm"
+prompt = "{{ steps.greet }}!"
+[outputs]
+final = "steps.shout"
+""")
+    assert result.outputs == {"final": "HELLO ADA!"}
+    steps = engine.store.get_steps(result.run_id)
+    assert [s.step_id for s in steps] == ["greet", "shout"]
+    assert steps[1].model == "scripted" and steps[1].output_tokens == 3
+
+
+def test_retryable_error_is_retried(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: Unavailable("server busy") if n == 1 else "fine"
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+prompt = "x"
+retries = 2
+backoff = 0.01
+""")
+    assert result.status == "succeeded"
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.attempts == 2 and step.output == "fine"
+    assert engine.store.attempt_count(result.run_id, "a") == 2
+
+
+def test_non_retryable_error_fails_at_once(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: AuthError("key refused", "set the key")
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+prompt = "x"
+retries = 3
+backoff = 0.01
+""")
+    assert result.status == "failed"
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.attempts == 1 and step.error == "key refused" and step.hint == "set the key"
+
+
+def test_failure_skips_dependents_only(scripted: ScriptedProvider) -> None:
+    """b fails; c (needs b) is skipped with the reason; d, independent, finishes."""
+    scripted.answer = lambda req, n: AuthError("no") if "B" in req.messages[-1].content \
+        else "ok"
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "template"
+template = "A"
+[steps.b]
+kind = "llm"
+prompt = "B {{ steps.a }}"
+[steps.c]
+kind = "template"
+template = "{{ steps.b }}"
+[steps.d]
+kind = "llm"
+prompt = "D"
+""")
+    assert result.status == "failed"
+    st = statuses(engine, result.run_id)
+    assert st == {"a": "succeeded", "b": "failed", "c": "skipped", "d": "succeeded"}
+    c = next(s for s in engine.store.get_steps(result.run_id) if s.step_id == "c")
+    assert c.reason == "'b' failed"
+    assert result.outputs == {"d": "ok"}  # completed work is kept in the outputs
+    run_row = engine.store.get_run(result.run_id)
+    assert run_row.status == "failed" and "b" in (run_row.error or "")
+
+
+def test_template_error_is_not_retried(scripted: ScriptedProvider) -> None:
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "template"
+template = "{{ inputs.missing }}"
+retries = 3
+[inputs.missing]
+required = false
+type = "object"
+""")
+    # inputs.missing is None; rendering None is fine, so break on attribute access instead
+    assert result.status == "succeeded"
+    result = run(engine, """
+[steps.a]
+kind = "template"
+template = "x"
+[steps.b]
+kind = "template"
+template = "{{ steps.a.nothing.here }}"
+retries = 3
+""")
+    b = engine.store.get_steps(result.run_id)[1]
+    assert b.status == "failed" and b.attempts == 1 and "b.template" in (b.error or "")
+
+
+def test_branch_runs_only_the_chosen_case(scripted: ScriptedProvider) -> None:
+    engine = make_engine(scripted)
+    result = run(engine, """
+[inputs.kind]
+default = "Billing"
+[steps.route]
+kind = "branch"
+on = "inputs.kind"
+cases = { billing = ["pay"], bug = ["fix"] }
+default = ["other"]
+[steps.pay]
+kind = "template"
+template = "pay"
+[steps.fix]
+kind = "template"
+template = "fix"
+[steps.other]
+kind = "template"
+template = "other"
+[steps.after_fix]
+kind = "template"
+template = "{{ steps.fix }} again"
+[steps.join]
+kind = "template"
+join = "any"
+template = "{{ steps.pay or steps.fix or steps.other }}"
+""")
+    assert result.status == "succeeded"
+    st = statuses(engine, result.run_id)
+    assert st["pay"] == "succeeded" and st["join"] == "succeeded"
+    assert st["fix"] == st["other"] == st["after_fix"] == "skipped"
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["fix"].reason == "not chosen by branch 'route'"
+    assert steps["join"].output == "pay"
+    assert steps["route"].output["case"] == "billing"
+
+
+def test_map_runs_each_item(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: req.messages[-1].content[::-1]
+    engine = make_engine(scripted)
+    result = run(engine, """
+[inputs.words]
+type = "list"
+default = ["abc", "xyz", "pq"]
+[steps.each]
+kind = "map"
+over = "inputs.words"
+concurrency = 2
+step = { kind = "llm", prompt = "{{ index }}{{ item }}" }
+""")
+    assert result.outputs == {"each": ["cba0", "zyx1", "qp2"]}
+
+
+def test_ensemble_vote_majority(scripted: ScriptedProvider) -> None:
+    answers = {1: '"yes"', 2: '"no"', 3: '"yes"', 4: '"no"', 5: '"yes"'}
+    scripted.answer = lambda req, n: answers[n]
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.vote]
+kind = "ensemble"
+prompt = "?"
+labels = ["yes", "no"]
+n = 5
+concurrency = 1
+""")
+    out = result.outputs["vote"]
+    assert out["answer"] == "yes" and out["votes"] == {"yes": 3, "no": 2}
+    assert out["agreement"] == 0.6
+    seeds = {c.seed for c in scripted.calls}
+    assert len(seeds) == 5  # each member samples differently
+
+
+def test_timeout_fails_the_step(scripted: ScriptedProvider) -> None:
+    scripted.delay = 2
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.slow]
+kind = "llm"
+prompt = "x"
+timeout = 0.1
+retries = 0
+""")
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.status == "failed" and "timed out" in (step.error or "")
+
+
+def test_cost_and_tokens_are_summed(scripted: ScriptedProvider) -> None:
+    engine = make_engine(scripted, price=1_000_000.0)  # $1 per token, easy sums
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+prompt = "one two"
+[steps.b]
+kind = "llm"
+prompt = "three"
+""")
+    r = engine.store.get_run(result.run_id)
+    assert (r.input_tokens, r.output_tokens) == (3, 6)
+    assert r.cost == pytest.approx(9.0)
+
+
+def test_cancel_then_resume_keeps_committed_steps(scripted: ScriptedProvider) -> None:
+    scripted.delay = 0.3
+    engine = make_engine(scripted)
+    recipe = loads("""
+[steps.a]
+kind = "template"
+template = "A"
+[steps.b]
+kind = "llm"
+prompt = "{{ steps.a }}"
+[steps.c]
+kind = "template"
+template = "{{ steps.b }}C"
+""")
+
+    async def cancel_midway() -> str:
+        task = asyncio.create_task(engine.run(recipe, {}))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return engine.store.list_runs(limit=1)[0].id
+
+    run_id = asyncio.run(cancel_midway())
+    assert engine.store.get_run(run_id).status == "cancelled"
+    assert statuses(engine, run_id) == {"a": "succeeded", "b": "cancelled", "c": "pending"}
+    result = asyncio.run(engine.resume(run_id))
+    assert result.status == "succeeded" and result.outputs == {"c": "okC"}
+    assert engine.store.attempt_count(run_id, "a") == 1  # not re-run
+    assert engine.store.attempt_count(run_id, "b") == 2
+
+
+def test_resume_failed_run_reruns_only_what_failed(scripted: ScriptedProvider) -> None:
+    broken = [True]
+    scripted.answer = lambda req, n: Unavailable("down") if broken[0] else "up"
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "template"
+template = "A"
+[steps.b]
+kind = "llm"
+prompt = "{{ steps.a }}"
+retries = 0
+[steps.c]
+kind = "template"
+template = "{{ steps.b }}!"
+""")
+    assert result.status == "failed"
+    broken[0] = False
+    again = asyncio.run(engine.resume(result.run_id))
+    assert again.status == "succeeded" and again.outputs == {"c": "up!"}
+    assert engine.store.attempt_count(result.run_id, "a") == 1
+
+
+def test_resume_can_settle_a_step_by_hand(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: AuthError("no key")
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.b]
+kind = "llm"
+prompt = "x"
+[steps.c]
+kind = "template"
+template = "{{ steps.b }}!"
+""")
+    again = asyncio.run(engine.resume(result.run_id, settle={"b": "typed by a person"}))
+    assert again.outputs == {"c": "typed by a person!"}
+    b = engine.store.get_steps(result.run_id)[0]
+    assert b.model == "by hand" and b.status == "succeeded"
