@@ -84,14 +84,21 @@ class _Text(HTMLParser):
         self.parts: list[str] = []
         self._skip = 0
 
+    _BLOCKS = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr", "table",
+                         "ul", "ol", "section", "article", "header", "footer"})
+
     def handle_starttag(self, tag: str, attrs: Any) -> None:
         if tag in ("script", "style"):
             self._skip += 1
+        elif tag in self._BLOCKS:  # <br> has no end tag, so breaks go in at the start
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
-        elif tag in ("p", "div", "br", "li", "h1", "h2", "h3", "tr"):
+        elif tag in self._BLOCKS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

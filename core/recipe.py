@@ -63,6 +63,8 @@ class ModelOptions(Strict):
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(256, ge=1, le=32768)
     seed: int | None = None
+    stop: list[str] = Field(default_factory=list, description="Stop the answer at any of "
+                            "these strings.")
 
 
 class StepBase(Strict):
@@ -95,6 +97,8 @@ class ClassifyCall(ModelOptions):
     input: str = Field(description="The text to classify (template).")
     labels: list[str] = Field(min_length=2)
     instructions: str = ""
+    calibrate: bool = Field(True, description="Correct the model's bias toward some labels "
+                            "by scoring a content-free input too (local models).")
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(24, ge=1, le=256)
 

@@ -210,14 +210,10 @@ def _drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool) 
 
     from tui.progress import Progress
 
-    progress = Progress(live=False if quiet else None)
-    show = not quiet
-    engine = _engine(store, progress if show else progress.__call__)
+    progress = Progress(quiet=quiet)
+    engine = _engine(store, progress)
     try:
-        if show:
-            with progress:
-                result = asyncio.run(start(engine))
-        else:
+        with progress:
             result = asyncio.run(start(engine))
     except KeyboardInterrupt:
         rid = progress.run_id or "?"

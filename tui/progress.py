@@ -39,12 +39,15 @@ class Progress:
 
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     live: bool | None = None
+    quiet: bool = False  # record only (the run id, for a Ctrl-C message)
     run_id: str | None = None
     rows: dict[str, Row] = field(default_factory=dict)
     _live: Any = None
 
     def __post_init__(self) -> None:
-        if self.live is None:
+        if self.quiet:
+            self.live = False
+        elif self.live is None:
             self.live = self.stream.isatty()
 
     def __enter__(self) -> Progress:
@@ -115,7 +118,8 @@ class Progress:
             self._line("  ".join(bits))
 
     def _line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -67,6 +67,7 @@ class StepContext:
             max_tokens=max_tokens or options.max_tokens,
             schema=schema,
             seed=seed,
+            stop=tuple(options.stop),
         )
         response = await collect(provider, request, self.on_text if stream else None)
         self.account(decision, response.usage)

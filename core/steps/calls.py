@@ -10,7 +10,7 @@ from typing import Any
 from core import templates
 from core.errors import BadResponse
 from core.provider import ChoiceScorer, Message, ModelRequest
-from core.recipe import ClassifyCall, LlmCall, TemplateCall
+from core.recipe import ClassifyCall, LlmCall, ModelOptions, TemplateCall
 from core.steps.base import StepContext
 
 
@@ -59,31 +59,60 @@ def classify_messages(call: ClassifyCall, values: dict[str, Any], where: str) ->
             Message("user", text)]
 
 
+async def label_probs(options: ModelOptions, msgs: list[Message], labels: list[str],
+                      ctx: StepContext, *, model: str | None = None,
+                      calibrate: bool = True) -> list[float] | None:
+    """Probability of each label as the whole answer, where the routed model can score
+    choices (local models); None where it cannot."""
+    provider, decision = ctx.route(options, msgs, model=model, max_tokens=8)
+    if not isinstance(provider, ChoiceScorer):
+        ctx.decisions.pop()  # the caller routes again for its fallback call
+        return None
+    request = ModelRequest(messages=tuple(msgs), temperature=0.0, max_tokens=1)
+    logps, usage = await provider.score_choices(request, labels)
+    ctx.account(decision, usage)
+    if calibrate:
+        # Contextual calibration (Zhao et al., 2021): a small model prefers some labels
+        # whatever the text; divide out its preference on a content-free input.
+        blank = ModelRequest(messages=tuple(msgs[:-1]) + (Message("user", "N/A"),),
+                             max_tokens=1)
+        prior, usage = await provider.score_choices(blank, labels)
+        ctx.account(decision, usage)
+        logps = [lp - p for lp, p in zip(logps, prior, strict=True)]
+    top = max(logps)
+    weights = [math.exp(lp - top) for lp in logps]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+async def constrained_label(options: ModelOptions, msgs: list[Message], labels: list[str],
+                            ctx: StepContext, *, model: str | None = None,
+                            temperature: float | None = None, seed: int | None = None) -> str:
+    """One label, generated under a grammar that allows only the labels."""
+    response = await ctx.generate(options, msgs, schema={"type": "string", "enum": labels},
+                                  temperature=temperature, max_tokens=min(
+                                      options.max_tokens, 64), model=model, seed=seed,
+                                  stream=False)
+    label = parse_json(response.text, ctx.step_id)
+    if label not in labels:
+        raise BadResponse(f"{ctx.step_id}: the model answered {label!r}, not one of the labels")
+    return str(label)
+
+
 async def run_classify(call: ClassifyCall, ctx: StepContext,
                        values: dict[str, Any]) -> dict[str, Any]:
     """`{label, confidence, scores}`. Where the model can score choices (local models),
     the label is the likeliest and confidence its share of probability over the labels;
     elsewhere the answer is constrained to the labels and confidence is unknown."""
     msgs = classify_messages(call, values, ctx.step_id)
-    provider, decision = ctx.route(call, msgs, max_tokens=call.max_tokens)
-    if isinstance(provider, ChoiceScorer):
-        request = ModelRequest(messages=tuple(msgs), temperature=0.0, max_tokens=1)
-        logps, usage = await provider.score_choices(request, list(call.labels))
-        ctx.account(decision, usage)
-        top = max(logps)
-        weights = [math.exp(lp - top) for lp in logps]
-        total = sum(weights)
-        probs = [w / total for w in weights]
+    probs = await label_probs(call, msgs, list(call.labels), ctx, calibrate=call.calibrate)
+    if probs is not None:
         best = max(range(len(probs)), key=probs.__getitem__)
         return {"label": call.labels[best], "confidence": round(probs[best], 4),
                 "scores": {lab: round(p, 4) for lab, p in zip(call.labels, probs,
                                                                strict=True)}}
-    response = await ctx.generate(call, msgs, schema={"type": "string", "enum": call.labels},
-                                  temperature=call.temperature, max_tokens=call.max_tokens,
-                                  model=decision.model, stream=False)
-    label = parse_json(response.text, ctx.step_id)
-    if label not in call.labels:
-        raise BadResponse(f"{ctx.step_id}: the model answered {label!r}, not one of the labels")
+    label = await constrained_label(call, msgs, list(call.labels), ctx,
+                                    temperature=call.temperature)
     return {"label": label, "confidence": None, "scores": None}
 
 

@@ -4,6 +4,7 @@ parallel, then a majority `vote`, a `judge` that picks the best, or a `merge`.""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections import Counter
 from typing import Any
@@ -12,7 +13,7 @@ from core.errors import BadResponse, StepError
 from core.provider import Message
 from core.recipe import EnsembleStep
 from core.steps.base import StepContext, StepResult
-from core.steps.calls import messages, parse_json
+from core.steps.calls import constrained_label, label_probs, messages, parse_json
 
 
 def normalize(answer: Any) -> str:
@@ -25,18 +26,43 @@ def normalize(answer: Any) -> str:
     return text.rstrip(".!?;:")
 
 
+def _sample(probs: list[float], temperature: float, seed: int) -> int:
+    """Draw one index from `probs` sharpened or flattened by `temperature`."""
+    if temperature <= 0:
+        return max(range(len(probs)), key=probs.__getitem__)
+    weights = [p ** (1 / temperature) for p in probs]
+    return random.Random(seed).choices(range(len(probs)), weights=weights)[0]
+
+
 async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
     members = step.models or [step.model or ""] * step.n
     msgs = messages(step.system, step.prompt, ctx.values, ctx.step_id)
-    schema = {"type": "string", "enum": step.labels} if step.labels else step.output_schema
+    labels = list(step.labels or [])
+    if labels:  # the same shape as `classify`, which calibration relies on
+        msgs = [Message("system", (msgs[0].content + "\n" if msgs[0].role == "system" else "")
+                        + "Classify the text into exactly one of these labels: "
+                        + ", ".join(labels) + ".\nAnswer with the label only."), msgs[-1]]
     gate = asyncio.Semaphore(step.concurrency)
     base_seed = step.seed if step.seed is not None else 1000
+    # One model asked n times gives n samples of one label distribution: score it once
+    # (calibrated), then draw each member's vote with its own seed.
+    distributions: dict[str, asyncio.Task[list[float] | None]] = {}
 
     async def one(i: int, model: str) -> Any:
+        seed = base_seed + i
         async with gate:
-            response = await ctx.generate(step, msgs, schema=schema, model=model or None,
-                                          seed=base_seed + i, stream=False)
-        if schema is not None:
+            if labels:
+                if model not in distributions:
+                    distributions[model] = asyncio.ensure_future(
+                        label_probs(step, msgs, labels, ctx, model=model or None))
+                probs = await distributions[model]
+                if probs is not None:
+                    return labels[_sample(probs, step.temperature, seed)]
+                return await constrained_label(step, msgs, labels, ctx, model=model or None,
+                                               seed=seed)
+            response = await ctx.generate(step, msgs, schema=step.output_schema,
+                                          model=model or None, seed=seed, stream=False)
+        if step.output_schema is not None:
             return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
         return response.text.strip()
 
