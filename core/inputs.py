@@ -54,7 +54,7 @@ def convert(name: str, spec: InputSpec, value: Any, base: Path) -> Any:
         return read_file(name, base / str(value))
     if kind == "string":
         return value if isinstance(value, str) else json.dumps(value)
-    if isinstance(value, str) and kind != "string":
+    if isinstance(value, str):
         try:
             value = json.loads(value) if kind in ("list", "object", "number", "integer") else \
                 value.strip().lower()

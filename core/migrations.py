@@ -47,38 +47,38 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 
 @migration
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["recipes"].create({
+    db.table("recipes").create({
         "hash": str, "name": str, "path": str, "source": str, "created_at": float,
     }, pk="hash", if_not_exists=True)
-    db["runs"].create({
+    db.table("runs").create({
         "id": str, "recipe_name": str, "recipe_hash": str, "recipe_path": str,
         "status": str, "inputs": str, "outputs": str, "error": str, "hint": str,
         "created_at": float, "started_at": float, "finished_at": float,
         "pid": int, "host": str, "parent_run_id": str,
         "input_tokens": int, "output_tokens": int, "cost": float,
     }, pk="id", foreign_keys=[("recipe_hash", "recipes", "hash")], if_not_exists=True)
-    db["runs"].create_index(["created_at"], if_not_exists=True)
-    db["runs"].create_index(["status"], if_not_exists=True)
-    db["steps"].create({
+    db.table("runs").create_index(["created_at"], if_not_exists=True)
+    db.table("runs").create_index(["status"], if_not_exists=True)
+    db.table("steps").create({
         "run_id": str, "step_id": str, "kind": str, "position": int, "status": str,
         "output_hash": str, "partial_output": str, "model": str, "tier": str, "route": str,
         "input_tokens": int, "output_tokens": int, "cost": float, "latency_ms": float,
         "started_at": float, "finished_at": float, "attempts": int,
         "error": str, "hint": str, "reason": str, "cache_key": str,
     }, pk=("run_id", "step_id"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
-    db["attempts"].create({
+    db.table("attempts").create({
         "id": int, "run_id": str, "step_id": str, "number": int, "status": str,
         "model": str, "started_at": float, "finished_at": float, "error": str,
         "input_tokens": int, "output_tokens": int, "latency_ms": float,
     }, pk="id", if_not_exists=True)
-    db["attempts"].create_index(["run_id", "step_id"], if_not_exists=True)
-    db["events"].create({
+    db.table("attempts").create_index(["run_id", "step_id"], if_not_exists=True)
+    db.table("events").create({
         "id": int, "run_id": str, "step_id": str, "ts": float, "type": str, "data": str,
     }, pk="id", if_not_exists=True)
-    db["events"].create_index(["run_id"], if_not_exists=True)
-    db["artifacts"].create({
+    db.table("events").create_index(["run_id"], if_not_exists=True)
+    db.table("artifacts").create({
         "hash": str, "content": str, "size": int, "created_at": float,
     }, pk="hash", if_not_exists=True)
-    db["cache"].create({
+    db.table("cache").create({
         "key": str, "artifact_hash": str, "model": str, "created_at": float,
     }, pk="key", if_not_exists=True)

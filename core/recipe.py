@@ -369,7 +369,7 @@ def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
         if len(loc) == 4 and loc[2] == "step":
             kinds = {"llm": LlmCall, "classify": ClassifyCall, "template": TemplateCall}
             step = step.get("step", {}) if isinstance(step, dict) else {}
-        model = kinds.get(step.get("kind")) if isinstance(step, dict) else None
+        model = kinds.get(str(step.get("kind"))) if isinstance(step, dict) else None
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

@@ -147,7 +147,8 @@ class Store:
             migrate(self.db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database {self.path}: {e}",
-                             "is it a Podium database? Use --db or PODIUM_DB for another file")
+                             "is it a Podium database? Use --db or PODIUM_DB for another "
+                             "file") from None
         self.conn = conn
 
     @classmethod

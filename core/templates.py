@@ -81,6 +81,7 @@ def references(tree: nodes.Template) -> tuple[set[str], set[str], set[str]]:
     steps: set[str] = set()
     inputs: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
         base = node.node
         if not isinstance(base, nodes.Name):
             continue

@@ -114,7 +114,7 @@ def _formatter(path: str) -> Any:
 
 @lru_cache(maxsize=64)
 def _grammar(schema_json: str) -> Any:
-    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
         with _quiet_stderr():
@@ -131,7 +131,7 @@ class LlamaCppProvider:
     supports_schema = True
     supports_tools = False
     needs_key = False
-    key_env_var = None
+    key_env_var: str | None = None
 
     def __init__(self, name: str, path: str | Path, *, context: int = 2048,
                  threads: int | None = None, gpu_layers: int = 0) -> None:
