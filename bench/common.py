@@ -3,6 +3,7 @@ text table, and pass/fail marks. No Podium or peer imports here."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -64,3 +65,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def load_note() -> str:
+    """The machine's load, printed with results: other work on the cores skews them."""
+    one, five, _ = os.getloadavg()
+    return f"machine: {os.cpu_count()} cores, load average {one:.2f} (1 min), {five:.2f} (5 min)"

@@ -12,8 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from core.events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted, \
-    StepText
+from core.events import (
+    Event,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+    StepText,
+)
 
 ICONS = {"pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "skipped": "↷",
          "cancelled": "■", "retrying": "↻"}
