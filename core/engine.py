@@ -28,11 +28,12 @@ from core.events import (
     StepText,
 )
 from core.inputs import resolve_inputs
-from core.plan import Plan, build
+from core.plan import Plan
 from core.recipe import Recipe, loads
+from core.schedule import Schedule
 from core.steps import RUNNERS, StepContext, StepResult
 from core.steps.base import ModelHub
-from core.store import Store, dumps
+from core.store import Finished, Store, dumps
 
 BY_HAND = "by hand: "
 PARTIAL_EVERY_S = 0.5
@@ -62,7 +63,7 @@ class Engine:
                   base_dir: str | None = None) -> RunResult:
         """Validate inputs, create the run, execute it."""
         values = resolve_inputs(recipe, inputs, base_dir=base_dir)
-        plan = build(recipe)
+        plan = recipe.plan
         run_id = self.store.create_run(recipe, values, plan.order)
         return await self._execute(run_id, recipe, plan, values, {}, {})
 
@@ -70,7 +71,7 @@ class Engine:
                base_dir: str | None = None) -> str:
         """Create a run without executing it (the TUI starts it in a worker)."""
         values = resolve_inputs(recipe, inputs, base_dir=base_dir)
-        return self.store.create_run(recipe, values, build(recipe).order)
+        return self.store.create_run(recipe, values, recipe.plan.order)
 
     async def resume(self, run_id: str, *, skip: list[str] | None = None,
                      settle: dict[str, Any] | None = None, force: bool = False) -> RunResult:
@@ -86,7 +87,7 @@ class Engine:
             return RunResult(run.id, run.status, run.outputs)
         name, path, source = self.store.recipe_source(run.recipe_hash)
         recipe = loads(source, path)
-        plan = build(recipe)
+        plan = recipe.plan
         records = {s.step_id: s for s in self.store.get_steps(run.id)}
         for sid in list(skip or []) + list(settle or {}):
             if sid not in records:
@@ -108,74 +109,86 @@ class Engine:
             outputs[sid] = value
             done[sid] = "succeeded"
         if skip:
-            self.store.skip_steps(run.id, {s: BY_HAND + "skipped on resume" for s in skip})
+            self.store.commit(run.id, skipped={s: BY_HAND + "skipped on resume" for s in skip})
             done.update({s: "skipped" for s in skip})
         again = [sid for sid in records if sid not in done]
         self.store.reset_steps(run.id, again)
-        return await self._execute(run.id, recipe, plan, run.inputs, outputs, done)
+        attempts = {sid: rec.attempts for sid, rec in records.items()}
+        return await self._execute(run.id, recipe, plan, run.inputs, outputs, done, attempts)
 
     # --- the loop -------------------------------------------------------------------------
 
     async def _execute(self, run_id: str, recipe: Recipe, plan: Plan, inputs: dict[str, Any],
-                       outputs: dict[str, Any], done: dict[str, str]) -> RunResult:
+                       outputs: dict[str, Any], done: dict[str, str],
+                       attempts: dict[str, int] | None = None) -> RunResult:
         self.store.claim_run(run_id)
         self.on_event(RunStarted(run_id, recipe.name, tuple(plan.order), dict(done)))
-        status: dict[str, str] = {s: done.get(s, "pending") for s in plan.order}
-        reasons: dict[str, str] = {}
-        chosen: dict[str, frozenset[str]] = {}
+        schedule = Schedule(recipe, plan, {s: done.get(s, "pending") for s in plan.order})
         for sid, out in outputs.items():  # branches decided before a resume still hold
             if recipe.steps[sid].kind == "branch" and isinstance(out, dict):
-                chosen[sid] = frozenset(out.get("chosen", ()))
+                schedule.chosen[sid] = frozenset(out.get("chosen", ()))
+        tried = dict(attempts or {})
         limit = min(self.max_parallel, recipe.max_parallel)
-        running: dict[asyncio.Task[tuple[str, StepResult | None]], str] = {}
+        running: dict[asyncio.Task[Finished], str] = {}
         values = {"inputs": inputs, "steps": outputs}
+        keys = _KeyMaker(recipe, plan, values)
+        finished: list[Finished] = []
+        completed: asyncio.Queue[asyncio.Task[Finished]] = asyncio.Queue()
         try:
             while True:
-                skips: dict[str, str] = {}
-                for sid in plan.order:
-                    if status[sid] != "pending" or len(running) >= limit:
-                        continue
-                    verdict = self._verdict(sid, plan, status, reasons, chosen, recipe)
-                    if verdict is None:
-                        continue
-                    if verdict != "run":
-                        skips[sid] = verdict
-                        status[sid] = "skipped"
-                        reasons[sid] = verdict
-                        outputs[sid] = None
-                        continue
-                    status[sid] = "running"
-                    task = asyncio.create_task(self._run_step(run_id, recipe, plan, sid, values))
-                    running[task] = sid
-                if skips:
-                    self.store.skip_steps(run_id, skips)
-                    for sid, why in skips.items():
-                        self.on_event(StepFinished(run_id, sid, "skipped", reason=why))
-                    continue  # a skip may settle more steps; look again before waiting
-                if not running:
-                    break
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    sid = running.pop(task)
-                    _, result = task.result()
-                    if result is None:
-                        status[sid] = "failed"
+                skipped: dict[str, str] = {}
+                starting: list[tuple[str, int]] = []
+                while schedule.has_ready() and len(running) + len(starting) < limit:
+                    sid, verdict = schedule.pop()
+                    if verdict == "run":
+                        tried[sid] = tried.get(sid, 0) + 1
+                        starting.append((sid, tried[sid]))
+                        schedule.status[sid] = "running"
                     else:
-                        status[sid] = "succeeded"
+                        skipped[sid] = verdict
+                        outputs[sid] = None
+                        schedule.settle(sid, "skipped", verdict)
+                # One transaction for what finished, what it skipped and what starts now.
+                self.store.commit(run_id, finished=finished, skipped=skipped, started=starting)
+                self._announce(run_id, finished, skipped)
+                finished = []
+                for sid, attempt in starting:
+                    task = asyncio.create_task(self._run_step(run_id, recipe, sid, attempt,
+                                                              values, keys))
+                    task.add_done_callback(completed.put_nowait)
+                    running[task] = sid
+                if not running:
+                    if schedule.has_ready():
+                        continue
+                    break
+                # A queue of finished tasks, not asyncio.wait: that re-arms a callback on
+                # every running task at each wake-up, quadratic in a wide fan-out.
+                done_tasks = [await completed.get()]
+                while not completed.empty():
+                    done_tasks.append(completed.get_nowait())
+                for task in done_tasks:
+                    sid = running.pop(task)
+                    result = task.result()
+                    tried[sid] = result.attempt
+                    finished.append(result)
+                    if result.status == "succeeded":
                         outputs[sid] = result.output
-                        if result.chosen is not None:
-                            chosen[sid] = result.chosen
+                        chosen = keys.chosen.pop(sid, None)
+                        if chosen is not None:
+                            schedule.chosen[sid] = chosen
+                    schedule.settle(sid, result.status)
         except asyncio.CancelledError:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            self.store.commit(run_id, finished=finished)
             self.store.interrupt_steps(run_id, list(running.values()), "cancelled")
             self.store.finish_run(run_id, "cancelled", None, "cancelled by the user",
                                   f"continue with: podium resume {run_id}")
             self.on_event(RunFinished(run_id, "cancelled", None, "cancelled"))
             raise
-        failed = [s for s, st in status.items() if st == "failed"]
-        final = self._outputs(recipe, plan, values, status)
+        failed = schedule.failed()
+        final = self._outputs(recipe, plan, values, schedule.status)
         if failed:
             error = "failed: " + ", ".join(failed)
             self.store.finish_run(run_id, "failed", final, error,
@@ -187,36 +200,25 @@ class Engine:
         self.on_event(RunFinished(run_id, "succeeded", final))
         return RunResult(run_id, "succeeded", final)
 
-    @staticmethod
-    def _verdict(sid: str, plan: Plan, status: dict[str, str], reasons: dict[str, str],
-                 chosen: dict[str, frozenset[str]], recipe: Recipe) -> str | None:
-        """None: wait; "run": go; anything else: the reason to skip."""
-        deps = plan.deps[sid]
-        if any(status[d] in ("pending", "running") for d in deps):
-            return None
-        governor = plan.governed_by.get(sid)
-        if governor is not None and status[governor] == "succeeded" and \
-                sid not in chosen.get(governor, frozenset()):
-            return f"not chosen by branch '{governor}'"
-        bad = [d for d in sorted(deps) if status[d] != "succeeded"]
-        if not bad:
-            return "run"
-        if recipe.steps[sid].join == "any" and len(bad) < len(deps):
-            return "run"
-        d = bad[0]
-        return f"'{d}' {status[d]}" + (f" ({reasons[d]})" if d in reasons else "") \
-            if status[d] == "skipped" else f"'{d}' failed"
+    def _announce(self, run_id: str, finished: list[Finished], skipped: dict[str, str]) -> None:
+        """Events for what was just committed."""
+        for f in finished:
+            self.on_event(StepFinished(run_id, f.step_id, f.status, f.output, f.model,
+                                       f.input_tokens, f.output_tokens, f.latency_ms,
+                                       f.error))
+        for sid, why in skipped.items():
+            self.on_event(StepFinished(run_id, sid, "skipped", reason=why))
 
-    async def _run_step(self, run_id: str, recipe: Recipe, plan: Plan, sid: str,
-                        values: dict[str, Any]) -> tuple[str, StepResult | None]:
+    async def _run_step(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
+                        values: dict[str, Any], keys: _KeyMaker) -> Finished:
+        """Every attempt of one step; the result is committed by the loop."""
         step = recipe.steps[sid]
         runner = RUNNERS[step.kind]
-        deps = sorted(plan.deps[sid])
-        attempt = self.store.attempt_count(run_id, sid)
         last_error: PodiumError | None = None
         for tries in range(step.retries + 1):
-            attempt += 1
-            self.store.start_step(run_id, sid, attempt)
+            if tries:
+                attempt += 1
+                self.store.start_step(run_id, sid, attempt)
             self.on_event(StepStarted(run_id, sid, step.kind, attempt))
             ctx = StepContext(run_id, sid, values, self.hub,
                               on_text=self._text_sink(run_id, sid), attempt=tries + 1)
@@ -236,47 +238,41 @@ class Engine:
                 last_error = StepError(f"internal error: {type(e).__name__}: {e}",
                                        "this is a bug in Podium; please report it")
             else:
-                key = _cache_key(step.model_dump_json(), values, deps, ctx)
-                return sid, self._commit(run_id, sid, attempt, ctx, result, started, key)
+                if result.chosen is not None:
+                    keys.chosen[sid] = result.chosen
+                return self._succeeded(sid, attempt, ctx, result, started, keys.key(sid, ctx))
             latency = (time.perf_counter() - started) * 1000
             retryable = getattr(last_error, "retryable", False)
-            if retryable and tries < step.retries:
-                delay = step.backoff * (2**tries) * (0.5 + random.random())
-                if isinstance(last_error, RateLimited) and last_error.retry_after:
-                    delay = max(delay, last_error.retry_after)
-                self.store.end_attempt(run_id, sid, attempt, "failed", error=last_error.message,
-                                       input_tokens=ctx.usage.input_tokens,
-                                       output_tokens=ctx.usage.output_tokens,
-                                       latency_ms=latency)
-                self.on_event(StepRetrying(run_id, sid, attempt, last_error.message, delay))
-                await asyncio.sleep(delay)
-                continue
-            break
+            if not retryable or tries == step.retries:
+                break
+            delay = step.backoff * (2**tries) * (0.5 + random.random())
+            if isinstance(last_error, RateLimited) and last_error.retry_after:
+                delay = max(delay, last_error.retry_after)
+            self.store.end_attempt(run_id, sid, attempt, "failed", error=last_error.message,
+                                   input_tokens=ctx.usage.input_tokens,
+                                   output_tokens=ctx.usage.output_tokens, latency_ms=latency)
+            self.on_event(StepRetrying(run_id, sid, attempt, last_error.message, delay))
+            await asyncio.sleep(delay)
         assert last_error is not None
-        model = ctx.decisions[-1].model if ctx.decisions else None
-        self.store.finish_step(run_id, sid, attempt, status="failed", model=model,
-                               error=last_error.message, hint=last_error.hint,
-                               input_tokens=ctx.usage.input_tokens,
-                               output_tokens=ctx.usage.output_tokens, cost=ctx.cost,
-                               latency_ms=(time.perf_counter() - started) * 1000)
-        self.on_event(StepFinished(run_id, sid, "failed", model=model, error=last_error.message))
-        return sid, None
+        return Finished(sid, attempt, "failed",
+                        model=ctx.decisions[-1].model if ctx.decisions else None,
+                        error=last_error.message, hint=last_error.hint,
+                        input_tokens=ctx.usage.input_tokens,
+                        output_tokens=ctx.usage.output_tokens, cost=ctx.cost,
+                        latency_ms=(time.perf_counter() - started) * 1000)
 
-    def _commit(self, run_id: str, sid: str, attempt: int, ctx: StepContext,
-                result: StepResult, started: float, key: str) -> StepResult:
-        latency = (time.perf_counter() - started) * 1000
+    @staticmethod
+    def _succeeded(sid: str, attempt: int, ctx: StepContext, result: StepResult,
+                   started: float, key: str) -> Finished:
         decision = ctx.decisions[-1] if ctx.decisions else None
         models = sorted({d.model for d in ctx.decisions})
-        model = ",".join(models) if models else None
-        self.store.finish_step(
-            run_id, sid, attempt, status="succeeded", output=result.output, has_output=True,
-            model=model, tier=decision.tier if decision else None,
+        return Finished(
+            sid, attempt, "succeeded", output=result.output, has_output=True,
+            model=",".join(models) if models else None,
+            tier=decision.tier if decision else None,
             route=decision.to_dict() if decision else None,
             input_tokens=ctx.usage.input_tokens, output_tokens=ctx.usage.output_tokens,
-            cost=ctx.cost, latency_ms=latency, cache_key=key)
-        self.on_event(StepFinished(run_id, sid, "succeeded", result.output, model,
-                                   ctx.usage.input_tokens, ctx.usage.output_tokens, latency))
-        return result
+            cost=ctx.cost, latency_ms=(time.perf_counter() - started) * 1000, cache_key=key)
 
     def _text_sink(self, run_id: str, sid: str) -> Callable[[str], None]:
         parts: list[str] = []
@@ -307,15 +303,26 @@ class Engine:
         return {s: values["steps"].get(s) for s in sinks if status.get(s) == "succeeded"}
 
 
-def _cache_key(definition: str, values: dict[str, Any], deps: list[str],
-               ctx: StepContext) -> str:
-    """Hash of what determines a step's output: its definition, the run's inputs, its
-    dependencies' outputs and the models that answered."""
-    h = hashlib.sha256(definition.encode())
-    h.update(dumps(values["inputs"]).encode())
-    h.update(dumps({d: values["steps"].get(d) for d in deps}).encode())
-    h.update(",".join(sorted({d.model for d in ctx.decisions})).encode())
-    return h.hexdigest()
+class _KeyMaker:
+    """Cache keys of one run's steps: a hash of the step's definition, the run's inputs,
+    its dependencies' outputs and the models that answered. The parts that do not
+    change during a run are hashed once."""
+
+    def __init__(self, recipe: Recipe, plan: Plan, values: dict[str, Any]) -> None:
+        self.recipe = recipe
+        self.plan = plan
+        self.values = values
+        self.inputs_digest = hashlib.sha256(dumps(values["inputs"]).encode()).digest()
+        self.chosen: dict[str, frozenset[str]] = {}  # branch results, handed to the loop
+
+    def key(self, sid: str, ctx: StepContext) -> str:
+        """The cache key of `sid` as it just ran."""
+        h = hashlib.sha256(self.recipe.steps[sid].model_dump_json().encode())
+        h.update(self.inputs_digest)
+        steps = self.values["steps"]
+        h.update(dumps({d: steps.get(d) for d in sorted(self.plan.deps[sid])}).encode())
+        h.update(",".join(sorted({d.model for d in ctx.decisions})).encode())
+        return h.hexdigest()
 
 
 __all__ = ["Engine", "InputError", "ProviderError", "RunResult"]

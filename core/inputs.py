@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,8 @@ def read_file(name: str, path: Path) -> dict[str, Any]:
         parser = _Text()
         parser.feed(text)
         text = "".join(parser.parts)
-    lines = [line.strip() for line in text.splitlines()]
-    text = "\n".join(line for line in lines if line)
+    # Keep paragraphs and indentation (Markdown, code); drop trailing spaces and runs
+    # of blank lines.
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines()))
+    text = text.strip("\n")
     return {"path": str(path.resolve()), "name": path.name, "text": text}

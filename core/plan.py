@@ -8,6 +8,7 @@ expressions refer to (`steps.<id>`), and on the `branch` step that governs it.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,9 @@ from core import templates
 
 if TYPE_CHECKING:
     from core.recipe import Recipe
+
+# Step ids must be names Jinja can follow: steps.<id>.
+STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
     deps: dict[str, set[str]] = {}
     known = set(recipe.steps)
     for sid, step in recipe.steps.items():
-        if not sid.replace("_", "a").isalnum() or sid[0].isdigit():
+        if not STEP_ID.fullmatch(sid):
             problems.append(Problem(("steps", sid), f"step id '{sid}' is not a valid name",
                                     "use letters, digits and underscores, e.g. "
                                     f"'{_identifier(sid)}'"))
@@ -131,10 +135,11 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
     for sid, step in recipe.steps.items():
         if step.kind != "branch":
             continue
-        cases = dict(step.cases, default=step.default)
-        for case, names in cases.items():
-            loc_base = ("steps", sid, "cases", case) if case in step.cases else (
-                "steps", sid, "default")
+        # A case may itself be called "default": keep it apart from the `default` field.
+        groups: list[tuple[tuple[str, ...], list[str]]] = [
+            (("steps", sid, "cases", case), names) for case, names in step.cases.items()]
+        groups.append((("steps", sid, "default"), step.default))
+        for loc_base, names in groups:
             for name in names:
                 if name not in known:
                     problems.append(_unknown("step", name, known, loc_base))
@@ -173,7 +178,7 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
         if i not in recipe.inputs:
             problems.append(_unknown("input", i, set(recipe.inputs), loc, prefix="inputs.",
                                      add_hint=f"or declare it: [inputs.{i}]"))
-    return steps & known - self_ids
+    return set(steps & known - self_ids)
 
 
 def _unknown(what: str, name: str, known: set[str], loc: tuple[Any, ...], prefix: str = "",
@@ -187,7 +192,7 @@ def _unknown(what: str, name: str, known: set[str], loc: tuple[Any, ...], prefix
 
 
 def _identifier(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "_" for c in name)
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "_" for c in name)
     return cleaned if cleaned and not cleaned[0].isdigit() else "s_" + cleaned
 
 

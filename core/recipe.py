@@ -21,7 +21,6 @@ from core.errors import RecipeError, RecipeErrors
 from core.toml_lines import KeyLines
 
 FORMAT_VERSION = 1
-STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class Strict(BaseModel):
@@ -188,6 +187,7 @@ class Recipe(Strict):
 
     _source: str = PrivateAttr("")
     _path: str = PrivateAttr("<recipe>")
+    _plan: Any = PrivateAttr(None)
 
     @field_validator("format")
     @classmethod
@@ -205,6 +205,15 @@ class Recipe(Strict):
     def path(self) -> str:
         """Where it was loaded from."""
         return self._path
+
+    @property
+    def plan(self) -> Any:
+        """The DAG of the steps (a `core.plan.Plan`), built once."""
+        if self._plan is None:
+            from core.plan import build
+
+            self._plan = build(self)
+        return self._plan
 
     @property
     def hash(self) -> str:
@@ -345,13 +354,40 @@ def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
     msg = err["msg"]
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-    return _Located(loc, msg, None)
+    return _Located(loc, msg, _type_hint(loc, err))
 
 
 def _owner(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    if len(loc) >= 4 and loc[0] == "steps" and loc[2] == "step":
+        return f"[steps.{loc[1]}.step]"
     if len(loc) >= 2 and loc[0] in ("steps", "inputs"):
         return f"[{loc[0]}.{loc[1]}]"
     return "the top of the file"
+
+
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
+               "string": "a string in quotes", "list": "a list, e.g. [\"a\", \"b\"]",
+               "dict": "a table, e.g. { key = \"value\" }"}
+
+
+def _type_hint(loc: tuple[Any, ...], err: Any) -> str:
+    """What the field wants, with an example, for type and range errors."""
+    name = str(loc[-1]) if loc else "value"
+    kind = str(err["type"])
+    ctx = err.get("ctx") or {}
+    for key, words in _TYPE_WORDS.items():
+        if kind.startswith(key):
+            return f"{name} must be {words}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()), "?")
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+                "less_than": "<"}[kind]
+        return f"{name} must be {sign} {bound}"
+    if kind == "literal_error":
+        return f"{name} must be one of {ctx.get('expected', 'the allowed values')}"
+    if kind in ("too_short", "too_long"):
+        return f"{name} has the wrong number of items: {err['msg'].lower()}"
+    return f"check the value of {name}"
 
 
 def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:

@@ -71,6 +71,27 @@ class RunRecord:
 
 
 @dataclass
+class Finished:
+    """A step's final result, ready to commit."""
+
+    step_id: str
+    attempt: int
+    status: str
+    output: Any = None
+    has_output: bool = False
+    model: str | None = None
+    tier: str | None = None
+    route: dict[str, Any] | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float | None = None
+    error: str | None = None
+    hint: str | None = None
+    cache_key: str | None = None
+
+
+@dataclass
 class StepRecord:
     """A step of a run as stored."""
 
@@ -113,6 +134,20 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch to WAL. On a new file another process may hold the write lock, and this
+    pragma returns "locked" at once instead of honouring busy_timeout: wait here."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def new_run_id() -> str:
     """Short, sortable by time, unique enough across processes: base36 ms + 4 random."""
     ms = int(time.time() * 1000)
@@ -138,7 +173,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(conn)
             # NORMAL in WAL survives a killed process; FULL also survives power loss.
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -246,8 +281,11 @@ class Store:
             if row is None:
                 raise StoreError("there are no runs yet", "start one: podium run RECIPE")
             return self._run(row)
-        rows = self.conn.execute("SELECT * FROM runs WHERE id = ? OR id LIKE ? LIMIT 3",
-                                 (run_id, run_id.replace("%", "") + "%")).fetchall()
+        if not run_id.strip():
+            raise StoreError("no run id given", "pass a run id, a prefix of one, or `last`")
+        # A prefix compared literally: LIKE would treat _ and % as wildcards.
+        rows = self.conn.execute("SELECT * FROM runs WHERE substr(id, 1, ?) = ? LIMIT 3",
+                                 (len(run_id), run_id)).fetchall()
         exact = [r for r in rows if r[0] == run_id]
         if exact:
             return self._run(exact[0])
@@ -290,14 +328,18 @@ class Store:
     # --- steps ----------------------------------------------------------------------------
 
     def start_step(self, run_id: str, step_id: str, attempt: int) -> None:
-        """A step's attempt begins: status running, an attempt row, an event."""
-        now = time.time()
+        """A step's attempt begins: status running, an attempt row."""
         with self._write() as c:
-            c.execute("UPDATE steps SET status = 'running', started_at = ?, attempts = ?, "
-                      "partial_output = NULL, error = NULL, hint = NULL "
-                      "WHERE run_id = ? AND step_id = ?", (now, attempt, run_id, step_id))
-            c.execute("INSERT INTO attempts (run_id, step_id, number, status, started_at) "
-                      "VALUES (?, ?, ?, 'running', ?)", (run_id, step_id, attempt, now))
+            self._start(c, run_id, step_id, attempt, time.time())
+
+    @staticmethod
+    def _start(c: sqlite3.Connection, run_id: str, step_id: str, attempt: int,
+               now: float) -> None:
+        c.execute("UPDATE steps SET status = 'running', started_at = ?, attempts = ?, "
+                  "partial_output = NULL, error = NULL, hint = NULL "
+                  "WHERE run_id = ? AND step_id = ?", (now, attempt, run_id, step_id))
+        c.execute("INSERT INTO attempts (run_id, step_id, number, status, started_at) "
+                  "VALUES (?, ?, ?, 'running', ?)", (run_id, step_id, attempt, now))
 
     def end_attempt(self, run_id: str, step_id: str, attempt: int, status: str,
                     *, error: str | None = None, model: str | None = None,
@@ -318,33 +360,48 @@ class Store:
                   (status, time.time(), error, model, input_tokens, output_tokens, latency_ms,
                    run_id, step_id, attempt))
 
-    def finish_step(self, run_id: str, step_id: str, attempt: int, *, status: str,
-                    output: Any = None, has_output: bool = False, model: str | None = None,
-                    tier: str | None = None, route: dict[str, Any] | None = None,
-                    input_tokens: int = 0, output_tokens: int = 0, cost: float = 0.0,
-                    latency_ms: float | None = None, error: str | None = None,
-                    hint: str | None = None, cache_key: str | None = None) -> None:
-        """Commit a step's result (and its last attempt) in one transaction."""
+    def finish_step(self, run_id: str, step_id: str, attempt: int, **fields: Any) -> None:
+        """Commit one step's result (and its last attempt); `fields` as in `Finished`."""
+        self.commit(run_id, finished=[Finished(step_id, attempt, **fields)])
+
+    def commit(self, run_id: str, *, finished: list[Finished] | None = None,
+               skipped: dict[str, str] | None = None,
+               started: list[tuple[str, int]] | None = None) -> None:
+        """One transaction for a scheduling pass: results of the steps that finished,
+        the steps skipped because of them, and the attempts that start next. The
+        dependents' work begins only after this returns, so each result is durable
+        before anything that depends on it runs."""
         now = time.time()
         with self._write() as c:
-            digest = self._put_artifact(c, output) if has_output else None
-            c.execute("UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, "
-                      "route = ?, input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, "
-                      "finished_at = ?, error = ?, hint = ?, cache_key = ?, "
-                      "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
-                      "WHERE run_id = ? AND step_id = ?",
-                      (status, digest, model, tier, None if route is None else dumps(route),
-                       input_tokens, output_tokens, cost, latency_ms, now, error, hint,
-                       cache_key, has_output, run_id, step_id))
-            if attempt:
-                self._end_attempt(c, run_id, step_id, attempt, status, error, model,
-                                  input_tokens, output_tokens, latency_ms)
-            if digest and cache_key:
-                c.execute("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
-                          "VALUES (?, ?, ?, ?)", (cache_key, digest, model, now))
-            c.execute("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
-                      "(?, ?, ?, 'step_finished', ?)",
-                      (run_id, step_id, now, dumps({"status": status, "error": error})))
+            for f in finished or ():
+                self._finish(c, run_id, f, now)
+            if skipped:
+                c.executemany("UPDATE steps SET status = 'skipped', reason = ?, "
+                              "finished_at = ? WHERE run_id = ? AND step_id = ?",
+                              [(why, now, run_id, sid) for sid, why in skipped.items()])
+            for sid, attempt in started or ():
+                self._start(c, run_id, sid, attempt, now)
+
+    def _finish(self, c: sqlite3.Connection, run_id: str, f: Finished, now: float) -> None:
+        digest = self._put_artifact(c, f.output) if f.has_output else None
+        c.execute("UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, "
+                  "route = ?, input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, "
+                  "finished_at = ?, error = ?, hint = ?, cache_key = ?, "
+                  "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
+                  "WHERE run_id = ? AND step_id = ?",
+                  (f.status, digest, f.model, f.tier,
+                   None if f.route is None else dumps(f.route), f.input_tokens,
+                   f.output_tokens, f.cost, f.latency_ms, now, f.error, f.hint, f.cache_key,
+                   f.has_output, run_id, f.step_id))
+        if f.attempt:
+            self._end_attempt(c, run_id, f.step_id, f.attempt, f.status, f.error, f.model,
+                              f.input_tokens, f.output_tokens, f.latency_ms)
+        if digest and f.cache_key:
+            c.execute("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
+                      "VALUES (?, ?, ?, ?)", (f.cache_key, digest, f.model, now))
+        c.execute("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
+                  "(?, ?, ?, 'step_finished', ?)",
+                  (run_id, f.step_id, now, dumps({"status": f.status, "error": f.error})))
 
     def skip_steps(self, run_id: str, reasons: dict[str, str]) -> None:
         """Mark steps skipped, each with why."""

@@ -68,6 +68,7 @@ def evaluate(source: str, context: dict[str, Any], *, what: str = "expression") 
     return None if isinstance(value, StrictUndefined) else value
 
 
+@lru_cache(maxsize=4096)
 def parse(source: str, *, expression: bool = False) -> nodes.Template:
     """Parse without rendering; raises `TemplateSyntaxError` with a line number."""
     if expression:
@@ -76,8 +77,10 @@ def parse(source: str, *, expression: bool = False) -> nodes.Template:
     return _env.parse(source)
 
 
-def references(tree: nodes.Template) -> tuple[set[str], set[str], set[str]]:
-    """The step ids, input names and free top-level names a parsed template uses."""
+@lru_cache(maxsize=4096)
+def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The step ids, input names and free top-level names a parsed template uses.
+    (Cached: `meta.find_undeclared_variables` runs Jinja's code generator.)"""
     steps: set[str] = set()
     inputs: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
@@ -98,8 +101,8 @@ def references(tree: nodes.Template) -> tuple[set[str], set[str], set[str]]:
             inputs.add(str(key))
     from jinja2 import meta
 
-    free = set(meta.find_undeclared_variables(tree))
-    return steps, inputs, free
+    free = frozenset(meta.find_undeclared_variables(tree))
+    return frozenset(steps), frozenset(inputs), free
 
 
 __all__ = ["GLOBAL_NAMES", "TemplateSyntaxError", "evaluate", "parse", "references", "render"]

@@ -242,12 +242,12 @@ def test_outputs_expressions_are_checked() -> None:
         ''')
     with pytest.raises(RecipeErrors) as info:
         recipe.loads(source, "r.toml")
-    found = {e.field: e for e in info.value.errors}
+    found = {str(e.field): e for e in info.value.errors}
     assert set(found) == {"outputs.typo", "outputs.loose", "outputs.broken"}
     lines = source.splitlines()
     for name, err in found.items():
         key = name.removeprefix("outputs.")
-        assert lines[err.line - 1].startswith(f"{key} = "), (name, err.line)
+        assert err.line is not None and lines[err.line - 1].startswith(f"{key} = "), name
     assert found["outputs.typo"].hint == "did you mean 'steps.summary'?"
     assert found["outputs.loose"].message == "unknown name 'item'"
     assert "expression syntax error" in found["outputs.broken"].message

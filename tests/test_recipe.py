@@ -131,9 +131,11 @@ def test_broken_recipe_is_located(extra: str, anchor: str, field: str, message: 
 
 
 def test_typo_gives_field_list() -> None:
-    """A misspelt key also lists the fields this kind of step accepts."""
+    """A misspelt key is one error (not also "missing 'prompt'"), and its hint lists
+    the fields this kind of step accepts."""
     source = BASE + '\n[steps.title]\nkind = "llm"\npromt = "x"\n'
-    err = by_field(problems(source), "steps.title.promt")
+    [err] = problems(source)
+    assert err.field == "steps.title.promt"
     assert err.hint is not None
     assert err.hint.startswith("did you mean 'prompt'?")
     assert "Known fields:" in err.hint and "max_tokens" in err.hint
