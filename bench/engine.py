@@ -371,7 +371,8 @@ def render(r: Results) -> str:
         "SqliteSaver as shipped leaves SQLite at synchronous=FULL (one fsync per commit), so",
         "the FULL row is the like-for-like one for it; the NORMAL row sets its connection to",
         "NORMAL. LangGraph runs with its default durability (\"async\"); fan-out with a",
-        "checkpointer uses AsyncSqliteSaver. Podium commits twice per step (start, finish).",
+        "checkpointer uses AsyncSqliteSaver. Podium commits once per scheduling pass (the",
+        "results that finished, the steps they skip, the attempts that start next).",
     ]
     return "\n\n".join([table(header, rows), medians,
                         table(["target", "value", "limit", "result"], target_rows),

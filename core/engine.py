@@ -1,7 +1,8 @@
 """The scheduler: run a recipe's DAG with ready steps in parallel, durably.
 
-Every step change is committed to the store before anything that depends on it
-starts, so a killed process loses at most the steps in flight. A failed step
+Every step's result is committed to the store before anything that depends on it
+starts; a result nothing waits on is committed within `GROUP_COMMIT_S` (group commit),
+so a killed process loses at most the steps in flight or just finished. A failed step
 skips its dependents (reason stored) while independent branches finish.
 Cancellation (Ctrl-C) marks the in-flight steps cancelled and the run resumable.
 """
@@ -37,6 +38,8 @@ from core.store import Finished, Store, dumps
 
 BY_HAND = "by hand: "
 PARTIAL_EVERY_S = 0.5
+# A finished step that no other step is waiting for is committed within this long.
+GROUP_COMMIT_S = 0.005
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Engine:
         values = {"inputs": inputs, "steps": outputs}
         keys = _KeyMaker(recipe, plan, values)
         finished: list[Finished] = []
+        flush = False
         completed: asyncio.Queue[asyncio.Task[Finished]] = asyncio.Queue()
         try:
             while True:
@@ -149,9 +153,13 @@ class Engine:
                         outputs[sid] = None
                         schedule.settle(sid, "skipped", verdict)
                 # One transaction for what finished, what it skipped and what starts now.
-                self.store.commit(run_id, finished=finished, skipped=skipped, started=starting)
-                self._announce(run_id, finished, skipped)
-                finished = []
+                # Results that nothing waits on may wait a moment for company (group
+                # commit), so a burst of finishes costs one commit, not one each.
+                if starting or skipped or not running or flush:
+                    self.store.commit(run_id, finished=finished, skipped=skipped,
+                                      started=starting)
+                    self._announce(run_id, finished, skipped)
+                    finished, flush = [], False
                 for sid, attempt in starting:
                     task = asyncio.create_task(self._run_step(run_id, recipe, sid, attempt,
                                                               values, keys))
@@ -163,7 +171,12 @@ class Engine:
                     break
                 # A queue of finished tasks, not asyncio.wait: that re-arms a callback on
                 # every running task at each wake-up, quadratic in a wide fan-out.
-                done_tasks = [await completed.get()]
+                try:
+                    done_tasks = [await (asyncio.wait_for(completed.get(), GROUP_COMMIT_S)
+                                         if finished else completed.get())]
+                except TimeoutError:
+                    flush = True
+                    continue
                 while not completed.empty():
                     done_tasks.append(completed.get_nowait())
                 for task in done_tasks:

@@ -210,13 +210,6 @@ class Store:
 
     # --- artifacts ------------------------------------------------------------------------
 
-    def _put_artifact(self, conn: sqlite3.Connection, value: Any) -> str:
-        content = dumps(value)
-        digest = hashlib.sha256(content.encode()).hexdigest()
-        conn.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                     "VALUES (?, ?, ?, ?)", (digest, content, len(content), time.time()))
-        return digest
-
     def artifact(self, digest: str) -> Any:
         """The value stored under `digest`."""
         row = self.conn.execute("SELECT content FROM artifacts WHERE hash = ?",
@@ -373,35 +366,59 @@ class Store:
         before anything that depends on it runs."""
         now = time.time()
         with self._write() as c:
-            for f in finished or ():
-                self._finish(c, run_id, f, now)
+            if finished:
+                self._finish_all(c, run_id, finished, now)
             if skipped:
                 c.executemany("UPDATE steps SET status = 'skipped', reason = ?, "
                               "finished_at = ? WHERE run_id = ? AND step_id = ?",
                               [(why, now, run_id, sid) for sid, why in skipped.items()])
-            for sid, attempt in started or ():
-                self._start(c, run_id, sid, attempt, now)
+            if started:
+                c.executemany("UPDATE steps SET status = 'running', started_at = ?, "
+                              "attempts = ?, partial_output = NULL, error = NULL, hint = NULL "
+                              "WHERE run_id = ? AND step_id = ?",
+                              [(now, n, run_id, sid) for sid, n in started])
+                c.executemany("INSERT INTO attempts (run_id, step_id, number, status, "
+                              "started_at) VALUES (?, ?, ?, 'running', ?)",
+                              [(run_id, sid, n, now) for sid, n in started])
 
-    def _finish(self, c: sqlite3.Connection, run_id: str, f: Finished, now: float) -> None:
-        digest = self._put_artifact(c, f.output) if f.has_output else None
-        c.execute("UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, "
-                  "route = ?, input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, "
-                  "finished_at = ?, error = ?, hint = ?, cache_key = ?, "
-                  "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
-                  "WHERE run_id = ? AND step_id = ?",
-                  (f.status, digest, f.model, f.tier,
-                   None if f.route is None else dumps(f.route), f.input_tokens,
-                   f.output_tokens, f.cost, f.latency_ms, now, f.error, f.hint, f.cache_key,
-                   f.has_output, run_id, f.step_id))
-        if f.attempt:
-            self._end_attempt(c, run_id, f.step_id, f.attempt, f.status, f.error, f.model,
-                              f.input_tokens, f.output_tokens, f.latency_ms)
-        if digest and f.cache_key:
-            c.execute("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
-                      "VALUES (?, ?, ?, ?)", (f.cache_key, digest, f.model, now))
-        c.execute("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
-                  "(?, ?, ?, 'step_finished', ?)",
-                  (run_id, f.step_id, now, dumps({"status": f.status, "error": f.error})))
+    def _finish_all(self, c: sqlite3.Connection, run_id: str, finished: list[Finished],
+                    now: float) -> None:
+        digests: list[str | None] = []
+        artifacts = []
+        for f in finished:
+            if f.has_output:
+                content = dumps(f.output)
+                digest = hashlib.sha256(content.encode()).hexdigest()
+                artifacts.append((digest, content, len(content), now))
+                digests.append(digest)
+            else:
+                digests.append(None)
+        c.executemany("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
+                      "VALUES (?, ?, ?, ?)", artifacts)
+        c.executemany(
+            "UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, route = ?, "
+            "input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, finished_at = ?, "
+            "error = ?, hint = ?, cache_key = ?, "
+            "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
+            "WHERE run_id = ? AND step_id = ?",
+            [(f.status, d, f.model, f.tier, None if f.route is None else dumps(f.route),
+              f.input_tokens, f.output_tokens, f.cost, f.latency_ms, now, f.error, f.hint,
+              f.cache_key, f.has_output, run_id, f.step_id)
+             for f, d in zip(finished, digests, strict=True)])
+        c.executemany("UPDATE attempts SET status = ?, finished_at = ?, error = ?, model = ?, "
+                      "input_tokens = ?, output_tokens = ?, latency_ms = ? WHERE run_id = ? "
+                      "AND step_id = ? AND number = ? AND status = 'running'",
+                      [(f.status, now, f.error, f.model, f.input_tokens, f.output_tokens,
+                        f.latency_ms, run_id, f.step_id, f.attempt)
+                       for f in finished if f.attempt])
+        c.executemany("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
+                      "VALUES (?, ?, ?, ?)",
+                      [(f.cache_key, d, f.model, now)
+                       for f, d in zip(finished, digests, strict=True) if d and f.cache_key])
+        c.executemany("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
+                      "(?, ?, ?, 'step_finished', ?)",
+                      [(run_id, f.step_id, now, dumps({"status": f.status, "error": f.error}))
+                       for f in finished])
 
     def skip_steps(self, run_id: str, reasons: dict[str, str]) -> None:
         """Mark steps skipped, each with why."""

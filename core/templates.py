@@ -49,6 +49,8 @@ def _expression(source: str) -> Any:
 
 def render(source: str, context: dict[str, Any], *, what: str = "template") -> str:
     """Render a template to text. Errors become a `StepError` naming `what`."""
+    if "{" not in source:  # plain text (most system prompts): nothing to render
+        return source
     try:
         return str(_template(source).render(context))
     except UndefinedError as e:
