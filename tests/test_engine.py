@@ -335,3 +335,25 @@ template = "{{ steps.b }}!"
     assert again.outputs == {"c": "typed by a person!"}
     b = engine.store.get_steps(result.run_id)[0]
     assert b.model == "by hand" and b.status == "succeeded"
+
+
+def test_resume_uses_the_pinned_recipe_version(scripted: ScriptedProvider,
+                                               tmp_path: Any) -> None:
+    """Editing the recipe file after a run never changes what that run means."""
+    from core.recipe import load
+
+    path = tmp_path / "r.toml"
+    path.write_text('[steps.a]\nkind = "llm"\nprompt = "x"\nretries = 0\n'
+                    '[steps.b]\nkind = "template"\ntemplate = "v1 {{ steps.a }}"\n')
+    broken = [True]
+    scripted.answer = lambda req, n: Unavailable("down") if broken[0] else "up"
+    engine = make_engine(scripted)
+    first = asyncio.run(engine.run(load(path), {}))
+    assert first.status == "failed"
+    path.write_text(path.read_text().replace("v1", "v2"))
+    broken[0] = False
+    again = asyncio.run(engine.resume(first.run_id))
+    assert again.outputs == {"b": "v1 up"}
+    assert engine.store.get_run(first.run_id).recipe_hash != load(path).hash
+    name, _, source = engine.store.recipe_source(engine.store.get_run(first.run_id).recipe_hash)
+    assert "v1" in source and name == "r"
