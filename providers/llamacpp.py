@@ -31,6 +31,7 @@ _LOCKS: dict[str, threading.Lock] = {}
 # for the cores and made generation 8x slower (measured: 0.7 s -> 5.9 s for 120 tokens).
 _THREADS: dict[str, ThreadPoolExecutor] = {}
 _LOAD_LOCK = threading.Lock()
+_EXECUTOR_LOCK = threading.Lock()
 _DONE = object()
 
 
@@ -88,7 +89,9 @@ def _load(path: str, n_ctx: int, threads: int | None, gpu_layers: int) -> _Loade
 
 
 def _executor(path: str) -> ThreadPoolExecutor:
-    with _LOAD_LOCK:
+    # Not _LOAD_LOCK: the event loop calls this while a worker may hold that lock
+    # for the whole of a model load.
+    with _EXECUTOR_LOCK:
         if path not in _THREADS:
             _THREADS[path] = ThreadPoolExecutor(1, thread_name_prefix=f"llama:{Path(path).stem}")
         return _THREADS[path]

@@ -107,7 +107,9 @@ class Progress:
         row.status = event.status
         row.model = event.model or ""
         row.tokens = event.input_tokens + event.output_tokens
-        if row.started is not None:
+        if event.latency_ms is not None:
+            row.seconds = event.latency_ms / 1000
+        elif row.started is not None:
             row.seconds = time.monotonic() - row.started
         row.note = event.error or event.reason or ""
         if event.status == "succeeded":
