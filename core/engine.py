@@ -278,7 +278,7 @@ class Engine:
     def _succeeded(sid: str, attempt: int, ctx: StepContext, result: StepResult,
                    started: float, key: str) -> Finished:
         decision = ctx.decisions[-1] if ctx.decisions else None
-        models = sorted({d.model for d in ctx.decisions})
+        models = sorted(set(ctx.answered))
         return Finished(
             sid, attempt, "succeeded", output=result.output, has_output=True,
             model=",".join(models) if models else None,

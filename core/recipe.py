@@ -64,6 +64,11 @@ class ModelOptions(Strict):
     seed: int | None = None
     stop: list[str] = Field(default_factory=list, description="Stop the answer at any of "
                             "these strings.")
+    privacy: Literal["local"] | None = Field(None, description="\"local\": never leaves "
+                                             "this machine, whatever else holds.")
+    fallbacks: list[str] = Field(default_factory=list, description="Models to try in order "
+                                 "when the chosen one fails; \"local\" is the default "
+                                 "local model.")
 
 
 class StepBase(Strict):

@@ -83,11 +83,13 @@ def complexity(request: ModelRequest) -> tuple[float, list[str]]:
 
 
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
-           default_local: str) -> Decision:
-    """Pick a model from `models` (name -> tier) for `request` under `policy`."""
+           default_local: str, *, unavailable: Mapping[str, str] | None = None) -> Decision:
+    """Pick a model from `models` (name -> tier) for `request` under `policy`;
+    `unavailable` names catalog models that cannot be called now, and why."""
     score, features = complexity(request)
     reasons: list[str] = []
     remote = [m for m, t in models.items() if t == "remote"]
+    missing = dict(unavailable or {})
     wanted = policy.model or (policy.route if policy.route not in ("auto", "local",
                                                                      "remote") else None)
     if policy.privacy == "local":
@@ -98,11 +100,16 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
     if wanted:
         if wanted in models:
             return Decision(wanted, models[wanted], score, (f"model '{wanted}' asked for",))
-        reasons.append(f"model '{wanted}' is not available")
+        why = missing.get(wanted, "not in the catalog")
+        reasons.append(f"model '{wanted}' is not available ({why})")
     if policy.route == "local":
         return Decision(default_local, "local", score, tuple(reasons + ["route = local"]))
     if not remote:
-        reasons.append("no remote model configured")
+        if missing:
+            reasons.append("no remote model available: " + "; ".join(
+                f"{m}: {why}" for m, why in missing.items()))
+        else:
+            reasons.append("no remote model configured")
         return Decision(default_local, "local", score, tuple(reasons))
     if policy.route == "remote" or score >= REMOTE_THRESHOLD:
         why = "route = remote" if policy.route == "remote" else (

@@ -90,7 +90,23 @@ backoff = 0.01
 """)
     assert result.status == "succeeded"
     step = engine.store.get_steps(result.run_id)[0]
-    assert step.attempts == 2 and step.output == "fine"
+    assert step.output == "fine" and len(scripted.calls) == 2
+    assert step.attempts == 1  # the call was retried inside the attempt
+
+
+def test_step_is_retried_when_call_retries_run_out(scripted: ScriptedProvider) -> None:
+    scripted.answer = lambda req, n: Unavailable("down") if n <= 3 else "back"
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+prompt = "x"
+retries = 1
+backoff = 0.01
+""")
+    assert result.status == "succeeded"
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.output == "back" and step.attempts == 2
     assert engine.store.attempt_count(result.run_id, "a") == 2
 
 

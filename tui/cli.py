@@ -212,9 +212,15 @@ def _drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool) 
 
     progress = Progress(quiet=quiet)
     engine = _engine(store, progress)
+    async def main() -> Any:
+        try:
+            return await start(engine)
+        finally:
+            await engine.hub.aclose()
+
     try:
         with progress:
-            result = asyncio.run(start(engine))
+            result = asyncio.run(main())
     except KeyboardInterrupt:
         rid = progress.run_id or "?"
         click.secho(f"cancelled run {rid}", fg="yellow", err=True)

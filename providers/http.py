@@ -1,0 +1,126 @@
+"""What the remote providers share: one `httpx.AsyncClient`, the mapping of HTTP and
+transport failures onto core's error tree, and a server-sent-events reader.
+
+Errors are translated where they happen, to the most specific class, and never
+carry a key: messages name the model and the server, not the request headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from core.errors import AuthError, BadResponse, ProviderError, RateLimited, Timeout, Unavailable
+
+# httpcore rescans its whole pool for every queued request once many idle keep-alive
+# connections pile up (encode/httpx#3215): keep the idle pool modest.
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=30.0)
+
+
+def make_client(*, limits: httpx.Limits = DEFAULT_LIMITS,
+                timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
+    """The one client every remote provider of a process shares."""
+    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def status_error(response: httpx.Response, where: str, body: str) -> ProviderError:
+    """A non-2xx answer as the most specific provider error."""
+    code = response.status_code
+    detail = _error_detail(body)
+    if code == 429:
+        wait = retry_after(response)
+        return RateLimited(f"{where}: rate limited (HTTP 429){detail}",
+                           "wait, lower the step's concurrency, or add a fallback model",
+                           retry_after=wait)
+    if code in (401, 403):
+        return AuthError(f"{where}: the server refused the key (HTTP {code}){detail}",
+                         "check the key's environment variable or the keys file")
+    if code in (408, 504):
+        return Timeout(f"{where}: the server timed out (HTTP {code})")
+    if code >= 500:
+        return Unavailable(f"{where}: server error (HTTP {code}){detail}",
+                           "retried automatically; add a fallback model to go on without it")
+    error = BadResponse(f"{where}: request rejected (HTTP {code}){detail}",
+                        "check the model name and options in config.toml")
+    error.retryable = False
+    return error
+
+
+def _error_detail(body: str) -> str:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        return ""
+    message = data.get("error") if isinstance(data, dict) else None
+    if isinstance(message, dict):
+        message = message.get("message")
+    return f": {str(message)[:200]}" if message else ""
+
+
+def transport_error(error: httpx.HTTPError, where: str) -> ProviderError:
+    """A transport failure (no usable HTTP answer) as a provider error."""
+    if isinstance(error, httpx.TimeoutException):
+        return Timeout(f"{where}: no answer in time ({type(error).__name__})",
+                       "raise the timeout, or add a fallback model")
+    if isinstance(error, httpx.ConnectError):
+        return Unavailable(f"{where}: cannot connect", "is the server running and reachable?")
+    return Unavailable(f"{where}: connection failed ({type(error).__name__})",
+                       "retried automatically")
+
+
+async def sse_events(response: httpx.Response, where: str, *,
+                     done_marker: bool = True) -> AsyncIterator[tuple[str, Any]]:
+    """(event name, parsed JSON data) for each server-sent event. With `done_marker`,
+    the stream must end with `data: [DONE]`, so a cut connection is not a short answer."""
+    event = "message"
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            continue
+        if not line:
+            if data:
+                payload = "\n".join(data)
+                data = []
+                if payload.strip() == "[DONE]":
+                    return
+                try:
+                    yield event, json.loads(payload)
+                except json.JSONDecodeError:
+                    raise BadResponse(f"{where}: malformed event in the stream: "
+                                      f"{payload[:80]!r}") from None
+            event = "message"
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+    if data:
+        raise BadResponse(f"{where}: the stream ended in the middle of an event",
+                          "the connection was probably cut; it is retried")
+    if done_marker:
+        raise BadResponse(f"{where}: the stream ended before [DONE]",
+                          "the connection was probably cut; it is retried")

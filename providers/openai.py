@@ -1,0 +1,109 @@
+"""OpenAI-compatible chat completions over httpx (OpenAI, vLLM, Ollama, llama.cpp's
+server, LM Studio, OpenRouter).
+
+The client is handed in (one per process, shared); this module only turns a
+`ModelRequest` into a request body and a server-sent-event stream into `Chunk`s.
+Retries, fallbacks and routing live in core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+
+from core.errors import BadResponse
+from core.provider import Chunk, ModelRequest, Usage
+from providers.http import sse_events, status_error, transport_error
+
+SchemaMode = Literal["json_schema", "json_object"]
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token, for servers that do not report usage."""
+    return max(1, len(text) // 4)
+
+
+class OpenAIProvider:
+    """One model behind an OpenAI-compatible `/chat/completions` endpoint."""
+
+    supports_schema = True
+    supports_tools = True
+    needs_key = True
+
+    def __init__(self, name: str, *, model: str, base_url: str, client: httpx.AsyncClient,
+                 key: str | None = None, key_env_var: str | None = None,
+                 tier: Literal["local", "remote"] = "remote",
+                 schema_mode: SchemaMode = "json_schema", concurrency: int = 16) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.tier = tier
+        self.key_env_var = key_env_var
+        self.schema_mode = schema_mode
+        self._client = client
+        self._key = key
+        self._gate = asyncio.Semaphore(concurrency)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIProvider({self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+    def body(self, request: ModelRequest) -> dict[str, Any]:
+        """The JSON body for `request`."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.schema is not None:
+            if self.schema_mode == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": request.schema}
+            else:
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "schema": request.schema, "strict": False}}
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
+        """Stream one chat completion."""
+        where = f"{self.name} ({self.base_url})"
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        usage: Usage | None = None
+        finish: str | None = None
+        pieces = 0
+        async with self._gate:
+            try:
+                async with self._client.stream("POST", f"{self.base_url}/chat/completions",
+                                               json=self.body(request),
+                                               headers=headers) as response:
+                    if response.status_code >= 400:
+                        body = (await response.aread()).decode(errors="replace")
+                        raise status_error(response, where, body)
+                    async for _, data in sse_events(response, where):
+                        if not isinstance(data, dict):
+                            raise BadResponse(f"{where}: unexpected event {str(data)[:80]}")
+                        if data.get("usage"):
+                            u = data["usage"]
+                            usage = Usage(int(u.get("prompt_tokens") or 0),
+                                          int(u.get("completion_tokens") or 0))
+                        for choice in data.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            text = delta.get("content")
+                            if text:
+                                pieces += 1
+                                yield Chunk(text=text)
+                            finish = choice.get("finish_reason") or finish
+            except httpx.HTTPError as e:
+                raise transport_error(e, where) from None
+        if usage is None:  # the server did not report usage: estimate, never zero
+            prompt = " ".join(m.content for m in request.messages)
+            usage = Usage(estimate_tokens(prompt), pieces)
+        yield Chunk(usage=usage, finish_reason=finish or "stop")

@@ -1,0 +1,148 @@
+"""Real HTTP servers on 127.0.0.1 for the remote-provider tests.
+
+`ScriptServer` answers each request from a script (a list of behaviours, used in
+order, the last repeating): an OpenAI- or Anthropic-format stream, or a fault (429
+with Retry-After, 500, a slow body, a cut connection, malformed JSON). It records
+every request, so a test can prove what reached the network and what did not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Behaviour:
+    """What the server does with one request."""
+
+    kind: str = "openai"  # openai | anthropic | status | slow | cut | malformed
+    text: str = "hello from the server"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    usage: tuple[int, int] = (11, 5)
+
+
+def openai_events(text: str, usage: tuple[int, int] | None, model: str = "m") -> list[str]:
+    """The SSE lines of an OpenAI chat-completions stream."""
+    words = text.split(" ")
+    out = []
+    for i, w in enumerate(words):
+        piece = w if i == 0 else " " + w
+        out.append(json.dumps({"id": "x", "object": "chat.completion.chunk", "model": model,
+                               "choices": [{"index": 0, "delta": {"content": piece},
+                                            "finish_reason": None}]}))
+    out.append(json.dumps({"id": "x", "choices": [{"index": 0, "delta": {},
+                                                   "finish_reason": "stop"}]}))
+    if usage:
+        out.append(json.dumps({"id": "x", "choices": [], "usage": {
+            "prompt_tokens": usage[0], "completion_tokens": usage[1]}}))
+    return [f"data: {e}\n\n" for e in out] + ["data: [DONE]\n\n"]
+
+
+def anthropic_events(text: str, usage: tuple[int, int], tool: bool = False) -> list[str]:
+    """The SSE lines of an Anthropic Messages stream (text, or a forced tool call)."""
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg", "role": "assistant", "content": [],
+            "usage": {"input_tokens": usage[0], "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "tool_use" if tool else "text"}}),
+        ("ping", {"type": "ping"}),
+    ]
+    step = max(1, len(text) // 3)
+    for i in range(0, len(text), step):
+        piece = text[i:i + step]
+        delta = {"type": "input_json_delta", "partial_json": piece} if tool else {
+            "type": "text_delta", "text": piece}
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": delta}))
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": "tool_use" if tool else "end_turn"},
+            "usage": {"output_tokens": usage[1]}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events]
+
+
+class ScriptServer:
+    """A threaded HTTP server on a free loopback port, driven by a script."""
+
+    def __init__(self, script: list[Behaviour]) -> None:
+        self.script = script
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server._lock:
+                    n = len(server.requests)
+                    server.requests.append({"path": self.path, "body": body,
+                                            "headers": dict(self.headers)})
+                    b = server.script[min(n, len(server.script) - 1)]
+                server.respond(self, b, body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def respond(self, h: BaseHTTPRequestHandler, b: Behaviour, body: dict[str, Any]) -> None:
+        """Act out one behaviour."""
+        if b.delay and b.kind != "slow":
+            time.sleep(b.delay)
+        if b.kind == "status":
+            payload = json.dumps({"error": {"message": f"status {b.status}"}}).encode()
+            h.send_response(b.status)
+            for k, v in b.headers.items():
+                h.send_header(k, v)
+            h.send_header("content-type", "application/json")
+            h.send_header("content-length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+            return
+        tool = "tools" in body
+        text = b.text
+        if b.kind == "anthropic":
+            lines = anthropic_events(text, b.usage, tool=tool)
+        else:
+            lines = openai_events(text, b.usage)
+        if b.kind == "malformed":
+            lines = lines[:1] + ["data: {not json\n\n"] + lines[1:]
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("connection", "close")
+        h.end_headers()
+        for i, line in enumerate(lines):
+            if b.kind == "cut" and i == 2:
+                h.wfile.flush()
+                h.connection.shutdown(2)  # hang up mid-stream
+                return
+            if b.kind == "slow":
+                time.sleep(b.delay)
+            h.wfile.write(line.encode())
+            h.wfile.flush()

@@ -1,0 +1,290 @@
+"""Remote providers against real HTTP servers on 127.0.0.1: the wire formats, every
+fault (retried, fallen back, or failing only its own branch), privacy, and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.config import ModelSpec, Settings
+from core.engine import Engine
+from core.errors import AuthError, BadResponse, RateLimited, Timeout, Unavailable
+from core.provider import Message, ModelRequest, collect
+from core.recipe import loads
+from core.store import Store
+from providers.anthropic import AnthropicProvider
+from providers.openai import OpenAIProvider
+from providers.registry import build_hub
+from tests.servers import Behaviour, ScriptServer
+
+SECRET = "sk-test-do-not-leak-4242"
+
+
+def ask(text: str = "hi", **kw: Any) -> ModelRequest:
+    return ModelRequest(messages=(Message("system", "be brief"), Message("user", text)), **kw)
+
+
+def openai(server: ScriptServer, client: httpx.AsyncClient, **kw: Any) -> OpenAIProvider:
+    return OpenAIProvider("remote", model="m", base_url=server.url + "/v1", client=client,
+                          key=SECRET, **kw)
+
+
+def run_async(coro_fn: Any) -> Any:
+    async def main() -> Any:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
+            return await coro_fn(client)
+    return asyncio.run(main())
+
+
+def test_openai_stream_usage_and_body() -> None:
+    with ScriptServer([Behaviour(text="Paris is the capital")]) as server:
+        response = run_async(lambda c: collect(openai(server, c), ask("capital?", seed=7)))
+    assert response.text == "Paris is the capital"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (11, 5)
+    sent = server.requests[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["headers"]["Authorization"] == f"Bearer {SECRET}"
+    assert sent["body"]["stream"] is True and sent["body"]["seed"] == 7
+    assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+
+
+def test_openai_schema_modes() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    with ScriptServer([Behaviour(text='{"a": "x"}')]) as server:
+        run_async(lambda c: collect(openai(server, c), ask(schema=schema)))
+        run_async(lambda c: collect(openai(server, c, schema_mode="json_object"),
+                                    ask(schema=schema)))
+    first, second = (r["body"]["response_format"] for r in server.requests)
+    assert first["type"] == "json_schema" and first["json_schema"]["schema"] == schema
+    assert second == {"type": "json_object", "schema": schema}
+
+
+def test_usage_is_estimated_when_the_server_sends_none() -> None:
+    with ScriptServer([Behaviour(text="one two three", usage=(0, 0))]) as server:
+        b = server.script[0]
+        b.usage = None  # type: ignore[assignment]
+        response = run_async(lambda c: collect(openai(server, c), ask("x" * 400)))
+    assert response.usage.input_tokens > 50 and response.usage.output_tokens == 3
+
+
+def test_anthropic_text_and_structured_output() -> None:
+    script = [Behaviour(kind="anthropic", text="Bonjour", usage=(9, 2)),
+              Behaviour(kind="anthropic", text='{"value": "positive"}', usage=(9, 4)),
+              Behaviour(kind="anthropic", text='{"city": "Oslo"}', usage=(9, 4))]
+    with ScriptServer(script) as server:
+        async def calls(c: httpx.AsyncClient) -> list[Any]:
+            p = AnthropicProvider("claude", model="c", base_url=server.url, client=c,
+                                  key=SECRET)
+            return [await collect(p, ask()),
+                    await collect(p, ask(schema={"type": "string",
+                                                 "enum": ["positive", "negative"]})),
+                    await collect(p, ask(schema={"type": "object"}))]
+        plain, label, obj = run_async(calls)
+    assert plain.text == "Bonjour" and (plain.usage.input_tokens,
+                                        plain.usage.output_tokens) == (9, 2)
+    assert json.loads(label.text) == "positive"
+    assert json.loads(obj.text) == {"city": "Oslo"}
+    first = server.requests[0]
+    assert first["path"] == "/v1/messages" and first["headers"]["x-api-key"] == SECRET
+    assert first["body"]["system"] == "be brief"
+    assert all(m["role"] != "system" for m in first["body"]["messages"])
+    assert server.requests[1]["body"]["tool_choice"] == {"type": "tool", "name": "answer"}
+
+
+@pytest.mark.parametrize("behaviour,error", [
+    (Behaviour(kind="status", status=429, headers={"Retry-After": "3"}), RateLimited),
+    (Behaviour(kind="status", status=500), Unavailable),
+    (Behaviour(kind="status", status=401), AuthError),
+    (Behaviour(kind="status", status=400), BadResponse),
+    (Behaviour(kind="malformed"), BadResponse),
+    (Behaviour(kind="cut"), (Unavailable, BadResponse)),
+    (Behaviour(kind="slow", delay=3.0), Timeout),
+])
+def test_faults_map_to_typed_errors(behaviour: Behaviour, error: Any) -> None:
+    with ScriptServer([behaviour]) as server, pytest.raises(error) as caught:
+        run_async(lambda c: collect(openai(server, c), ask()))
+    assert SECRET not in str(caught.value) and SECRET not in (caught.value.hint or "")
+    if isinstance(caught.value, RateLimited):
+        assert caught.value.retry_after == 3.0
+
+
+# --- through the engine: retries, fallbacks, isolation, privacy, keys ----------------
+
+
+def remote_settings(url: str, fallbacks: list[str] | None = None) -> Settings:
+    return Settings(models={"remote": ModelSpec(
+        provider="openai", base_url=url + "/v1", model="m", key_env="PODIUM_TEST_KEY",
+        price_in=1.0, price_out=2.0, fallbacks=fallbacks or [])})
+
+
+def engine_for(settings: Settings) -> Engine:
+    return Engine(Store.open(), build_hub(settings))
+
+
+def run_recipe(settings: Settings, toml: str) -> tuple[Engine, Any]:
+    engine = engine_for(settings)
+
+    async def main() -> Any:
+        try:
+            return await engine.run(loads(toml), {})
+        finally:
+            await engine.hub.aclose()
+
+    return engine, asyncio.run(main())
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_TEST_KEY", SECRET)
+
+
+def test_rate_limit_is_retried_after_the_wait() -> None:
+    script = [Behaviour(kind="status", status=429, headers={"Retry-After": "0.4"}),
+              Behaviour(text="after the wait")]
+    with ScriptServer(script) as server:
+        started = time.perf_counter()
+        engine, result = run_recipe(remote_settings(server.url), """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+""")
+        elapsed = time.perf_counter() - started
+    assert result.outputs == {"a": "after the wait"}
+    assert elapsed >= 0.4 and len(server.requests) == 2
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.model == "remote" and step.tier == "remote"
+    assert step.cost == pytest.approx((11 * 1.0 + 5 * 2.0) / 1e6)
+
+
+def test_cut_connection_and_malformed_stream_are_retried() -> None:
+    script = [Behaviour(kind="cut"), Behaviour(kind="malformed"), Behaviour(text="whole")]
+    with ScriptServer(script) as server:
+        _, result = run_recipe(remote_settings(server.url), """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+""")
+    assert result.outputs == {"a": "whole"} and len(server.requests) == 3
+
+
+def test_server_down_falls_back_to_the_local_model(model_path: Path) -> None:
+    with ScriptServer([Behaviour(kind="status", status=503)]) as server:
+        engine, result = run_recipe(remote_settings(server.url, fallbacks=["local"]), """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "What is the capital of France? Answer briefly."
+max_tokens = 16
+""")
+    assert result.status == "succeeded" and result.outputs["a"]
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.model == "smollm2" and step.tier == "local"
+    assert any("fell back from remote" in r for r in step.route["reasons"])
+    assert len(server.requests) == 3  # the first call and its two retries
+
+
+def test_a_failing_remote_fails_only_its_branch(model_path: Path) -> None:
+    with ScriptServer([Behaviour(kind="status", status=401)]) as server:
+        engine, result = run_recipe(remote_settings(server.url), """
+[steps.remote_part]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+retries = 0
+[steps.after_remote]
+kind = "template"
+template = "{{ steps.remote_part }}"
+[steps.local_part]
+kind = "llm"
+route = "local"
+prompt = "Say hello."
+max_tokens = 8
+""")
+    assert result.status == "failed"
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["remote_part"].status == "failed"
+    assert "refused the key" in (steps["remote_part"].error or "")
+    assert steps["after_remote"].status == "skipped"
+    assert steps["local_part"].status == "succeeded" and steps["local_part"].output
+    assert len(server.requests) == 1  # an auth error is not retried
+
+
+def test_privacy_local_never_reaches_the_network(model_path: Path) -> None:
+    with ScriptServer([Behaviour(text="remote answer")]) as server:
+        engine, result = run_recipe(remote_settings(server.url), """
+[steps.secret]
+kind = "llm"
+route = "remote"
+privacy = "local"
+prompt = "My account number is 12345. Say OK."
+max_tokens = 8
+[steps.open]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+""")
+    assert result.status == "succeeded"
+    assert len(server.requests) == 1  # only the step without privacy
+    assert "12345" not in json.dumps(server.requests)
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["secret"].tier == "local"
+    assert "privacy = local" in steps["secret"].route["reasons"][0]
+
+
+def test_missing_key_routes_local_and_says_why(monkeypatch: pytest.MonkeyPatch,
+                                               model_path: Path) -> None:
+    monkeypatch.delenv("PODIUM_TEST_KEY")
+    with ScriptServer([Behaviour()]) as server:
+        engine, result = run_recipe(remote_settings(server.url), """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "Say hi."
+max_tokens = 8
+""")
+    assert result.status == "succeeded" and not server.requests
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.tier == "local"
+    assert any("PODIUM_TEST_KEY" in r for r in step.route["reasons"])
+
+
+def test_keys_never_reach_the_database(podium_home: Path) -> None:
+    with ScriptServer([Behaviour(kind="status", status=401), Behaviour()]) as server:
+        run_recipe(remote_settings(server.url), """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+retries = 0
+[steps.b]
+kind = "llm"
+route = "remote"
+prompt = "hi"
+needs = ["a"]
+join = "any"
+""")
+    raw = b"".join(p.read_bytes() for p in podium_home.glob("podium.db*"))
+    assert raw and SECRET.encode() not in raw
+
+
+def test_keys_file_must_be_private(podium_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import resolve_key
+    from core.errors import ConfigError
+
+    monkeypatch.delenv("PODIUM_TEST_KEY")
+    keys = podium_home / "keys.toml"
+    keys.write_text(f'PODIUM_TEST_KEY = "{SECRET}"\n')
+    keys.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others") as caught:
+        resolve_key("PODIUM_TEST_KEY")
+    assert caught.value.hint == f"chmod 600 {keys}" and SECRET not in str(caught.value)
+    keys.chmod(0o600)
+    assert resolve_key("PODIUM_TEST_KEY") == SECRET
