@@ -191,12 +191,28 @@ max_tokens = 16
     assert len(server.requests) == 3  # the first call and its two retries
 
 
+def test_no_network_falls_back_to_local_by_itself(model_path: Path) -> None:
+    """A routed remote call that cannot reach its server ends on this machine."""
+    settings = remote_settings("http://127.0.0.1:9")  # nothing listens on port 9
+    engine, result = run_recipe(settings, """
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "Say hi."
+max_tokens = 8
+""")
+    assert result.status == "succeeded"
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.tier == "local"
+    assert any("cannot connect" in r for r in step.route["reasons"])
+
+
 def test_a_failing_remote_fails_only_its_branch(model_path: Path) -> None:
     with ScriptServer([Behaviour(kind="status", status=401)]) as server:
         engine, result = run_recipe(remote_settings(server.url), """
 [steps.remote_part]
 kind = "llm"
-route = "remote"
+model = "remote"
 prompt = "hi"
 retries = 0
 [steps.after_remote]

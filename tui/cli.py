@@ -291,24 +291,31 @@ def models(as_json: bool) -> None:
     from core import paths
     from core.config import load_settings
 
+    from core.config import resolve_key
+
     settings = load_settings()
     rows = []
     for name, spec in settings.catalog().items():
-        available = bool(spec.path and Path(spec.path).exists()) if \
-            spec.provider == "llamacpp" else False
+        if spec.provider == "llamacpp":
+            available = bool(spec.path and Path(spec.path).exists())
+            state = "ready" if available else "missing file"
+        else:
+            available = not spec.key_env or bool(resolve_key(spec.key_env))
+            state = "ready" if available else f"no key: set {spec.key_env}"
         rows.append({"name": name, "provider": spec.provider, "tier": spec.resolved_tier,
                      "default": name == settings.default_model, "available": available,
-                     "context": spec.context, "path": spec.path,
+                     "state": state, "context": spec.context, "path": spec.path,
+                     "base_url": spec.base_url, "key_env": spec.key_env,
                      "price_in": spec.price_in, "price_out": spec.price_out,
-                     "description": spec.description})
+                     "fallbacks": spec.fallbacks, "description": spec.description})
     if as_json:
         emit_json(rows)
         return
     for r in rows:
         mark = "*" if r["default"] else " "
-        state = "ready" if r["available"] else "missing"
+        where = r["description"] or r["base_url"] or r["path"] or ""
         click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
-                   f"ctx {r['context']:<6} {state:<8} {r['description'] or r['path'] or ''}")
+                   f"ctx {r['context']:<6} {r['state']:<12} {where}")
     click.echo(f"\nconfig: {paths.config_file()}", err=True)
 
 

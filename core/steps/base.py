@@ -39,10 +39,15 @@ class ModelHub:
             await resource.aclose()
         self.resources.clear()
 
-    def fallbacks(self, model: str, extra: list[str]) -> list[str]:
-        """The models to try after `model`, in order: the step's, then the catalog's."""
+    def fallbacks(self, model: str, extra: list[str], *, routed: bool = True) -> list[str]:
+        """The models to try after `model`, in order: the step's, the catalog's, and for
+        a remote model that routing chose (not one the step named) finally the default
+        local one."""
         spec = self.specs.get(model)
         chain = list(extra) + (list(spec.fallbacks) if spec else [])
+        provider = self.providers.get(model)
+        if routed and provider is not None and provider.tier == "remote":
+            chain.append("local")  # no network, no quota: this machine still answers
         names = [self.default_local if m == "local" else m for m in chain]
         return [m for m in dict.fromkeys(names) if m != model]
 
@@ -88,7 +93,9 @@ class StepContext:
             stop=tuple(options.stop),
         )
         on_text = self.on_text if stream else None
-        chain = [decision.model] + self.hub.fallbacks(decision.model, list(options.fallbacks))
+        routed = not (model or options.model)
+        chain = [decision.model] + self.hub.fallbacks(decision.model, list(options.fallbacks),
+                                                      routed=routed)
         for i, name in enumerate(chain):
             current = self.hub.providers.get(name)
             if current is None:
