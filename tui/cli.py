@@ -289,9 +289,7 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 def models(as_json: bool) -> None:
     """The model catalog: the embedded model and those in config.toml."""
     from core import paths
-    from core.config import load_settings
-
-    from core.config import resolve_key
+    from core.config import load_settings, resolve_key
 
     settings = load_settings()
     rows = []
