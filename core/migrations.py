@@ -82,3 +82,16 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.table("cache").create({
         "key": str, "artifact_hash": str, "model": str, "created_at": float,
     }, pk="key", if_not_exists=True)
+
+
+@migration
+def m002_chats(db: sqlite_utils.Database) -> None:
+    db.table("chats").create({
+        "id": str, "title": str, "created_at": float, "updated_at": float,
+    }, pk="id", if_not_exists=True)
+    db.table("messages").create({
+        "id": int, "chat_id": str, "position": int, "role": str, "content": str,
+        "model": str, "tier": str, "route": str, "input_tokens": int, "output_tokens": int,
+        "cost": float, "latency_ms": float, "created_at": float,
+    }, pk="id", foreign_keys=[("chat_id", "chats", "id")], if_not_exists=True)
+    db.table("messages").create_index(["chat_id", "position"], if_not_exists=True)

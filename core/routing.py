@@ -105,6 +105,8 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
     if policy.route == "local":
         return Decision(default_local, "local", score, tuple(reasons + ["route = local"]))
     if not remote:
+        reasons.append(f"complexity {score:.2f}" + (": " + ", ".join(features)
+                                                      if features else ""))
         if missing:
             reasons.append("no remote model available: " + "; ".join(
                 f"{m}: {why}" for m, why in missing.items()))

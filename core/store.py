@@ -489,3 +489,48 @@ class Store:
         if row is None:
             raise KeyError(key)
         return json.loads(row[0])
+
+    # --- chats ----------------------------------------------------------------------------
+
+    def create_chat(self, title: str) -> str:
+        """A new chat; returns its id."""
+        chat_id = new_run_id()
+        now = time.time()
+        with self._write() as c:
+            c.execute("INSERT INTO chats (id, title, created_at, updated_at) VALUES "
+                      "(?, ?, ?, ?)", (chat_id, title, now, now))
+        return chat_id
+
+    def add_message(self, chat_id: str, role: str, content: str, *, model: str | None = None,
+                    tier: str | None = None, route: dict[str, Any] | None = None,
+                    input_tokens: int = 0, output_tokens: int = 0, cost: float = 0.0,
+                    latency_ms: float | None = None) -> None:
+        """Append one message to a chat."""
+        now = time.time()
+        with self._write() as c:
+            position = c.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?",
+                                 (chat_id,)).fetchone()[0]
+            c.execute("INSERT INTO messages (chat_id, position, role, content, model, tier, "
+                      "route, input_tokens, output_tokens, cost, latency_ms, created_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (chat_id, position, role, content, model, tier,
+                       None if route is None else dumps(route), input_tokens, output_tokens,
+                       cost, latency_ms, now))
+            c.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
+
+    def chat_messages(self, chat_id: str) -> list[dict[str, Any]]:
+        """A chat's messages in order. Raises `StoreError` for an unknown chat."""
+        if not self.conn.execute("SELECT 1 FROM chats WHERE id = ?", (chat_id,)).fetchone():
+            raise StoreError(f"no chat '{chat_id}'", "list chats with: podium chat --list")
+        cur = self.conn.execute("SELECT * FROM messages WHERE chat_id = ? ORDER BY position",
+                                (chat_id,))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def list_chats(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest chats first, with their message counts."""
+        cur = self.conn.execute("SELECT c.id, c.title, c.updated_at, COUNT(m.id) AS messages "
+                                "FROM chats c LEFT JOIN messages m ON m.chat_id = c.id "
+                                "GROUP BY c.id ORDER BY c.updated_at DESC LIMIT ?", (limit,))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]

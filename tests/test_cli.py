@@ -145,3 +145,42 @@ def test_two_processes_share_one_database(podium_home: Path) -> None:
     assert len(ids) == 2
     db = sqlite3.connect(podium_home / "podium.db")
     assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'succeeded'").fetchone()[0] == 2
+
+
+def test_route_explains_one_or_many(podium_home: Path, tmp_path: Path) -> None:
+    out = as_json(podium(podium_home, "route", "--json", "Explain why the sky is blue."))
+    assert set(out) == {"model", "tier", "score", "reasons"}
+    assert out["tier"] == "local" and 0 <= out["score"] <= 1
+    assert any("no remote model" in r for r in out["reasons"])
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n\n{"prompt": "def f(x):\\n    return x * 2"}\n')
+    lines = podium(podium_home, "route", "--file", str(prompts)).stdout.splitlines()
+    scores = [json.loads(line)["score"] for line in lines]
+    assert len(scores) == 2 and scores[1] > scores[0]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    proc = podium(podium_home, "route", "--file", str(bad))
+    assert proc.returncode == 2 and "line 1" in proc.stderr
+
+
+def test_chat_is_stored_and_resumable(podium_home: Path) -> None:
+    def chat(*args: str, lines: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PODIUM, "chat", "--max-tokens", "16", *args], input=lines,
+                              capture_output=True, text=True, timeout=120,
+                              env=cli_env(podium_home), cwd=ROOT)
+
+    first = chat(lines="What is the capital of France? Answer briefly.\n")
+    assert first.returncode == 0, first.stderr
+    assert "smollm2 (local)" in first.stdout and "tok" in first.stdout
+    chat_id = first.stdout.split()[1]
+    again = chat("--resume", chat_id, lines="And of Italy?\n")
+    assert again.returncode == 0 and "2 messages" in again.stdout
+    db = sqlite3.connect(podium_home / "podium.db")
+    roles = [r[0] for r in db.execute("SELECT role FROM messages WHERE chat_id = ? "
+                                      "ORDER BY position", (chat_id,))]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    tokens = db.execute("SELECT SUM(input_tokens) FROM messages WHERE chat_id = ?",
+                        (chat_id,)).fetchone()[0]
+    assert tokens > 0
+    missing = chat("--resume", "nope", lines="")
+    assert missing.returncode == 2 and "no chat 'nope'" in missing.stderr

@@ -317,6 +317,115 @@ def models(as_json: bool) -> None:
     click.echo(f"\nconfig: {paths.config_file()}", err=True)
 
 
+# --- models: route and chat -------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--file", "prompts_file", type=click.File("r"),
+              help="JSONL: one {\"prompt\": ...} per line; one decision per line out.")
+@click.option("--route", "route_", default="auto", show_default=True,
+              help="auto, local, remote or a model name.")
+@click.option("--privacy", type=click.Choice(["local"]), help="Pin to this machine.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@friendly
+def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
+          as_json: bool) -> None:
+    """Explain where TEXT would be routed, and why (no model is called)."""
+    from core.config import load_settings
+    from core.provider import Message, ModelRequest
+    from core.routing import Policy, decide
+    from providers.registry import build_hub
+
+    if not text and prompts_file is None:
+        raise click.UsageError("give TEXT or --file PROMPTS.jsonl")
+    hub = build_hub(load_settings())
+    policy = Policy(route=route_, privacy=privacy)
+
+    def one(prompt: str) -> dict[str, Any]:
+        request = ModelRequest(messages=(Message("user", prompt),))
+        return decide(request, policy, hub.tiers(), hub.default_local,
+                      unavailable=hub.unavailable).to_dict()
+
+    if prompts_file is not None:
+        for number, line in enumerate(prompts_file, start=1):
+            if not line.strip():
+                continue
+            try:
+                prompt = json.loads(line)["prompt"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise click.BadParameter(f"line {number}: expected {{\"prompt\": ...}}",
+                                         param_hint="--file") from None
+            click.echo(json.dumps(one(str(prompt)), ensure_ascii=False))
+        return
+    decision = one(text or "")
+    if as_json:
+        emit_json(decision)
+        return
+    click.echo(f"{decision['model']} ({decision['tier']}) · complexity {decision['score']}")
+    for reason in decision["reasons"]:
+        click.echo(f"  - {reason}")
+
+
+@cli.command()
+@click.option("--model", help="Always use this model (default: route every turn).")
+@click.option("--route", "route_", default="auto", show_default=True,
+              help="auto, local, remote or a model name.")
+@click.option("--system", help="A system prompt for a new chat.")
+@click.option("--resume", "chat_id", metavar="CHAT", help="Continue a stored chat.")
+@click.option("--list", "list_", is_flag=True, help="List stored chats.")
+@click.option("--max-tokens", default=512, show_default=True, help="Longest answer.")
+@friendly
+def chat(model: str | None, route_: str, system: str | None, chat_id: str | None,
+         list_: bool, max_tokens: int) -> None:
+    """Talk with routed models, line by line; every turn is stored (Ctrl-D to end)."""
+    import asyncio
+
+    from core.chat import ChatSession
+    from core.recipe import ModelOptions
+
+    store = _open_store()
+    if list_:
+        for c in store.list_chats():
+            click.echo(f"{c['id']:<13} {c['messages']:>4} messages  {c['title']}")
+        return
+    engine = _engine(store, None)
+    options = ModelOptions(model=model, route=route_, max_tokens=max_tokens, temperature=0.7)
+
+    async def talk() -> None:
+        try:
+            if chat_id:
+                session = ChatSession.open(store, engine.hub, chat_id, options)
+                click.secho(f"chat {session.chat_id} · {len(session.history)} messages",
+                            dim=True)
+            else:
+                session = ChatSession.start(store, engine.hub, options=options, system=system)
+                click.secho(f"chat {session.chat_id} · Ctrl-D to end · resume with "
+                            f"podium chat --resume {session.chat_id}", dim=True)
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "> ")
+                except EOFError:
+                    click.echo()
+                    break
+                if not line.strip():
+                    continue
+                if line.strip() in ("/quit", "/exit"):
+                    break
+                turn = await session.ask(line, lambda piece: click.echo(piece, nl=False))
+                click.echo()
+                click.secho(f"  {turn.model} ({turn.tier}) · {turn.input_tokens}+"
+                            f"{turn.output_tokens} tok · ${turn.cost:.4f} · "
+                            f"{turn.seconds:.1f}s · {'; '.join(turn.reasons)}", dim=True)
+        finally:
+            await engine.hub.aclose()
+
+    try:
+        asyncio.run(talk())
+    except KeyboardInterrupt:
+        click.echo()
+
+
 # --- recipes ---------------------------------------------------------------------------------
 
 
