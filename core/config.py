@@ -142,8 +142,18 @@ def load_settings(path: Path | None = None) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{file}: {where}: {first['msg']}",
-                          "see `podium models --help` for the fields") from None
+        hint = "fields: " + ", ".join(ModelSpec.model_fields) if "models" in where else \
+            "fields: " + ", ".join(Settings.model_fields)
+        if first["type"] == "extra_forbidden":
+            import difflib
+
+            name = str(first["loc"][-1])
+            pool = list(ModelSpec.model_fields if "models" in where else Settings.model_fields)
+            close = difflib.get_close_matches(name, pool, n=1)
+            raise ConfigError(f"{file}: {where}: unknown field '{name}'",
+                              (f"did you mean '{close[0]}'? " if close else "") + hint) \
+                from None
+        raise ConfigError(f"{file}: {where}: {first['msg']}", hint) from None
     for name, spec in settings.models.items():
         if spec.provider == "llamacpp" and not spec.path:
             raise ConfigError(f"{file}: models.{name}: a llamacpp model needs `path`",

@@ -196,6 +196,8 @@ class Engine:
             await asyncio.gather(*running, return_exceptions=True)
             self.store.commit(run_id, finished=finished)
             self.store.interrupt_steps(run_id, list(running.values()), "cancelled")
+            for sid in running.values():
+                self.on_event(StepFinished(run_id, sid, "cancelled"))
             self.store.finish_run(run_id, "cancelled", None, "cancelled by the user",
                                   f"continue with: podium resume {run_id}")
             self.on_event(RunFinished(run_id, "cancelled", None, "cancelled"))

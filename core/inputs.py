@@ -109,6 +109,8 @@ class _Text(HTMLParser):
 
 def read_file(name: str, path: Path) -> dict[str, Any]:
     """Read a text, Markdown, HTML or JSON file as text."""
+    if path.is_dir():
+        raise InputError(f"input '{name}': {path} is a directory", "pass one file")
     if not path.is_file():
         raise InputError(f"input '{name}': no such file: {path}", "check the path")
     if path.stat().st_size > MAX_FILE_BYTES:

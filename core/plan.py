@@ -125,7 +125,8 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
             if need not in known:
                 problems.append(_unknown("step", need, known, ("steps", sid, "needs", i)))
             elif need == sid:
-                problems.append(Problem(("steps", sid, "needs"), "a step cannot need itself"))
+                problems.append(Problem(("steps", sid, "needs"), "a step cannot need itself",
+                                        f"remove '{sid}' from its own needs"))
             else:
                 mine.add(need)
         for loc, source, is_expr in template_fields(step, ("steps", sid)):
@@ -144,7 +145,8 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
                 if name not in known:
                     problems.append(_unknown("step", name, known, loc_base))
                 elif name == sid:
-                    problems.append(Problem(loc_base, "a branch cannot choose itself"))
+                    problems.append(Problem(loc_base, "a branch cannot choose itself",
+                                            "name the steps that should run after it"))
                 else:
                     deps.setdefault(name, set()).add(sid)
     return deps
@@ -154,11 +156,19 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
                 self_ids: set[str], problems: list[Problem], *, allow_item: bool) -> set[str]:
     try:
         tree = templates.parse(source, expression=is_expr)
+        templates.compile_check(source, expression=is_expr)  # unknown filters and tests
     except templates.TemplateSyntaxError as e:
         what = "expression" if is_expr else "template"
-        problems.append(Problem(loc, f"{what} syntax error (line {e.lineno} of the "
-                                f"{what}): {e.message}",
-                                "templates are Jinja2: {{ steps.x }}, {% if ... %}...{% endif %}"))
+        hint = "templates are Jinja2: {{ steps.x }}, {% if ... %}...{% endif %}"
+        message = e.message or ""
+        if message.startswith("No filter named"):
+            name = message.split("'")[1] if "'" in message else ""
+            close = difflib.get_close_matches(name, templates.filter_names(), n=1)
+            hint = (f"did you mean '{close[0]}'? " if close else "") + \
+                "filters: " + ", ".join(templates.filter_names())
+            message = f"unknown filter '{name}'"
+        problems.append(Problem(loc, f"{what} syntax error (line {e.lineno} of the {what}): "
+                                f"{message}", hint))
         return set()
     steps, inputs, free = templates.references(tree)
     allowed = {"steps", "inputs"} | ({"item", "index"} if allow_item else set())
@@ -171,7 +181,8 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
     known = set(recipe.steps)
     for s in sorted(steps):
         if s in self_ids:
-            problems.append(Problem(loc, f"a step cannot refer to its own output (steps.{s})"))
+            problems.append(Problem(loc, f"a step cannot refer to its own output (steps.{s})",
+                                    "refer to an earlier step, or split this one in two"))
         elif s not in known:
             problems.append(_unknown("step", s, known, loc, prefix="steps."))
     for i in sorted(inputs):

@@ -85,6 +85,38 @@ class StepBase(Strict):
                                         "skipped; any: run if at least one succeeded.")
 
 
+JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+
+
+def check_json_schema(schema: dict[str, Any] | None, where: str = "schema") -> None:
+    """The subset of JSON Schema that structured output relies on, checked up front:
+    known types, properties and items that are schemas, lists where lists belong."""
+    if schema is None:
+        return
+    kind = schema.get("type")
+    for t in kind if isinstance(kind, list) else [kind] if kind is not None else []:
+        if t not in JSON_TYPES:
+            close = difflib.get_close_matches(str(t), sorted(JSON_TYPES), n=1)
+            raise ValueError(f"{where}: unknown type '{t}'" + (
+                f" (did you mean '{close[0]}'?)" if close else
+                f"; types: {', '.join(sorted(JSON_TYPES))}"))
+    for key in ("required", "enum"):
+        if key in schema and not isinstance(schema[key], list):
+            raise ValueError(f"{where}: '{key}' must be a list")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise ValueError(f"{where}: 'properties' must be a table of schemas")
+    for name, sub in properties.items():
+        if not isinstance(sub, dict):
+            raise ValueError(f"{where}.properties.{name} must be a table (a schema)")
+        check_json_schema(sub, f"{where}.properties.{name}")
+    items = schema.get("items")
+    if items is not None:
+        if not isinstance(items, dict):
+            raise ValueError(f"{where}.items must be a table (a schema)")
+        check_json_schema(items, f"{where}.items")
+
+
 class LlmCall(ModelOptions):
     """Ask a model; with `schema`, the answer is a JSON object that satisfies it."""
 
@@ -92,6 +124,12 @@ class LlmCall(ModelOptions):
     prompt: str = Field(description="The user prompt (template).")
     output_schema: dict[str, Any] | None = Field(None, alias="schema",
                                                  description="JSON Schema of the answer.")
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json_schema(v)
+        return v
 
 
 class ClassifyCall(ModelOptions):
@@ -166,6 +204,12 @@ class EnsembleStep(StepBase, ModelOptions):
     labels: list[str] | None = Field(None, description="Constrain each answer to one label.")
     output_schema: dict[str, Any] | None = Field(None, alias="schema")
     temperature: float = Field(0.8, ge=0, le=2)
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json_schema(v)
+        return v
     judge_model: str | None = None
     concurrency: int = Field(4, ge=1, le=64)
 
@@ -245,6 +289,9 @@ def load(path: str | Path) -> Recipe:
     except FileNotFoundError:
         raise RecipeError(f"no such recipe file: {p}", "check the path, or run `podium "
                           "recipe list` to see the shipped recipes", file=str(p)) from None
+    except IsADirectoryError:
+        raise RecipeError(f"{p} is a directory", "give a recipe file (.toml)",
+                          file=str(p)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise RecipeError(f"cannot read recipe: {e}", file=str(p)) from None
     return loads(source, str(p))
@@ -270,11 +317,11 @@ def loads(source: str, path: str = "<recipe>") -> Recipe:
 
     problems = check(recipe)
     if problems:
-        raise RecipeErrors([
+        raise RecipeErrors(sorted([
             RecipeError(pr.message, pr.hint, file=path, line=lines.line_of(pr.loc),
                         field=_field_name(pr.loc))
             for pr in problems
-        ])
+        ], key=lambda e: e.line or 0))
     return recipe
 
 
@@ -321,8 +368,9 @@ def _schema_errors(e: ValidationError, data: dict[str, Any], lines: KeyLines,
              x.hint.startswith("did you mean")}
     located = [x for x in located if not (x.message.startswith("missing required field")
                                           and x.loc in typos)]
-    return [RecipeError(x.message, x.hint, file=path, line=lines.line_of(x.loc),
-                        field=_field_name(x.loc)) for x in located]
+    errors = [RecipeError(x.message, x.hint, file=path, line=lines.line_of(x.loc),
+                          field=_field_name(x.loc)) for x in located]
+    return sorted(errors, key=lambda e: e.line or 0)
 
 
 def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
@@ -345,8 +393,15 @@ def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
         return _Located(loc, f"unknown field '{name}'", hint)
     if kind == "missing":
         name = str(loc[-1])
+        if loc == ("steps",):
+            return _Located(loc, "the recipe has no steps",
+                            'add one: [steps.first] kind = "llm" prompt = "..."')
         return _Located(loc, f"missing required field '{name}'",
                         f"add `{name} = ...` to {owner}")
+    if kind == "union_tag_invalid" and len(loc) >= 3 and loc[2] == "step":
+        tag = err.get("ctx", {}).get("tag", "?")
+        return _Located(loc + ("kind",), f"a map's step cannot be '{tag}'",
+                        "a map runs one llm, classify or template call per item")
     if kind == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag", "?")
         close = difflib.get_close_matches(str(tag), STEP_KINDS, n=1)
@@ -414,3 +469,38 @@ def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def check_models(recipe: Recipe, catalog: list[str]) -> None:
+    """Every model a recipe names must be in the catalog (config-dependent, so apart
+    from `loads`). Raises `RecipeErrors` with locations."""
+    lines = KeyLines(recipe.source)
+    known = sorted(catalog)
+    problems: list[RecipeError] = []
+
+    def check(loc: tuple[Any, ...], name: str | None) -> None:
+        if not name or name in catalog or name in ("auto", "local", "remote"):
+            return
+        close = difflib.get_close_matches(name, known, n=1)
+        problems.append(RecipeError(
+            f"unknown model '{name}'",
+            (f"did you mean '{close[0]}'? " if close else "") + "models: " + ", ".join(known)
+            + " (add others to config.toml; see `podium models`)",
+            file=recipe.path, line=lines.line_of(loc), field=_field_name(loc)))
+
+    for sid, step in recipe.steps.items():
+        calls: list[tuple[tuple[Any, ...], Any]] = [(("steps", sid), step)]
+        if isinstance(step, MapStep):
+            calls.append((("steps", sid, "step"), step.step))
+        for base, call in calls:
+            if isinstance(call, ModelOptions):
+                check(base + ("model",), call.model)
+                check(base + ("route",), call.route)
+                for i, fallback in enumerate(call.fallbacks):
+                    check(base + ("fallbacks", i), fallback)
+        if isinstance(step, EnsembleStep):
+            for i, model in enumerate(step.models):
+                check(("steps", sid, "models", i), model)
+            check(("steps", sid, "judge_model"), step.judge_model)
+    if problems:
+        raise RecipeErrors(problems)

@@ -190,8 +190,12 @@ class Store:
     def open(cls, path: str | Path | None = None) -> Store:
         """Open (creating if needed) the database at `path` or the default location."""
         sync = os.environ.get("PODIUM_SYNC", "NORMAL").upper()
-        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            sync = "NORMAL"
+        if sync not in ("NORMAL", "FULL", "EXTRA"):
+            from core.errors import ConfigError
+
+            raise ConfigError(f"PODIUM_SYNC={sync} is not a durability level",
+                              "use NORMAL (survives a killed process) or FULL (also power "
+                              "loss)")
         return cls(path or paths.db_path(), synchronous=sync)
 
     def close(self) -> None:
@@ -313,6 +317,11 @@ class Store:
         d = dict(zip(cols, row, strict=True))
         d["inputs"] = json.loads(d["inputs"] or "{}")
         d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
+        if d["finished_at"] is None:  # still going, or killed: sum what the steps have
+            row = self.conn.execute("SELECT COALESCE(SUM(input_tokens), 0), "
+                                    "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0) "
+                                    "FROM steps WHERE run_id = ?", (d["id"],)).fetchone()
+            d["input_tokens"], d["output_tokens"], d["cost"] = row
         d["input_tokens"] = d["input_tokens"] or 0
         d["output_tokens"] = d["output_tokens"] or 0
         d["cost"] = d["cost"] or 0.0

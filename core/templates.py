@@ -79,6 +79,19 @@ def parse(source: str, *, expression: bool = False) -> nodes.Template:
     return _env.parse(source)
 
 
+def filter_names() -> list[str]:
+    """Every filter a template may use."""
+    return sorted(_env.filters)
+
+
+def compile_check(source: str, *, expression: bool = False) -> None:
+    """Compile (and cache) a template, so unknown filters fail at check time."""
+    if expression:
+        _expression(source)
+    else:
+        _template(source)
+
+
 @lru_cache(maxsize=4096)
 def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """The step ids, input names and free top-level names a parsed template uses.

@@ -91,8 +91,10 @@ def _load(path: str, n_ctx: int, threads: int | None, gpu_layers: int) -> _Loade
     with _LOAD_LOCK:
         if path not in _LOADED:
             if not Path(path).exists():
-                raise Unavailable(f"model file not found: {path}",
-                                  "check the path in config.toml (`podium models`)")
+                missing = Unavailable(f"model file not found: {path}",
+                                      "check the path in config.toml (`podium models`)")
+                missing.retryable = False  # waiting will not bring the file back
+                raise missing
             try:
                 import llama_cpp._logger as llama_logger
                 from llama_cpp import Llama
@@ -148,9 +150,11 @@ def _grammar(schema_json: str) -> Any:
     try:
         with _quiet_stderr():
             return LlamaGrammar.from_json_schema(schema_json, verbose=False)
-    except (ValueError, RuntimeError) as e:
-        raise BadResponse(f"cannot turn this JSON schema into a grammar: {e}",
-                          "simplify the schema (plain types, enum, required)") from None
+    except Exception as e:  # the converter asserts on what it does not support
+        error = BadResponse(f"cannot turn this JSON schema into a grammar: {e}",
+                            "simplify the schema (plain types, enum, required)")
+        error.retryable = False
+        raise error from None
 
 
 class LlamaCppProvider:

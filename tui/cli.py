@@ -34,10 +34,14 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PodiumError as e:
-            for each in e.errors if isinstance(e, RecipeErrors) else [e]:
+            errors = e.errors if isinstance(e, RecipeErrors) else [e]
+            for each in errors:
                 click.secho(f"error: {each}", fg="red", err=True)
                 if each.hint:
                     click.echo(f"hint: {each.hint}", err=True)
+            if kwargs.get("as_json"):  # scripts asked for JSON: give them JSON
+                emit_json({"status": "error", "error": str(e), "hint": e.hint,
+                           "errors": [{"message": str(x), "hint": x.hint} for x in errors]})
             sys.exit(e.exit_code)
 
     return wrapper  # type: ignore[return-value]
@@ -145,13 +149,12 @@ def recipe_folders() -> list[Path]:
 def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: bool,
         quiet: bool) -> None:
     """Run RECIPE (a file, or a recipe name) and store everything it does."""
-    from core import recipe as recipes
 
     given: dict[str, Any] = {}
     if input_file:
         given.update(_read_input_file(Path(input_file)))
     given.update(_parse_pairs(inputs, "-i/--input"))
-    loaded = recipes.load(find_recipe(recipe))
+    loaded = _load_checked(recipe)
     store = _open_store()
     _drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
 
@@ -173,9 +176,22 @@ def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json:
     """
     store = _open_store()
     outputs = {k: _maybe_json(v) for k, v in _parse_pairs(settle, "--output").items()}
-    rid = store.get_run(run_id).id
+    found = store.get_run(run_id)
+    rid = found.id
+    if found.status == "succeeded" and not (skip or settle):
+        click.secho(f"run {rid} already succeeded; nothing to resume", fg="yellow", err=True)
     _drive(store, lambda engine: engine.resume(rid, skip=list(skip), settle=outputs),
            as_json, quiet)
+
+
+def _load_checked(name: str) -> Any:
+    """Load a recipe and check its models against the catalog."""
+    from core import recipe as recipes
+    from core.config import load_settings
+
+    loaded = recipes.load(find_recipe(name))
+    recipes.check_models(loaded, list(load_settings().catalog()))
+    return loaded
 
 
 def _maybe_json(text: str) -> Any:
@@ -244,9 +260,11 @@ def _drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool) 
 
 
 @cli.command()
-@click.option("--status", help="Only runs with this status (succeeded, failed, waiting, "
-              "running, cancelled, interrupted).")
-@click.option("-n", "--limit", default=20, show_default=True, help="How many.")
+@click.option("--status", type=click.Choice(["succeeded", "failed", "waiting", "running",
+                                             "cancelled", "interrupted", "pending"]),
+              help="Only runs with this status.")
+@click.option("-n", "--limit", default=20, show_default=True,
+              type=click.IntRange(1, 100_000), help="How many.")
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
 @friendly
 def runs(status: str | None, limit: int, as_json: bool) -> None:
@@ -261,6 +279,8 @@ def runs(status: str | None, limit: int, as_json: bool) -> None:
         items = [r for r in items if r.shown_status == status]
     if as_json:
         emit_json([run_summary(r) for r in items])
+    elif not items and status:
+        click.echo(f"no {status} runs")
     else:
         print_runs(items)
 
@@ -437,16 +457,16 @@ def recipe() -> None:
 @recipe.command("check")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Problems as JSON.")
+@friendly
 def recipe_check(files: tuple[str, ...], as_json: bool) -> None:
     """Validate recipe FILES without running them (exit 0 valid, 2 invalid)."""
-    from core import recipe as recipes
     from core.errors import RecipeError, RecipeErrors
 
     report = []
     bad = False
     for name in files:
         try:
-            loaded = recipes.load(find_recipe(name))
+            loaded = _load_checked(name)
             report.append({"file": name, "valid": True, "steps": len(loaded.steps)})
             if not as_json:
                 click.secho(f"ok  {name}: {len(loaded.steps)} steps", fg="green")

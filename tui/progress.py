@@ -131,7 +131,9 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def _table(self) -> Any:
+        # Cells are Text, never markup: step output may contain "[/]" or "[bold]".
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
         for col in ("", "step", "status", "model", "tokens", "time", ""):
@@ -144,10 +146,10 @@ class Progress:
             style = {"failed": "red", "succeeded": "green", "skipped": "dim",
                      "running": "cyan", "retrying": "yellow"}.get(row.status, "")
             tail = row.note if row.status in ("failed", "skipped", "retrying") else row.text
-            table.add_row(ICONS.get(row.status, "?"), sid, f"[{style}]{row.status}[/]",
-                          row.model, str(row.tokens or ""),
+            table.add_row(ICONS.get(row.status, "?"), Text(sid), Text(row.status, style=style),
+                          Text(row.model), str(row.tokens or ""),
                           f"{seconds:.1f}s" if seconds is not None else "",
-                          _one_line(tail, 60))
+                          Text(_one_line(tail, 60)))
         return table
 
 

@@ -107,10 +107,11 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             click.echo("    " + text.replace("\n", "\n    "))
         if s.route and s.route.get("reasons"):
             click.secho("    route: " + "; ".join(s.route["reasons"]), dim=True)
+        if status in ("in_doubt", "cancelled") and s.partial_output:
+            partial = s.partial_output if full else preview(s.partial_output, 100)
+            click.echo("    partial: " + partial.replace("\n", "\n    "))
         if status == "in_doubt":
             click.secho("    in doubt: the process died while this step ran", fg="yellow")
-            if s.partial_output:
-                click.echo("    partial: " + preview(s.partial_output, 100))
             click.echo(f"    resume retries it: podium resume {run.id} "
                        f"(or --skip {s.step_id} / --output {s.step_id}=TEXT)")
         if s.error:
