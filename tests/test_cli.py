@@ -184,3 +184,20 @@ def test_chat_is_stored_and_resumable(podium_home: Path) -> None:
     assert tokens > 0
     missing = chat("--resume", "nope", lines="")
     assert missing.returncode == 2 and "no chat 'nope'" in missing.stderr
+
+
+def test_models_add_writes_a_valid_config(podium_home: Path, model_path: Path) -> None:
+    added = podium(podium_home, "models", "add", "copy", "--path", str(model_path))
+    assert added.returncode == 0, added.stderr
+    remote = podium(podium_home, "models", "add", "gpt", "--base-url",
+                    "https://api.example.invalid/v1", "--key-env", "PODIUM_NO_SUCH_KEY")
+    assert remote.returncode == 0
+    listed = {m["name"]: m for m in as_json(podium(podium_home, "models", "--json"))}
+    assert listed["copy"]["available"] and listed["copy"]["tier"] == "local"
+    assert listed["gpt"]["state"] == "no key: set PODIUM_NO_SUCH_KEY"
+    config = (podium_home / "config.toml").read_text()
+    broken = podium(podium_home, "models", "add", "bad", "--provider", "openai")
+    assert broken.returncode == 2 and "needs `base_url`" in broken.stderr
+    assert (podium_home / "config.toml").read_text() == config  # rolled back
+    again = podium(podium_home, "models", "add", "copy", "--path", str(model_path))
+    assert again.returncode == 2 and "already in the catalog" in again.stderr

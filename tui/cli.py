@@ -303,11 +303,14 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
         print_run(store, run, full=full)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@click.pass_context
 @friendly
-def models(as_json: bool) -> None:
+def models(ctx: click.Context, as_json: bool) -> None:
     """The model catalog: the embedded model and those in config.toml."""
+    if ctx.invoked_subcommand is not None:
+        return
     from core import paths
     from core.config import load_settings, resolve_key
 
@@ -335,6 +338,55 @@ def models(as_json: bool) -> None:
         click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
                    f"ctx {r['context']:<6} {r['state']:<12} {where}")
     click.echo(f"\nconfig: {paths.config_file()}", err=True)
+
+
+@models.command("add")
+@click.argument("name")
+@click.option("--path", type=click.Path(exists=True, dir_okay=False),
+              help="A GGUF file (a local llama.cpp model).")
+@click.option("--provider", type=click.Choice(["llamacpp", "openai", "anthropic"]),
+              help="Default: llamacpp with --path, else openai.")
+@click.option("--base-url", help="API root of a remote model.")
+@click.option("--model", "remote_model", help="The server's name for the model.")
+@click.option("--key-env", help="Environment variable holding the API key.")
+@click.option("--price-in", type=float, default=0.0, help="USD per million input tokens.")
+@click.option("--price-out", type=float, default=0.0, help="USD per million output tokens.")
+@click.option("--context", type=int, default=2048, show_default=True, help="Context size.")
+@friendly
+def models_add(name: str, path: str | None, provider: str | None, base_url: str | None,
+               remote_model: str | None, key_env: str | None, price_in: float,
+               price_out: float, context: int) -> None:
+    """Add model NAME to config.toml (a GGUF file, or a remote API)."""
+    from core import paths
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    provider = provider or ("llamacpp" if path else "openai")
+    fields: dict[str, Any] = {"provider": provider, "context": context}
+    if path:
+        fields["path"] = str(Path(path).resolve())
+    for key, value in (("base_url", base_url), ("model", remote_model),
+                       ("key_env", key_env)):
+        if value:
+            fields[key] = value
+    if price_in or price_out:
+        fields["price_in"], fields["price_out"] = price_in, price_out
+    file = paths.config_file()
+    if name in load_settings().catalog():
+        raise ConfigError(f"model '{name}' is already in the catalog",
+                          f"pick another name, or edit {file}")
+    before = file.read_text(encoding="utf-8") if file.exists() else ""
+    # json.dumps of a str or number is a valid TOML value.
+    table = f'\n[models.{json.dumps(name)}]\n' + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(before + table, encoding="utf-8")
+    try:
+        load_settings()
+    except ConfigError:
+        file.write_text(before, encoding="utf-8")  # leave the config as it was
+        raise
+    click.echo(f"added {name} to {file}")
 
 
 # --- models: route and chat -------------------------------------------------------------------
