@@ -95,3 +95,14 @@ def m002_chats(db: sqlite_utils.Database) -> None:
         "cost": float, "latency_ms": float, "created_at": float,
     }, pk="id", foreign_keys=[("chat_id", "chats", "id")], if_not_exists=True)
     db.table("messages").create_index(["chat_id", "position"], if_not_exists=True)
+
+
+@migration
+def m003_comparisons(db: sqlite_utils.Database) -> None:
+    db.table("comparisons").create({
+        "id": int, "run_id": str, "step_id": str, "original_model": str,
+        "original_tier": str, "model": str, "tier": str, "output_hash": str,
+        "input_tokens": int, "output_tokens": int, "cost": float, "latency_ms": float,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("comparisons").create_index(["run_id", "step_id"], if_not_exists=True)

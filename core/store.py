@@ -543,3 +543,22 @@ class Store:
                                 "GROUP BY c.id ORDER BY c.updated_at DESC LIMIT ?", (limit,))
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    # --- comparisons ------------------------------------------------------------------------
+
+    def add_comparison(self, run_id: str, step_id: str, *, original_model: str | None,
+                       original_tier: str | None, model: str, tier: str, output: Any,
+                       input_tokens: int, output_tokens: int, cost: float,
+                       latency_ms: float) -> None:
+        """Store a sibling answer of a finished step, from the other tier."""
+        content = dumps(output)
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        now = time.time()
+        with self._write() as c:
+            c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
+                      "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+            c.execute("INSERT INTO comparisons (run_id, step_id, original_model, "
+                      "original_tier, model, tier, output_hash, input_tokens, output_tokens, "
+                      "cost, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (run_id, step_id, original_model, original_tier, model, tier, digest,
+                       input_tokens, output_tokens, cost, latency_ms, now))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,38 @@ def test_keys_file_must_be_private(podium_home: Path, monkeypatch: pytest.Monkey
     assert caught.value.hint == f"chmod 600 {keys}" and SECRET not in str(caught.value)
     keys.chmod(0o600)
     assert resolve_key("PODIUM_TEST_KEY") == SECRET
+
+
+def test_compare_runs_a_step_on_the_other_tier(podium_home: Path, tmp_path: Path,
+                                               model_path: Path) -> None:
+    import subprocess
+
+    from tests.conftest import PODIUM, ROOT, cli_env
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[steps.a]\nkind = "llm"\nroute = "local"\n'
+                      'prompt = "What is the capital of France? Answer briefly."\n'
+                      'max_tokens = 16\n')
+    with ScriptServer([Behaviour(text="Paris, of course.")]) as server:
+        (podium_home / "config.toml").write_text(
+            f'[models.remote]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+            'key_env = "PODIUM_TEST_KEY"\nprice_in = 1.0\nprice_out = 1.0\n')
+        env = cli_env(podium_home)
+
+        def podium(*args: str) -> Any:
+            return subprocess.run([PODIUM, *args], capture_output=True, text=True, env=env,
+                                  cwd=ROOT, timeout=120)
+
+        first = podium("run", str(recipe), "--json", "-q")
+        assert first.returncode == 0, first.stderr
+        out = json.loads(podium("compare", "last", "a", "--json").stdout)
+        human = podium("compare", "last", "a")
+    assert out["original"]["tier"] == "local" and out["original"]["model"] == "smollm2"
+    assert out["sibling"] == {**out["sibling"], "tier": "remote", "model": "remote",
+                              "output": "Paris, of course."}
+    assert "original: smollm2 (local)" in human.stdout and "sibling: remote" in human.stdout
+    assert len(server.requests) == 2
+    db = sqlite3.connect(podium_home / "podium.db")
+    assert db.execute("SELECT COUNT(*) FROM comparisons").fetchone()[0] == 2
+    shown = json.loads(podium("show", "last", "--json").stdout)
+    assert shown["steps"][0]["tier"] == "local"  # the original is untouched

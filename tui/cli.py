@@ -389,6 +389,50 @@ def models_add(name: str, path: str | None, provider: str | None, base_url: str 
     click.echo(f"added {name} to {file}")
 
 
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@friendly
+def compare(run_id: str, step_id: str, as_json: bool) -> None:
+    """Run a finished model STEP of RUN again on the other tier (local <-> remote) and
+    show both answers side by side; the sibling is stored, the original kept."""
+    import asyncio
+    from dataclasses import asdict
+
+    from core.compare import compare as run_compare
+
+    store = _open_store()
+    engine = _engine(store, None)
+
+    async def main() -> Any:
+        try:
+            return await run_compare(store, engine.hub, run_id, step_id)
+        finally:
+            await engine.hub.aclose()
+
+    original, fresh = asyncio.run(main())
+    if as_json:
+        emit_json({"run_id": store.get_run(run_id).id, "step_id": step_id,
+                   "original": asdict(original), "sibling": asdict(fresh)})
+        return
+    from rich.columns import Columns
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    def panel(title: str, side: Any) -> Any:
+        body = side.output if isinstance(side.output, str) else json.dumps(
+            side.output, indent=2, ensure_ascii=False)
+        info = f"{side.input_tokens}+{side.output_tokens} tok · ${side.cost:.4f}" + (
+            f" · {side.latency_ms / 1000:.2f}s" if side.latency_ms else "")
+        return Panel(Text(body), title=f"{title}: {side.model} ({side.tier})",
+                     subtitle=info, expand=True)
+
+    Console().print(Columns([panel("original", original), panel("sibling", fresh)],
+                            equal=True, expand=True))
+
+
 # --- models: route and chat -------------------------------------------------------------------
 
 

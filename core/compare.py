@@ -1,0 +1,72 @@
+"""Run a finished model step again on the other tier, as a sibling, to compare.
+
+The original stays as it is; the sibling answer is stored in `comparisons` with its
+model, tokens and cost, so pairs can later extend the routing calibration set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import PodiumError, StoreError
+from core.recipe import loads
+from core.steps import RUNNERS
+from core.steps.base import ModelHub, StepContext
+from core.store import Store
+
+MODEL_KINDS = ("llm", "classify", "ensemble")
+
+
+@dataclass
+class Side:
+    """One answer of a comparison."""
+
+    model: str | None
+    tier: str | None
+    output: Any
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    latency_ms: float | None
+
+
+async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tuple[Side, Side]:
+    """(the stored answer, a fresh answer from the other tier)."""
+    run = store.get_run(run_id)
+    records = {s.step_id: s for s in store.get_steps(run.id)}
+    record = records.get(step_id)
+    if record is None:
+        raise StoreError(f"run {run.id} has no step '{step_id}'",
+                         "steps: " + ", ".join(records))
+    if record.kind not in MODEL_KINDS or record.status != "succeeded":
+        raise PodiumError(f"step '{step_id}' is a finished {record.kind} step with status "
+                          f"{record.status}; only succeeded model steps can be compared",
+                          "model steps: " + ", ".join(MODEL_KINDS))
+    _, path, source = store.recipe_source(run.recipe_hash)
+    step = loads(source, path).steps[step_id]
+    other = "remote" if record.tier == "local" else "local"
+    sibling = step.model_copy(update={"route": other, "model": None, "fallbacks": []})
+    values = {"inputs": run.inputs,
+              "steps": {s: r.output for s, r in records.items() if r.status == "succeeded"}}
+    ctx = StepContext(run.id, step_id, values, hub)
+    started = time.perf_counter()
+    result = await RUNNERS[step.kind](sibling, ctx)
+    latency = (time.perf_counter() - started) * 1000
+    tiers = {d.tier for d in ctx.decisions}
+    if other not in tiers or not ctx.answered:
+        why = "; ".join(ctx.decisions[-1].reasons) if ctx.decisions else "no decision"
+        raise PodiumError(f"no {other} model could answer ({why})",
+                          "add one with `podium models add`" if other == "remote" else None)
+    model = ",".join(sorted(set(ctx.answered)))
+    store.add_comparison(run.id, step_id, original_model=record.model,
+                         original_tier=record.tier, model=model, tier=other,
+                         output=result.output, input_tokens=ctx.usage.input_tokens,
+                         output_tokens=ctx.usage.output_tokens, cost=ctx.cost,
+                         latency_ms=latency)
+    original = Side(record.model, record.tier, record.output, record.input_tokens,
+                    record.output_tokens, record.cost, record.latency_ms)
+    fresh = Side(model, other, result.output, ctx.usage.input_tokens,
+                 ctx.usage.output_tokens, ctx.cost, latency)
+    return original, fresh
