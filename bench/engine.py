@@ -41,8 +41,8 @@ from langgraph.types import Send
 from sleep_provider import SleepProvider
 
 from core.engine import Engine
+from core.hub import ModelHub
 from core.recipe import Recipe, loads
-from core.steps.base import ModelHub
 from core.store import Store
 
 CHAIN_STEPS = 200

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.hub import ModelHub
 from core.provider import Message
 from core.recipe import ModelOptions
-from core.steps.base import ModelHub, StepContext
+from core.steps.base import StepContext
 from core.store import Store
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import PodiumError, StoreError
+from core.hub import ModelHub
 from core.recipe import loads
 from core.steps import RUNNERS
-from core.steps.base import ModelHub, StepContext
+from core.steps.base import StepContext
 from core.store import Store
 
 MODEL_KINDS = ("llm", "classify", "ensemble")

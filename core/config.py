@@ -43,6 +43,8 @@ class ModelSpec(BaseModel):
         "json_schema", description="How the server takes a JSON schema: OpenAI's "
         "json_schema, or json_object + schema (llama.cpp's Python server).")
     concurrency: int = Field(16, ge=1, le=1024, description="Calls in flight at once.")
+    rpm: float | None = Field(None, gt=0, description="Requests per minute, at most.")
+    timeout: float = Field(300.0, gt=0, description="Seconds for one whole call.")
     fallbacks: list[str] = Field(default_factory=list, description="Models to try, in "
                                  "order, when this one fails; \"local\" is the default "
                                  "local model.")
@@ -73,6 +75,10 @@ class Settings(BaseModel):
     default_model: str = Field(EMBEDDED_MODEL, description="Local model used when a step "
                                "names none.")
     max_parallel: int = Field(8, ge=1, le=256, description="Steps running at once, at most.")
+    budget_per_run: float | None = Field(None, ge=0, description="USD a run may spend on "
+                                         "remote models; past it, calls stay local.")
+    budget_per_day: float | None = Field(None, ge=0, description="USD all runs may spend "
+                                         "per day (local time); past it, calls stay local.")
     models: dict[str, ModelSpec] = Field(default_factory=dict)
 
     def catalog(self) -> dict[str, ModelSpec]:

@@ -28,12 +28,12 @@ from core.events import (
     StepStarted,
     StepText,
 )
+from core.hub import ModelHub
 from core.inputs import resolve_inputs
 from core.plan import Plan
 from core.recipe import Recipe, loads
 from core.schedule import Schedule
 from core.steps import RUNNERS, StepContext, StepResult
-from core.steps.base import ModelHub
 from core.store import Finished, Store, dumps
 
 BY_HAND = "by hand: "

@@ -57,7 +57,9 @@ class ModelOptions(Strict):
     """How a step calls a model."""
 
     model: str | None = Field(None, description="A model from the catalog; default: routed.")
-    route: str = Field("auto", description="auto, local, remote or a model name.")
+    route: str = Field("auto", description="auto, local, remote, cascade (local first, "
+                       "remote when the answer fails a check), judge (the local model "
+                       "rates the request) or a model name.")
     system: str | None = Field(None, description="System prompt (template).")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(256, ge=1, le=32768)
@@ -479,7 +481,8 @@ def check_models(recipe: Recipe, catalog: list[str]) -> None:
     problems: list[RecipeError] = []
 
     def check(loc: tuple[Any, ...], name: str | None) -> None:
-        if not name or name in catalog or name in ("auto", "local", "remote"):
+        if not name or name in catalog or name in ("auto", "local", "remote", "cascade",
+                                                    "judge"):
             return
         close = difflib.get_close_matches(name, known, n=1)
         problems.append(RecipeError(

@@ -562,3 +562,9 @@ class Store:
                       "cost, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       (run_id, step_id, original_model, original_tier, model, tier, digest,
                        input_tokens, output_tokens, cost, latency_ms, now))
+
+    def cost_since(self, since: float) -> float:
+        """USD spent by steps that finished after `since` (epoch seconds)."""
+        row = self.conn.execute("SELECT COALESCE(SUM(cost), 0) FROM steps WHERE "
+                                "finished_at >= ?", (since,)).fetchone()
+        return float(row[0])

@@ -11,8 +11,8 @@ from typing import Any
 
 from core.config import ModelSpec, Settings, resolve_key
 from core.errors import ConfigError
+from core.hub import ModelHub
 from core.provider import Provider
-from core.steps.base import ModelHub
 
 
 def build_providers(settings: Settings, *, client: Any = None,

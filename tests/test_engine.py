@@ -13,8 +13,8 @@ from core.config import ModelSpec
 from core.engine import Engine
 from core.errors import AuthError, Unavailable
 from core.events import Event, StepFinished, StepStarted
+from core.hub import ModelHub
 from core.recipe import loads
-from core.steps.base import ModelHub
 from core.store import Store
 from tests.conftest import ScriptedProvider
 
@@ -373,3 +373,114 @@ def test_resume_uses_the_pinned_recipe_version(scripted: ScriptedProvider,
     assert engine.store.get_run(first.run_id).recipe_hash != load(path).hash
     name, _, source = engine.store.recipe_source(engine.store.get_run(first.run_id).recipe_hash)
     assert "v1" in source and name == "r"
+
+
+# --- routing policies across tiers: cascade, judge, budget, rate, timeout ---------------
+
+
+class RemoteScripted(ScriptedProvider):
+    tier = "remote"
+
+
+def two_tier_engine(local: ScriptedProvider, remote: ScriptedProvider,
+                    **spec: Any) -> Engine:
+    hub = ModelHub({local.name: local, remote.name: remote},
+                   {local.name: ModelSpec(provider="llamacpp", path="x"),
+                    remote.name: ModelSpec(provider="openai", base_url="http://x", **spec)},
+                   local.name)
+    return Engine(Store.open(), hub)
+
+
+def test_cascade_escalates_only_when_the_local_answer_fails() -> None:
+    local = ScriptedProvider("small", answer=lambda req, n: "" if "hard" in
+                             req.messages[-1].content else "fine")
+    remote = RemoteScripted("big", answer="from the big model")
+    engine = two_tier_engine(local, remote)
+    result = run(engine, """
+[steps.easy]
+kind = "llm"
+route = "cascade"
+prompt = "an easy one"
+[steps.hard]
+kind = "llm"
+route = "cascade"
+prompt = "a hard one"
+""")
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["easy"].output == "fine" and steps["easy"].tier == "local"
+    assert "cascade: the local answer passed" in steps["easy"].route["reasons"]
+    assert steps["hard"].output == "from the big model" and steps["hard"].tier == "remote"
+    assert "cascade: escalated because the local answer was empty" in \
+        steps["hard"].route["reasons"]
+    assert steps["hard"].model == "big,small"  # both answered; both are paid for
+
+
+def test_judge_asks_the_local_model() -> None:
+    class Judge(ScriptedProvider):
+        async def score_choices(self, request: Any, choices: list[str]) -> Any:
+            from core.provider import Usage
+
+            hard = "prove" in request.messages[-1].content
+            return ([-3.0, -1.0] if hard else [-1.0, -3.0]), Usage(5, 2)
+
+    local = Judge("small", answer="local answer")
+    remote = RemoteScripted("big", answer="remote answer")
+    engine = two_tier_engine(local, remote)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+route = "judge"
+prompt = "hello"
+[steps.b]
+kind = "llm"
+route = "judge"
+prompt = "prove the theorem"
+""")
+    assert result.outputs == {"a": "local answer", "b": "remote answer"}
+
+
+def test_budget_keeps_calls_local_once_spent() -> None:
+    from core.hub import Budget
+
+    local = ScriptedProvider("small", answer="local")
+    remote = RemoteScripted("big", answer="remote")
+    engine = two_tier_engine(local, remote, price_in=1e6, price_out=1e6)
+    engine.hub.budget = Budget(per_run=2.0)
+    result = run(engine, """
+max_parallel = 1
+[steps.a]
+kind = "llm"
+route = "remote"
+prompt = "x"
+[steps.b]
+kind = "llm"
+route = "remote"
+prompt = "{{ steps.a }}"
+""")
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["a"].tier == "remote" and steps["b"].tier == "local"
+    assert any(r.startswith("budget: $4.0000 of $2.0000 per run spent")
+               for r in steps["b"].route["reasons"])
+
+
+def test_rate_limit_spaces_calls() -> None:
+    import time
+
+    local = ScriptedProvider("small")
+    remote = RemoteScripted("big")
+    engine = two_tier_engine(local, remote, rpm=600)  # one start per 0.1 s
+    started = time.perf_counter()
+    run(engine, "\n".join(f'[steps.s{i}]\nkind = "llm"\nroute = "remote"\nprompt = "{i}"'
+                          for i in range(4)))
+    assert time.perf_counter() - started >= 0.3
+    assert len(remote.calls) == 4
+
+
+def test_a_hung_call_times_out_and_falls_back() -> None:
+    local = ScriptedProvider("small", answer="local")
+    remote = RemoteScripted("big", answer="late", delay=5)
+    engine = two_tier_engine(local, remote, timeout=0.2)
+    result = run(engine, '[steps.a]\nkind = "llm"\nroute = "remote"\nprompt = "x"\n')
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.output == "local" and step.tier == "local"
+    assert any("no complete answer in 0.2 s" in r for r in step.route["reasons"])

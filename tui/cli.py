@@ -79,11 +79,18 @@ def _open_store() -> Any:
 def _engine(store: Any, on_event: Any) -> Any:
     from core.config import load_settings
     from core.engine import Engine
+    from core.hub import Budget
     from providers.registry import build_hub
 
     settings = load_settings()
-    return Engine(store, build_hub(settings), max_parallel=settings.max_parallel,
-                  on_event=on_event)
+    hub = build_hub(settings)
+    if settings.budget_per_run is not None or settings.budget_per_day is not None:
+        import datetime as dt
+
+        midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
+        hub.budget = Budget(settings.budget_per_run, settings.budget_per_day,
+                            spent_today=store.cost_since(midnight))
+    return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
 
 
 def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:

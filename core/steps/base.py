@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import ModelSpec
-from core.errors import ConfigError, ProviderError, RateLimited
+from core.errors import ConfigError, ProviderError, RateLimited, Timeout
+from core.hub import ModelHub, RateLimiter
 from core.provider import Message, ModelRequest, ModelResponse, Provider, Usage, collect
 from core.recipe import ModelOptions
 from core.routing import Decision, Policy, decide
@@ -21,39 +21,6 @@ class StepResult:
 
     output: Any
     chosen: frozenset[str] | None = None  # for branch: the steps it lets run
-
-
-@dataclass
-class ModelHub:
-    """The providers a front end handed to the engine, with their catalog entries."""
-
-    providers: Mapping[str, Provider]
-    specs: Mapping[str, ModelSpec]
-    default_local: str
-    unavailable: Mapping[str, str] = field(default_factory=dict)  # model -> why not
-    resources: list[Any] = field(default_factory=list)  # things with `aclose()`, e.g. a client
-
-    async def aclose(self) -> None:
-        """Release shared resources (the HTTP client) inside the loop that used them."""
-        for resource in self.resources:
-            await resource.aclose()
-        self.resources.clear()
-
-    def fallbacks(self, model: str, extra: list[str], *, routed: bool = True) -> list[str]:
-        """The models to try after `model`, in order: the step's, the catalog's, and for
-        a remote model that routing chose (not one the step named) finally the default
-        local one."""
-        spec = self.specs.get(model)
-        chain = list(extra) + (list(spec.fallbacks) if spec else [])
-        provider = self.providers.get(model)
-        if routed and provider is not None and provider.tier == "remote":
-            chain.append("local")  # no network, no quota: this machine still answers
-        names = [self.default_local if m == "local" else m for m in chain]
-        return [m for m in dict.fromkeys(names) if m != model]
-
-    def tiers(self) -> dict[str, Any]:
-        """Model name -> tier, for the models that have a provider."""
-        return {name: p.tier for name, p in self.providers.items()}
 
 
 @dataclass
@@ -77,6 +44,12 @@ class StepContext:
                        max_tokens: int | None = None, seed: int | None = None,
                        model: str | None = None, stream: bool = True) -> ModelResponse:
         """Route and run one model call, adding its usage and cost to this step."""
+        if options.route == "cascade" and not (model or options.model):
+            return await self._cascade(options, messages, schema=schema,
+                                       temperature=temperature, max_tokens=max_tokens,
+                                       seed=seed, stream=stream)
+        if options.route == "judge" and not (model or options.model):
+            options = options.model_copy(update={"route": await self._judge(messages)})
         provider, decision = self.route(options, messages, schema, model=model,
                                         max_tokens=max_tokens)
         seed = options.seed if seed is None else seed
@@ -101,7 +74,9 @@ class StepContext:
             if current is None:
                 continue
             try:
-                response = await call_with_retries(current, request, on_text)
+                response = await call_with_retries(current, request, on_text,
+                                                   self.hub.limiter(name),
+                                                   self.hub.call_timeout(name))
             except ProviderError as e:
                 following = [m for m in chain[i + 1:] if m in self.hub.providers]
                 if not following:
@@ -121,10 +96,14 @@ class StepContext:
         """Pick the provider for a call under the step's policy."""
         request = ModelRequest(messages=tuple(messages), schema=schema,
                                max_tokens=max_tokens or options.max_tokens)
-        policy = Policy(route=options.route, model=model or options.model,
-                        privacy=options.privacy)
+        route = "auto" if options.route in ("cascade", "judge") else options.route
+        policy = Policy(route=route, model=model or options.model, privacy=options.privacy)
         decision = decide(request, policy, self.hub.tiers(), self.hub.default_local,
                           unavailable=self.hub.unavailable)
+        spent = self.hub.budget.exceeded(self.run_id)
+        if decision.tier == "remote" and spent and not (model or options.model):
+            decision = Decision(self.hub.default_local, "local", decision.score,
+                                decision.reasons + (spent + ": stays local",))
         provider = self.hub.providers.get(decision.model)
         if provider is None:
             raise ConfigError(f"model '{decision.model}' has no provider",
@@ -133,25 +112,96 @@ class StepContext:
         return provider, decision
 
     def account(self, decision: Decision, usage: Usage) -> None:
-        """Add a call's usage and cost."""
+        """Add a call's usage and cost (to the step and to the budget)."""
         self.usage = self.usage + usage
         self.answered.append(decision.model)
         spec = self.hub.specs.get(decision.model)
         if spec is not None:
-            self.cost += spec.cost(usage.input_tokens, usage.output_tokens)
+            cost = spec.cost(usage.input_tokens, usage.output_tokens)
+            self.cost += cost
+            self.hub.budget.add(self.run_id, cost)
+
+    async def _cascade(self, options: ModelOptions, messages: list[Message], *,
+                       schema: dict[str, Any] | None, temperature: float | None,
+                       max_tokens: int | None, seed: int | None,
+                       stream: bool) -> ModelResponse:
+        """Local first; escalate to a remote model when the local answer fails a check."""
+        kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
+                                  max_tokens=max_tokens, seed=seed, stream=stream)
+        local = await self.generate(options.model_copy(update={"route": "local"}),
+                                    messages, **kw)
+        problem = cascade_problem(local.text, schema, local.finish_reason)
+        first = self.decisions[-1]
+        remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
+        if problem is None or not remote or options.privacy == "local":
+            note = "cascade: the local answer passed" if problem is None else (
+                f"cascade: the local answer {problem}, but no remote model may be used")
+            self.decisions[-1] = Decision(first.model, first.tier, first.score,
+                                          first.reasons + (note,))
+            return local
+        answer = await self.generate(options.model_copy(update={"route": "remote"}),
+                                     messages, **kw)
+        last = self.decisions[-1]
+        self.decisions[-1] = Decision(last.model, last.tier, last.score, last.reasons + (
+            f"cascade: escalated because the local answer {problem}",))
+        return answer
+
+    async def _judge(self, messages: list[Message]) -> str:
+        """Ask the local model whether the request is simple or complex: 'local' or
+        'remote'. Without a scoring local model, fall back to the heuristic."""
+        from core.provider import ChoiceScorer
+
+        local = self.hub.providers.get(self.hub.default_local)
+        if not isinstance(local, ChoiceScorer):
+            return "auto"
+        ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        request = ModelRequest(messages=(
+            Message("system", "Rate the request: is it simple (a short fact, a small "
+                    "rewrite) or complex (several steps, reasoning, code, math)? "
+                    "Answer simple or complex."), Message("user", ask[:4000])), max_tokens=1)
+        logps, usage = await local.score_choices(request, ["simple", "complex"])
+        self.usage = self.usage + usage
+        return "remote" if logps[1] > logps[0] else "local"
 
 
 CALL_RETRIES = 2
 MAX_WAIT_S = 30.0
 
 
+def cascade_problem(text: str, schema: dict[str, Any] | None,
+                    finish_reason: str | None) -> str | None:
+    """What is wrong with a local answer, for `route = "cascade"`; None if nothing."""
+    if not text.strip():
+        return "was empty"
+    if finish_reason == "length" and schema is not None:
+        return "was cut off"
+    if schema is not None:
+        import json
+
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            return "was not valid JSON"
+    return None
+
+
 async def call_with_retries(provider: Provider, request: ModelRequest,
-                            on_text: Callable[[str], None] | None) -> ModelResponse:
-    """One call, retried on retryable errors with jittered exponential backoff that
-    honours Retry-After (capped, so a long wait becomes a fallback instead)."""
+                            on_text: Callable[[str], None] | None,
+                            limiter: RateLimiter | None = None,
+                            timeout: float = 300.0) -> ModelResponse:
+    """One call, under the model's request rate and whole-call timeout, retried on
+    retryable errors with jittered exponential backoff that honours Retry-After
+    (capped, so a long wait becomes a fallback instead)."""
     for attempt in range(CALL_RETRIES + 1):
         try:
-            return await collect(provider, request, on_text)
+            if limiter is not None:
+                await limiter.acquire()
+            try:
+                async with asyncio.timeout(timeout):
+                    return await collect(provider, request, on_text)
+            except TimeoutError:
+                raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s",
+                              "raise the model's timeout in config.toml") from None
         except ProviderError as e:
             if not e.retryable or attempt == CALL_RETRIES:
                 raise
