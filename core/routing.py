@@ -1,13 +1,17 @@
 """Which model answers a call, and why.
 
 `decide` turns a request and a step's policy into a `Decision`. The complexity
-score comes from instant features of the request (length, number of asks, code,
-math, reasoning words, structured output); it is computed the same whether or
-not a remote model is available, so decisions can be compared and calibrated.
+score is the estimated chance that the local model gets the request wrong: a logistic
+function of instant features (`signals`: length, asks, numbers and operators, multi-step
+words, code, reasoning and letter-level words, lists, structured output, conversation
+depth), with weights fitted on the embedded model's marks on `bench/calibration`. It
+is computed the same whether or not a remote model is available, so decisions can be
+compared and calibrated (`bench/routing.py` scores it).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,12 +20,59 @@ from typing import Any, Literal
 from core.provider import ModelRequest
 
 Tier = Literal["local", "remote"]
-REMOTE_THRESHOLD = 0.5
 
-_REASONING = re.compile(r"\b(why|explain|prove|derive|compare|analy[sz]e|step[- ]by[- ]step|"
-                        r"reason|plan|design|evaluate|trade-?offs?)\b", re.I)
-_CODE = re.compile(r"```|\bdef |\bclass |\bfunction\b|;\s*$|\{\s*$", re.M)
-_MATH = re.compile(r"\d+\s*[-+*/^]\s*\d+|\bintegral\b|\bequation\b|\bprobability\b", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_OPERATOR = re.compile(r"\d\s*[-+*/^%]\s*[\d(]|\)\s*[-+*/^%]|\b(?:times|plus|minus|divided|"
+                       r"multipl\w+|squared|sum|product)\b", re.I)
+_STEPS = re.compile(r"\b(?:then|each|left|total|together|remainder|remaining|equally|share|"
+                    r"fewer|more|after|per|twice|half|altogether|in all|and then|finally)\b",
+                    re.I)
+_REASONING = re.compile(r"\b(?:why|explain|prove|derive|compare|analy[sz]e|step[- ]by[- ]step|"
+                        r"reason|plan|design|evaluate|trade-?offs?|\w+er than|who is the \w+est|"
+                        r"prime|divisible)\b", re.I)
+_CODE = re.compile(r"```|\bdef |\bclass |\bfunction\b|\bprint\(|\bfor \w+ in\b|\breturn\b|"
+                   r"^\s*\w+\s*[-+*/]?=\s*\S|[;{]\s*$", re.M)
+_LETTERS = re.compile(r"\b(?:letters?|spell\w*|backwards?|reverse\w*|characters?|vowels?|"
+                      r"syllables?|anagram)\b", re.I)
+_SORT = re.compile(r"\b(?:sort\w*|order|alphabetical\w*|ascending|descending|rank\w*)\b", re.I)
+_ASKS = re.compile(r"\?|^\s*(?:\d+[.)]|[-*])\s", re.M)
+_PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+", re.M)
+_WORD = re.compile(r"[A-Za-z]+")
+_CLOSED = re.compile(r"\byes or no\b|\btrue or false\b|\bwhich (?:one|of)\b|"
+                     r"\bwho is the \w+est\b|\b(?:a|b|c)\)", re.I)
+
+# --- fitted weights (bench/calibration/fit.py --write rewrites this block) ---
+# A logistic regression (L2 = 3.0, signs fixed) of 'the local model gets
+# it wrong' on the train half of bench/calibration (191 prompts,
+# SmolLM2-135M). The last four weights are hand-set priors: the set does not
+# vary them. The threshold recovered half the quality gap on train.
+REMOTE_THRESHOLD = 0.807
+BIAS = 0.877
+WEIGHTS: dict[str, float] = {
+    "log_chars": 0.0,
+    "words": 0.284,
+    "has_numbers": 0.0,
+    "numbers": 0.0,
+    "max_digits": 0.109,
+    "operators": 0.37,
+    "step_words": 0.027,
+    "asks": 0.0,
+    "reasoning": 0.0,
+    "code": 0.077,
+    "lines": 0.112,
+    "letters": 0.434,
+    "sorting": 0.0,
+    "closed": -1.06,
+    "short_plain": -0.139,
+    "list_items": 0.291,
+    "longest_word": 0.0,
+    "proper_nouns": 0.273,
+    "long_answer": 0.5,
+    "schema": 0.3,
+    "turns": 0.15,
+    "context": 0.3,
+}
+# --- end of fitted weights ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,38 +99,68 @@ class Policy:
     privacy: str | None = None  # "local" pins to this machine
 
 
+def signals(request: ModelRequest) -> dict[str, float]:
+    """The instant features of a request that `complexity` weighs (all >= 0).
+
+    Text features read the last user message (the ask), so a long fixed system prompt
+    does not make every call look hard; the earlier conversation counts on its own.
+    """
+    users = [m.content for m in request.messages if m.role == "user"]
+    ask = users[-1] if users else ""
+    earlier = sum(len(m.content.split()) for m in request.messages if m.role != "system")
+    numbers = _NUMBER.findall(ask)
+    words = _WORD.findall(ask)
+    return {
+        "log_chars": math.log1p(len(ask)),
+        # Capped near the longest calibration prompt: no extrapolating past the data.
+        "words": float(min(len(words), 40)) / 10,
+        "has_numbers": float(bool(numbers)),
+        "numbers": float(min(len(numbers), 10)),
+        "max_digits": float(max((len(n.replace(",", "").split(".")[0]) for n in numbers),
+                                default=0)),
+        "operators": float(min(len(_OPERATOR.findall(ask)), 6)),
+        "step_words": float(min(len(_STEPS.findall(ask)), 6)),
+        "asks": float(min(len(_ASKS.findall(ask)), 6)),
+        "reasoning": float(min(len(_REASONING.findall(ask)), 6)),
+        "code": float(min(len(_CODE.findall(ask)), 6)),
+        "lines": float(min(ask.count("\n"), 20)),
+        "letters": float(min(len(_LETTERS.findall(ask)), 3)),
+        "sorting": float(bool(_SORT.search(ask))),
+        "closed": float(bool(_CLOSED.search(ask))),
+        # A short question with no numbers: a look-up, where small models do best.
+        "short_plain": float(len(words) <= 8 and not numbers and "?" in ask),
+        "list_items": float(min(ask.count(","), 12)),
+        "longest_word": float(max((len(w) for w in words), default=0)),
+        "proper_nouns": float(min(len(_PROPER.findall(ask)), 6)),
+        # Not in the calibration set (one turn, no schema, short answers): priors.
+        "long_answer": max(0.0, math.log2(max(request.max_tokens, 1) / 512)),
+        "schema": float(request.schema is not None),
+        "turns": float(min(sum(m.role == "assistant" for m in request.messages), 4)),
+        "context": max(0.0, math.log1p(earlier - len(ask.split())) - 4.0),
+    }
+
+
+_LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big numbers",
+           "operators": "arithmetic", "step_words": "multi-step words",
+           "asks": "several asks", "reasoning": "reasoning words", "code": "code",
+           "lines": "many lines", "letters": "letter-level task", "sorting": "sorting",
+           "list_items": "list", "words": "many words",
+           "has_numbers": "numbers", "closed": "closed answer",
+           "short_plain": "short look-up", "longest_word": "rare long word",
+           "proper_nouns": "names", "long_answer": "long answer",
+           "schema": "structured output", "turns": "earlier turns",
+           "context": "long conversation"}
+
+
 def complexity(request: ModelRequest) -> tuple[float, list[str]]:
-    """A 0..1 score (higher is harder) and the features that raised it."""
-    text = "\n".join(m.content for m in request.messages if m.role != "assistant")
-    words = len(text.split())
-    features: list[str] = []
-    score = min(words / 600, 0.35)
-    if words > 150:
-        features.append(f"long prompt ({words} words)")
-    asks = text.count("?") + len(re.findall(r"^\s*(\d+[.)]|[-*])\s", text, re.M))
-    if asks >= 3:
-        score += 0.15
-        features.append(f"{asks} asks")
-    if _REASONING.search(text):
-        score += 0.2
-        features.append("reasoning words")
-    if _CODE.search(text):
-        score += 0.2
-        features.append("code")
-    if _MATH.search(text):
-        score += 0.15
-        features.append("math")
-    if request.max_tokens > 800:
-        score += 0.1
-        features.append(f"long answer ({request.max_tokens} tokens)")
-    if request.schema is not None:
-        score += 0.05
-        features.append("structured output")
-    turns = sum(1 for m in request.messages if m.role == "assistant")
-    if turns >= 2:
-        score += 0.05 * min(turns, 4)
-        features.append(f"{turns} earlier turns")
-    return min(score, 1.0), features
+    """A 0..1 score (higher is harder: the likelier the local model gets it wrong)
+    and the features that raised it most."""
+    x = signals(request)
+    parts = {k: WEIGHTS.get(k, 0.0) * v for k, v in x.items()}
+    z = BIAS + sum(parts.values())
+    score = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+    raised = sorted((k for k, c in parts.items() if c >= 0.25), key=lambda k: -parts[k])
+    return score, [_LABELS[k] for k in raised[:4]]
 
 
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
