@@ -91,7 +91,10 @@ def podium_engine(synchronous: str = "NORMAL", max_parallel: int = 8) -> Iterato
 
 
 async def _podium_runs(engine: Engine, recipe: Recipe, repeats: int) -> Sample:
+    from core.routing import _ask_signals
+
     async def once() -> None:
+        _ask_signals.cache_clear()  # route every prompt as if first seen
         result = await engine.run(recipe, {})
         if result.status != "succeeded":
             raise RuntimeError(f"podium run {result.run_id} {result.status}: {result.error}")

@@ -332,7 +332,7 @@ class _KeyMaker:
 
     def key(self, sid: str, ctx: StepContext) -> str:
         """The cache key of `sid` as it just ran."""
-        h = hashlib.sha256(self.recipe.steps[sid].model_dump_json().encode())
+        h = hashlib.sha256(self.recipe.step_digest(sid))
         h.update(self.inputs_digest)
         steps = self.values["steps"]
         h.update(dumps({d: steps.get(d) for d in sorted(self.plan.deps[sid])}).encode())

@@ -80,10 +80,14 @@ class ModelHub:
             self._limiters[model] = RateLimiter(spec.rpm)
         return self._limiters[model]
 
-    def call_timeout(self, model: str) -> float:
-        """Seconds one whole call to `model` may take."""
+    def call_timeout(self, model: str) -> float | None:
+        """Seconds one whole call to `model` may take; None for in-process models,
+        which cannot hang on a network and stop at max_tokens (a step's own
+        `timeout` still applies)."""
         spec = self.specs.get(model)
-        return spec.timeout if spec is not None else 300.0
+        if spec is None or spec.provider == "llamacpp":
+            return None
+        return spec.timeout
 
     def fallbacks(self, model: str, extra: list[str], *, routed: bool = True) -> list[str]:
         """The models to try after `model`, in order: the step's, the catalog's, and for

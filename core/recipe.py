@@ -239,6 +239,7 @@ class Recipe(Strict):
     _source: str = PrivateAttr("")
     _path: str = PrivateAttr("<recipe>")
     _plan: Any = PrivateAttr(None)
+    _digests: dict[str, bytes] = PrivateAttr(default_factory=dict)
 
     @field_validator("format")
     @classmethod
@@ -265,6 +266,14 @@ class Recipe(Strict):
 
             self._plan = build(self)
         return self._plan
+
+    def step_digest(self, step_id: str) -> bytes:
+        """A hash of one step's definition (for cache keys), computed once."""
+        digest = self._digests.get(step_id)
+        if digest is None:
+            digest = hashlib.sha256(self.steps[step_id].model_dump_json().encode()).digest()
+            self._digests[step_id] = digest
+        return digest
 
     @property
     def hash(self) -> str:

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from core.provider import ModelRequest
@@ -107,10 +108,31 @@ def signals(request: ModelRequest) -> dict[str, float]:
     """
     users = [m.content for m in request.messages if m.role == "user"]
     ask = users[-1] if users else ""
-    earlier = sum(len(m.content.split()) for m in request.messages if m.role != "system")
+    return _text_signals(ask, request, full=True)
+
+
+def _count(pattern: re.Pattern[str], text: str, cap: int, needs: tuple[str, ...] = ()) -> float:
+    """min(matches, cap); `needs` are substrings without which there can be no match,
+    checked first because most asks have none and a regex pass costs 5-15 us."""
+    if needs and not any(n in text for n in needs):
+        return 0.0
+    return float(min(len(pattern.findall(text)), cap))
+
+
+_CODE_NEEDS = ("`", "def ", "class ", "function", "print(", "for ", "return", "=", ";", "{")
+
+
+@lru_cache(maxsize=2048)
+def _ask_signals(ask: str, full: bool) -> tuple[tuple[str, float], ...]:
+    """The features of the ask's text alone; cached, since a recipe sends the same
+    rendered prompt again on every retry, resume and re-run. Without `full`, the
+    regex features whose fitted weight is zero are left at 0 (they cannot move the
+    score); fitting asks for all of them."""
     numbers = _NUMBER.findall(ask)
     words = _WORD.findall(ask)
-    return {
+    lower = ask.lower()
+    digits_or_paren = bool(numbers) or ")" in ask
+    return tuple({
         "log_chars": math.log1p(len(ask)),
         # Capped near the longest calibration prompt: no extrapolating past the data.
         "words": float(min(len(words), 40)) / 10,
@@ -118,26 +140,34 @@ def signals(request: ModelRequest) -> dict[str, float]:
         "numbers": float(min(len(numbers), 10)),
         "max_digits": float(max((len(n.replace(",", "").split(".")[0]) for n in numbers),
                                 default=0)),
-        "operators": float(min(len(_OPERATOR.findall(ask)), 6)),
+        "operators": _count(_OPERATOR, ask, 6) if digits_or_paren or any(
+            w in lower for w in ("times", "plus", "minus", "divided", "multipl", "squared",
+                                 "sum", "product")) else 0.0,
         "step_words": float(min(len(_STEPS.findall(ask)), 6)),
-        "asks": float(min(len(_ASKS.findall(ask)), 6)),
-        "reasoning": float(min(len(_REASONING.findall(ask)), 6)),
-        "code": float(min(len(_CODE.findall(ask)), 6)),
+        "asks": _count(_ASKS, ask, 6) if full or WEIGHTS["asks"] else 0.0,
+        "reasoning": _count(_REASONING, ask, 6) if full or WEIGHTS["reasoning"] else 0.0,
+        "code": _count(_CODE, ask, 6, _CODE_NEEDS),
         "lines": float(min(ask.count("\n"), 20)),
         "letters": float(min(len(_LETTERS.findall(ask)), 3)),
-        "sorting": float(bool(_SORT.search(ask))),
+        "sorting": float(bool((full or WEIGHTS["sorting"]) and _SORT.search(ask))),
         "closed": float(bool(_CLOSED.search(ask))),
         # A short question with no numbers: a look-up, where small models do best.
         "short_plain": float(len(words) <= 8 and not numbers and "?" in ask),
         "list_items": float(min(ask.count(","), 12)),
         "longest_word": float(max((len(w) for w in words), default=0)),
         "proper_nouns": float(min(len(_PROPER.findall(ask)), 6)),
-        # Not in the calibration set (one turn, no schema, short answers): priors.
-        "long_answer": max(0.0, math.log2(max(request.max_tokens, 1) / 512)),
-        "schema": float(request.schema is not None),
-        "turns": float(min(sum(m.role == "assistant" for m in request.messages), 4)),
-        "context": max(0.0, math.log1p(earlier - len(ask.split())) - 4.0),
-    }
+    }.items())
+
+
+def _text_signals(ask: str, request: ModelRequest, *, full: bool) -> dict[str, float]:
+    out = dict(_ask_signals(ask, full))
+    earlier = sum(len(m.content.split()) for m in request.messages if m.role != "system")
+    # Not in the calibration set (one turn, no schema, short answers): priors.
+    out["long_answer"] = max(0.0, math.log2(max(request.max_tokens, 1) / 512))
+    out["schema"] = float(request.schema is not None)
+    out["turns"] = float(min(sum(m.role == "assistant" for m in request.messages), 4))
+    out["context"] = max(0.0, math.log1p(earlier - len(ask.split())) - 4.0)
+    return out
 
 
 _LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big numbers",
@@ -155,7 +185,8 @@ _LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big num
 def complexity(request: ModelRequest) -> tuple[float, list[str]]:
     """A 0..1 score (higher is harder: the likelier the local model gets it wrong)
     and the features that raised it most."""
-    x = signals(request)
+    users = [m.content for m in request.messages if m.role == "user"]
+    x = _text_signals(users[-1] if users else "", request, full=False)
     parts = {k: WEIGHTS.get(k, 0.0) * v for k, v in x.items()}
     z = BIAS + sum(parts.values())
     score = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))

@@ -188,7 +188,7 @@ def cascade_problem(text: str, schema: dict[str, Any] | None,
 async def call_with_retries(provider: Provider, request: ModelRequest,
                             on_text: Callable[[str], None] | None,
                             limiter: RateLimiter | None = None,
-                            timeout: float = 300.0) -> ModelResponse:
+                            timeout: float | None = None) -> ModelResponse:
     """One call, under the model's request rate and whole-call timeout, retried on
     retryable errors with jittered exponential backoff that honours Retry-After
     (capped, so a long wait becomes a fallback instead)."""
@@ -196,6 +196,8 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
         try:
             if limiter is not None:
                 await limiter.acquire()
+            if timeout is None:
+                return await collect(provider, request, on_text)
             try:
                 async with asyncio.timeout(timeout):
                     return await collect(provider, request, on_text)
