@@ -42,7 +42,8 @@ class ModelSpec(BaseModel):
     schema_mode: Literal["json_schema", "json_object"] = Field(
         "json_schema", description="How the server takes a JSON schema: OpenAI's "
         "json_schema, or json_object + schema (llama.cpp's Python server).")
-    concurrency: int = Field(16, ge=1, le=1024, description="Calls in flight at once.")
+    concurrency: int = Field(128, ge=1, le=1024, description="Calls in flight at once "
+                             "(bursts of 100 need about 100; lower it for strict APIs).")
     rpm: float | None = Field(None, gt=0, description="Requests per minute, at most.")
     timeout: float = Field(300.0, gt=0, description="Seconds for one whole call.")
     fallbacks: list[str] = Field(default_factory=list, description="Models to try, in "

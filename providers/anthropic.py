@@ -31,7 +31,7 @@ class AnthropicProvider:
     def __init__(self, name: str, *, model: str, client: httpx.AsyncClient,
                  base_url: str = "https://api.anthropic.com", key: str | None = None,
                  key_env_var: str | None = "ANTHROPIC_API_KEY",
-                 tier: Literal["local", "remote"] = "remote", concurrency: int = 16) -> None:
+                 tier: Literal["local", "remote"] = "remote", concurrency: int = 128) -> None:
         self.name = name
         self.model = model
         self.base_url = base_url.rstrip("/")

@@ -16,9 +16,14 @@ import httpx
 
 from core.errors import AuthError, BadResponse, ProviderError, RateLimited, Timeout, Unavailable
 
-# httpcore rescans its whole pool for every queued request once many idle keep-alive
-# connections pile up (encode/httpx#3215): keep the idle pool modest.
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Measured in bench/remote_burst.py (httpcore 1.0.9):
+# - requests queued inside httpcore's pool are rescanned against every connection at
+#   each pool event (encode/httpx#3215): 500 calls through a 100-connection pool took
+#   4.7 s a burst. A pool as large as any provider's concurrency never queues: 0.79 s.
+# - many idle keep-alive connections make a thundering herd (every request of a tick
+#   is handed the same idle connection; one wins, the rest retry): keep 20.
+DEFAULT_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=20,
+                              keepalive_expiry=5.0)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=30.0)
 
 
@@ -96,7 +101,8 @@ async def sse_events(response: httpx.Response, where: str, *,
     the stream must end with `data: [DONE]`, so a cut connection is not a short answer."""
     event = "message"
     data: list[str] = []
-    async for line in response.aiter_lines():
+    lines = response.aiter_lines()
+    async for line in lines:
         if line.startswith(":"):
             continue
         if not line:
@@ -104,6 +110,7 @@ async def sse_events(response: httpx.Response, where: str, *,
                 payload = "\n".join(data)
                 data = []
                 if payload.strip() == "[DONE]":
+                    await _drain(lines)
                     return
                 try:
                     yield event, json.loads(payload)
@@ -124,3 +131,17 @@ async def sse_events(response: httpx.Response, where: str, *,
     if done_marker:
         raise BadResponse(f"{where}: the stream ended before [DONE]",
                           "the connection was probably cut; it is retried")
+
+
+async def _drain(lines: AsyncIterator[str], patience: float = 1.0) -> None:
+    """Read a finished stream to its end, so the connection goes back to the pool
+    instead of being closed (measured: every call opened a new connection). A server
+    that holds the stream open gets `patience` seconds, then the socket is dropped."""
+    import asyncio
+
+    try:
+        async with asyncio.timeout(patience):
+            async for _ in lines:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass

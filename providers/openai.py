@@ -36,7 +36,7 @@ class OpenAIProvider:
     def __init__(self, name: str, *, model: str, base_url: str, client: httpx.AsyncClient,
                  key: str | None = None, key_env_var: str | None = None,
                  tier: Literal["local", "remote"] = "remote",
-                 schema_mode: SchemaMode = "json_schema", concurrency: int = 16) -> None:
+                 schema_mode: SchemaMode = "json_schema", concurrency: int = 128) -> None:
         self.name = name
         self.model = model
         self.base_url = base_url.rstrip("/")
