@@ -585,7 +585,7 @@ def main_cases() -> list[Case]:
     """The four clients of the brief (Podium twice: concurrency N and its default)."""
     return [
         Case("podium (make_client, concurrency=N)", "podium"),
-        Case("podium (make_client, concurrency=16 default)", "podium", concurrency=16),
+        Case("podium (make_client, concurrency=16)", "podium", concurrency=16),
         Case("httpx max_conn=200 keepalive=200", "httpx", limits=(200, 200, 5.0)),
         Case("httpx default limits (100/20)", "httpx"),
         Case("aiohttp TCPConnector(limit=N)", "aiohttp"),

@@ -201,3 +201,11 @@ def test_models_add_writes_a_valid_config(podium_home: Path, model_path: Path) -
     assert (podium_home / "config.toml").read_text() == config  # rolled back
     again = podium(podium_home, "models", "add", "copy", "--path", str(model_path))
     assert again.returncode == 2 and "already in the catalog" in again.stderr
+
+
+def test_models_check_reports_reachability(podium_home: Path) -> None:
+    (podium_home / "config.toml").write_text(
+        '[models.down]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    rows = {m["name"]: m for m in as_json(podium(podium_home, "models", "--check", "--json"))}
+    assert rows["down"]["state"].startswith("unreachable") and not rows["down"]["available"]
+    assert rows["smollm2"]["state"] == "ready"

@@ -312,9 +312,10 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@click.option("--check", is_flag=True, help="Also try to reach each remote server.")
 @click.pass_context
 @friendly
-def models(ctx: click.Context, as_json: bool) -> None:
+def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     """The model catalog: the embedded model and those in config.toml."""
     if ctx.invoked_subcommand is not None:
         return
@@ -336,6 +337,11 @@ def models(ctx: click.Context, as_json: bool) -> None:
                      "base_url": spec.base_url, "key_env": spec.key_env,
                      "price_in": spec.price_in, "price_out": spec.price_out,
                      "fallbacks": spec.fallbacks, "description": spec.description})
+    if check:
+        for r in rows:
+            if r["provider"] != "llamacpp" and r["available"]:
+                r["state"] = _reachability(settings.catalog()[r["name"]])
+                r["available"] = r["state"] == "reachable"
     if as_json:
         emit_json(rows)
         return
@@ -345,6 +351,28 @@ def models(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
                    f"ctx {r['context']:<6} {r['state']:<12} {where}")
     click.echo(f"\nconfig: {paths.config_file()}", err=True)
+
+
+def _reachability(spec: Any) -> str:
+    """Whether a remote model's server answers at all (a GET of its model list)."""
+    import httpx
+
+    from core.config import resolve_key
+
+    key = resolve_key(spec.key_env) if spec.key_env else None
+    if spec.provider == "anthropic":
+        url = (spec.base_url or "https://api.anthropic.com").rstrip("/") + "/v1/models"
+        headers = {"anthropic-version": "2023-06-01", **({"x-api-key": key} if key else {})}
+    else:
+        url = (spec.base_url or "").rstrip("/") + "/models"
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=3.0)
+    except httpx.HTTPError as e:
+        return f"unreachable ({type(e).__name__})"
+    if response.status_code in (401, 403):
+        return "key refused"
+    return "reachable" if response.status_code < 500 else f"server error {response.status_code}"
 
 
 @models.command("add")
