@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/remote_burst.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
