@@ -1,0 +1,124 @@
+"""What the `podium` commands share: error display, JSON output, and building the
+store, the engine and recipes. Imports nothing heavy at module level."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Show `PodiumError`s as message + hint and exit with their code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from core.errors import PodiumError, RecipeErrors
+
+        try:
+            return fn(*args, **kwargs)
+        except PodiumError as e:
+            errors = e.errors if isinstance(e, RecipeErrors) else [e]
+            for each in errors:
+                click.secho(f"error: {each}", fg="red", err=True)
+                if each.hint:
+                    click.echo(f"hint: {each.hint}", err=True)
+            if kwargs.get("as_json"):  # scripts asked for JSON: give them JSON
+                emit_json({"status": "error", "error": str(e), "hint": e.hint,
+                           "errors": [{"message": str(x), "hint": x.hint} for x in errors]})
+            sys.exit(e.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def open_store() -> Any:
+    from core.store import Store
+
+    return Store.open()
+
+
+def make_engine(store: Any, on_event: Any) -> Any:
+    from core.config import load_settings
+    from core.engine import Engine
+    from core.hub import Budget
+    from providers.registry import build_hub
+
+    settings = load_settings()
+    hub = build_hub(settings)
+    if settings.budget_per_run is not None or settings.budget_per_day is not None:
+        import datetime as dt
+
+        midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
+        hub.budget = Budget(settings.budget_per_run, settings.budget_per_day,
+                            spent_today=store.cost_since(midnight))
+    return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
+
+
+def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=what)
+        if value.startswith("@"):  # NAME=@file reads a text value from a file
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as e:
+                raise click.BadParameter(f"cannot read {value[1:]}: {e}",
+                                         param_hint=what) from None
+        out[name.strip()] = value
+    return out
+
+
+def find_recipe(name: str) -> Path:
+    """A recipe by path, or by name in ./recipes, the user's recipes folder or the
+    recipes shipped with Podium."""
+    from core import paths
+    from core.errors import RecipeError
+
+    p = Path(name)
+    if p.exists():
+        return p
+    stem = p.name.removesuffix(".toml")
+    for folder in recipe_folders():
+        candidate = folder / f"{stem}.toml"
+        if candidate.exists():
+            return candidate
+    known = sorted({f.stem for d in recipe_folders() for f in d.glob("*.toml")})
+    import difflib
+
+    close = difflib.get_close_matches(stem, known, n=1)
+    raise RecipeError(f"no recipe '{name}' (not a file, nor in {paths.recipes_dir()} or "
+                      "./recipes)", f"did you mean '{close[0]}'?" if close else
+                      "list them with: podium recipe list", file=name)
+
+
+def recipe_folders() -> list[Path]:
+    """Where recipes are looked up by name, first match wins."""
+    from core import paths
+
+    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    folders = [Path("recipes"), paths.recipes_dir(), shipped]
+    return [f for f in dict.fromkeys(f.resolve() for f in folders) if f.is_dir()]
+
+
+def load_checked(name: str) -> Any:
+    """Load a recipe and check its models against the catalog."""
+    from core import recipe as recipes
+    from core.config import load_settings
+
+    loaded = recipes.load(find_recipe(name))
+    recipes.check_models(loaded, list(load_settings().catalog()))
+    return loaded

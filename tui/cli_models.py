@@ -1,0 +1,278 @@
+"""`podium models`, `route`, `chat` and `compare`: the commands about models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tui.cli_common import emit_json, friendly, make_engine, open_store
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@click.option("--check", is_flag=True, help="Also try to reach each remote server.")
+@click.pass_context
+@friendly
+def models(ctx: click.Context, as_json: bool, check: bool) -> None:
+    """The model catalog: the embedded model and those in config.toml."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from core import paths
+    from core.config import load_settings, resolve_key
+
+    settings = load_settings()
+    rows = []
+    for name, spec in settings.catalog().items():
+        if spec.provider == "llamacpp":
+            available = bool(spec.path and Path(spec.path).exists())
+            state = "ready" if available else "missing file"
+        else:
+            available = not spec.key_env or bool(resolve_key(spec.key_env))
+            state = "ready" if available else f"no key: set {spec.key_env}"
+        rows.append({"name": name, "provider": spec.provider, "tier": spec.resolved_tier,
+                     "default": name == settings.default_model, "available": available,
+                     "state": state, "context": spec.context, "path": spec.path,
+                     "base_url": spec.base_url, "key_env": spec.key_env,
+                     "price_in": spec.price_in, "price_out": spec.price_out,
+                     "fallbacks": spec.fallbacks, "description": spec.description})
+    if check:
+        for r in rows:
+            if r["provider"] != "llamacpp" and r["available"]:
+                r["state"] = _reachability(settings.catalog()[str(r["name"])])
+                r["available"] = r["state"] == "reachable"
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        where = r["description"] or r["base_url"] or r["path"] or ""
+        click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
+                   f"ctx {r['context']:<6} {r['state']:<12} {where}")
+    click.echo(f"\nconfig: {paths.config_file()}", err=True)
+
+
+def _reachability(spec: Any) -> str:
+    """Whether a remote model's server answers at all (a GET of its model list)."""
+    import httpx
+
+    from core.config import resolve_key
+
+    key = resolve_key(spec.key_env) if spec.key_env else None
+    if spec.provider == "anthropic":
+        url = (spec.base_url or "https://api.anthropic.com").rstrip("/") + "/v1/models"
+        headers = {"anthropic-version": "2023-06-01", **({"x-api-key": key} if key else {})}
+    else:
+        url = (spec.base_url or "").rstrip("/") + "/models"
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=3.0)
+    except httpx.HTTPError as e:
+        return f"unreachable ({type(e).__name__})"
+    if response.status_code in (401, 403):
+        return "key refused"
+    return "reachable" if response.status_code < 500 else f"server error {response.status_code}"
+
+
+@models.command("add")
+@click.argument("name")
+@click.option("--path", type=click.Path(exists=True, dir_okay=False),
+              help="A GGUF file (a local llama.cpp model).")
+@click.option("--provider", type=click.Choice(["llamacpp", "openai", "anthropic"]),
+              help="Default: llamacpp with --path, else openai.")
+@click.option("--base-url", help="API root of a remote model.")
+@click.option("--model", "remote_model", help="The server's name for the model.")
+@click.option("--key-env", help="Environment variable holding the API key.")
+@click.option("--price-in", type=float, default=0.0, help="USD per million input tokens.")
+@click.option("--price-out", type=float, default=0.0, help="USD per million output tokens.")
+@click.option("--context", type=int, default=2048, show_default=True, help="Context size.")
+@friendly
+def models_add(name: str, path: str | None, provider: str | None, base_url: str | None,
+               remote_model: str | None, key_env: str | None, price_in: float,
+               price_out: float, context: int) -> None:
+    """Add model NAME to config.toml (a GGUF file, or a remote API)."""
+    from core import paths
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    provider = provider or ("llamacpp" if path else "openai")
+    fields: dict[str, Any] = {"provider": provider, "context": context}
+    if path:
+        fields["path"] = str(Path(path).resolve())
+    for key, value in (("base_url", base_url), ("model", remote_model),
+                       ("key_env", key_env)):
+        if value:
+            fields[key] = value
+    if price_in or price_out:
+        fields["price_in"], fields["price_out"] = price_in, price_out
+    file = paths.config_file()
+    if name in load_settings().catalog():
+        raise ConfigError(f"model '{name}' is already in the catalog",
+                          f"pick another name, or edit {file}")
+    before = file.read_text(encoding="utf-8") if file.exists() else ""
+    # json.dumps of a str or number is a valid TOML value.
+    table = f'\n[models.{json.dumps(name)}]\n' + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in fields.items())
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(before + table, encoding="utf-8")
+    try:
+        load_settings()
+    except ConfigError:
+        file.write_text(before, encoding="utf-8")  # leave the config as it was
+        raise
+    click.echo(f"added {name} to {file}")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@friendly
+def compare(run_id: str, step_id: str, as_json: bool) -> None:
+    """Run a finished model STEP of RUN again on the other tier (local <-> remote) and
+    show both answers side by side; the sibling is stored, the original kept."""
+    import asyncio
+    from dataclasses import asdict
+
+    from core.compare import compare as run_compare
+
+    store = open_store()
+    engine = make_engine(store, None)
+
+    async def main() -> Any:
+        try:
+            return await run_compare(store, engine.hub, run_id, step_id)
+        finally:
+            await engine.hub.aclose()
+
+    original, fresh = asyncio.run(main())
+    if as_json:
+        emit_json({"run_id": store.get_run(run_id).id, "step_id": step_id,
+                   "original": asdict(original), "sibling": asdict(fresh)})
+        return
+    from rich.columns import Columns
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    def panel(title: str, side: Any) -> Any:
+        body = side.output if isinstance(side.output, str) else json.dumps(
+            side.output, indent=2, ensure_ascii=False)
+        info = f"{side.input_tokens}+{side.output_tokens} tok · ${side.cost:.4f}" + (
+            f" · {side.latency_ms / 1000:.2f}s" if side.latency_ms else "")
+        return Panel(Text(body), title=f"{title}: {side.model} ({side.tier})",
+                     subtitle=info, expand=True)
+
+    Console().print(Columns([panel("original", original), panel("sibling", fresh)],
+                            equal=True, expand=True))
+
+
+# --- models: route and chat -------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("--file", "prompts_file", type=click.File("r"),
+              help="JSONL: one {\"prompt\": ...} per line; one decision per line out.")
+@click.option("--route", "route_", default="auto", show_default=True,
+              help="auto, local, remote or a model name.")
+@click.option("--privacy", type=click.Choice(["local"]), help="Pin to this machine.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@friendly
+def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
+          as_json: bool) -> None:
+    """Explain where TEXT would be routed, and why (no model is called)."""
+    from core.config import load_settings
+    from core.provider import Message, ModelRequest
+    from core.routing import Policy, decide
+    from providers.registry import build_hub
+
+    if not text and prompts_file is None:
+        raise click.UsageError("give TEXT or --file PROMPTS.jsonl")
+    hub = build_hub(load_settings())
+    policy = Policy(route=route_, privacy=privacy)
+
+    def one(prompt: str) -> dict[str, Any]:
+        request = ModelRequest(messages=(Message("user", prompt),))
+        return decide(request, policy, hub.tiers(), hub.default_local,
+                      unavailable=hub.unavailable).to_dict()
+
+    if prompts_file is not None:
+        for number, line in enumerate(prompts_file, start=1):
+            if not line.strip():
+                continue
+            try:
+                prompt = json.loads(line)["prompt"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise click.BadParameter(f"line {number}: expected {{\"prompt\": ...}}",
+                                         param_hint="--file") from None
+            click.echo(json.dumps(one(str(prompt)), ensure_ascii=False))
+        return
+    decision = one(text or "")
+    if as_json:
+        emit_json(decision)
+        return
+    click.echo(f"{decision['model']} ({decision['tier']}) · complexity {decision['score']}")
+    for reason in decision["reasons"]:
+        click.echo(f"  - {reason}")
+
+
+@click.command()
+@click.option("--model", help="Always use this model (default: route every turn).")
+@click.option("--route", "route_", default="auto", show_default=True,
+              help="auto, local, remote or a model name.")
+@click.option("--system", help="A system prompt for a new chat.")
+@click.option("--resume", "chat_id", metavar="CHAT", help="Continue a stored chat.")
+@click.option("--list", "list_", is_flag=True, help="List stored chats.")
+@click.option("--max-tokens", default=512, show_default=True, help="Longest answer.")
+@friendly
+def chat(model: str | None, route_: str, system: str | None, chat_id: str | None,
+         list_: bool, max_tokens: int) -> None:
+    """Talk with routed models, line by line; every turn is stored (Ctrl-D to end)."""
+    import asyncio
+
+    from core.chat import ChatSession
+    from core.recipe import ModelOptions
+
+    store = open_store()
+    if list_:
+        for c in store.list_chats():
+            click.echo(f"{c['id']:<13} {c['messages']:>4} messages  {c['title']}")
+        return
+    engine = make_engine(store, None)
+    options = ModelOptions(model=model, route=route_, max_tokens=max_tokens, temperature=0.7)
+
+    async def talk() -> None:
+        try:
+            if chat_id:
+                session = ChatSession.open(store, engine.hub, chat_id, options)
+                click.secho(f"chat {session.chat_id} · {len(session.history)} messages",
+                            dim=True)
+            else:
+                session = ChatSession.start(store, engine.hub, options=options, system=system)
+                click.secho(f"chat {session.chat_id} · Ctrl-D to end · resume with "
+                            f"podium chat --resume {session.chat_id}", dim=True)
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "> ")
+                except EOFError:
+                    click.echo()
+                    break
+                if not line.strip():
+                    continue
+                if line.strip() in ("/quit", "/exit"):
+                    break
+                turn = await session.ask(line, lambda piece: click.echo(piece, nl=False))
+                click.echo()
+                click.secho(f"  {turn.model} ({turn.tier}) · {turn.input_tokens}+"
+                            f"{turn.output_tokens} tok · ${turn.cost:.4f} · "
+                            f"{turn.seconds:.1f}s · {'; '.join(turn.reasons)}", dim=True)
+        finally:
+            await engine.hub.aclose()
+
+    try:
+        asyncio.run(talk())
+    except KeyboardInterrupt:
+        click.echo()
