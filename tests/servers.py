@@ -25,7 +25,7 @@ class Behaviour:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-    usage: tuple[int, int] = (11, 5)
+    usage: tuple[int, int] | None = (11, 5)  # None: the stream reports no usage
 
 
 def openai_events(text: str, usage: tuple[int, int] | None, model: str = "m") -> list[str]:
@@ -128,7 +128,7 @@ class ScriptServer:
         tool = "tools" in body
         text = b.text
         if b.kind == "anthropic":
-            lines = anthropic_events(text, b.usage, tool=tool)
+            lines = anthropic_events(text, b.usage or (0, 0), tool=tool)
         else:
             lines = openai_events(text, b.usage)
         if b.kind == "malformed":

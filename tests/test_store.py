@@ -115,6 +115,13 @@ def test_blank_database_schema(store: Store) -> None:
         "events": {"id", "run_id", "step_id", "ts", "type", "data"},
         "artifacts": {"hash", "content", "size", "created_at"},
         "cache": {"key", "artifact_hash", "model", "created_at"},
+        "chats": {"id", "title", "created_at", "updated_at"},
+        "messages": {"id", "chat_id", "position", "role", "content", "model", "tier",
+                     "route", "input_tokens", "output_tokens", "cost", "latency_ms",
+                     "created_at"},
+        "comparisons": {"id", "run_id", "step_id", "original_model", "original_tier",
+                        "model", "tier", "output_hash", "input_tokens", "output_tokens",
+                        "cost", "latency_ms", "created_at"},
     }
     assert set(expected) <= set(store.db.table_names())
     for table, cols in expected.items():
