@@ -426,3 +426,32 @@ def test_events_recorded(store: Store, pair: recipe.Recipe) -> None:
     assert [(t, s) for t, s, _ in rows] == [("run_started", None), ("step_finished", "first"),
                                             ("run_finished", None)]
     assert json.loads(rows[-1][2]) == {"status": "succeeded"}
+
+
+def test_upgrade_from_the_oldest_schema_keeps_runs(tmp_path: Path) -> None:
+    """A database made by the first release (only m001) upgrades in place: the later
+    tables appear and the runs already stored are still there."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from core.migrations import MIGRATIONS, m001_initial
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    m001_initial(db)
+    db.execute("INSERT INTO _migrations VALUES ('m001_initial', 0)")
+    db.execute("INSERT INTO recipes VALUES ('h', 'old', 'old.toml', 'x', 0)")
+    db.execute("INSERT INTO runs (id, recipe_name, recipe_hash, recipe_path, status, inputs, "
+               "created_at) VALUES ('r1', 'old', 'h', 'old.toml', 'succeeded', '{}', 0)")
+    conn.close()
+    store = Store(path)
+    try:
+        assert {"chats", "messages", "comparisons"} <= set(store.db.table_names())
+        assert store.get_run("r1").recipe_name == "old"
+        applied = [r[0] for r in store.conn.execute("SELECT name FROM _migrations")]
+        assert applied == [m.__name__ for m in MIGRATIONS]
+    finally:
+        store.close()
