@@ -55,8 +55,8 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     started = time.perf_counter()
     result = await RUNNERS[step.kind](sibling, ctx)
     latency = (time.perf_counter() - started) * 1000
-    tiers = {d.tier for d in ctx.decisions}
-    if other not in tiers or not ctx.answered:
+    tiers = {hub.providers[m].tier for m in ctx.answered if m in hub.providers}
+    if tiers != {other}:  # nothing answered, or a fallback answered on the same tier
         why = "; ".join(ctx.decisions[-1].reasons) if ctx.decisions else "no decision"
         raise PodiumError(f"no {other} model could answer ({why})",
                           "add one with `podium models add`" if other == "remote" else None)

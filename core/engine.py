@@ -31,6 +31,7 @@ from core.events import (
 from core.hub import ModelHub
 from core.inputs import resolve_inputs
 from core.plan import Plan
+from core.provider import Usage
 from core.recipe import Recipe, loads
 from core.schedule import Schedule
 from core.steps import RUNNERS, StepContext, StepResult
@@ -190,17 +191,19 @@ class Engine:
                         if chosen is not None:
                             schedule.chosen[sid] = chosen
                     schedule.settle(sid, result.status)
-        except asyncio.CancelledError:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-            self.store.commit(run_id, finished=finished)
-            self.store.interrupt_steps(run_id, list(running.values()), "cancelled")
-            for sid in running.values():
+        except BaseException as e:
+            # Cancelled (Ctrl-C), or a failure of the loop itself: stop the steps in
+            # flight, keep every result that did arrive, and leave the run resumable.
+            interrupted = await self._stop(run_id, running, finished)
+            if isinstance(e, asyncio.CancelledError | KeyboardInterrupt):
+                status, error = "cancelled", "cancelled by the user"
+            else:
+                status, error = "failed", f"internal error: {type(e).__name__}: {e}"
+            for sid in interrupted:
                 self.on_event(StepFinished(run_id, sid, "cancelled"))
-            self.store.finish_run(run_id, "cancelled", None, "cancelled by the user",
+            self.store.finish_run(run_id, status, None, error,
                                   f"continue with: podium resume {run_id}")
-            self.on_event(RunFinished(run_id, "cancelled", None, "cancelled"))
+            self.on_event(RunFinished(run_id, status, None, error))
             raise
         failed = schedule.failed()
         final = self._outputs(recipe, plan, values, schedule.status)
@@ -214,6 +217,23 @@ class Engine:
         self.store.finish_run(run_id, "succeeded", final)
         self.on_event(RunFinished(run_id, "succeeded", final))
         return RunResult(run_id, "succeeded", final)
+
+    async def _stop(self, run_id: str, running: dict[asyncio.Task[Finished], str],
+                    finished: list[Finished]) -> list[str]:
+        """Cancel the steps in flight; commit results that arrived (even in the last
+        moment); mark the rest cancelled. Returns the steps interrupted."""
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        interrupted = []
+        for task, sid in running.items():
+            if task.cancelled() or task.exception() is not None:
+                interrupted.append(sid)
+            else:
+                finished.append(task.result())
+        self.store.commit(run_id, finished=finished)
+        self.store.interrupt_steps(run_id, interrupted, "cancelled")
+        return interrupted
 
     def _announce(self, run_id: str, finished: list[Finished], skipped: dict[str, str]) -> None:
         """Events for what was just committed."""
@@ -230,6 +250,7 @@ class Engine:
         step = recipe.steps[sid]
         runner = RUNNERS[step.kind]
         last_error: PodiumError | None = None
+        spent_usage, spent_cost = Usage(), 0.0  # of failed attempts: paid for all the same
         for tries in range(step.retries + 1):
             if tries:
                 attempt += 1
@@ -255,7 +276,12 @@ class Engine:
             else:
                 if result.chosen is not None:
                     keys.chosen[sid] = result.chosen
-                return self._succeeded(sid, attempt, ctx, result, started, keys.key(sid, ctx))
+                done = self._succeeded(sid, attempt, ctx, result, started, keys.key(sid, ctx))
+                done.input_tokens += spent_usage.input_tokens
+                done.output_tokens += spent_usage.output_tokens
+                done.cost += spent_cost
+                return done
+            spent_usage, spent_cost = spent_usage + ctx.usage, spent_cost + ctx.cost
             latency = (time.perf_counter() - started) * 1000
             retryable = getattr(last_error, "retryable", False)
             if not retryable or tries == step.retries:
@@ -272,8 +298,8 @@ class Engine:
         return Finished(sid, attempt, "failed",
                         model=ctx.decisions[-1].model if ctx.decisions else None,
                         error=last_error.message, hint=last_error.hint,
-                        input_tokens=ctx.usage.input_tokens,
-                        output_tokens=ctx.usage.output_tokens, cost=ctx.cost,
+                        input_tokens=spent_usage.input_tokens,
+                        output_tokens=spent_usage.output_tokens, cost=spent_cost,
                         latency_ms=(time.perf_counter() - started) * 1000)
 
     @staticmethod

@@ -59,7 +59,7 @@ def convert(name: str, spec: InputSpec, value: Any, base: Path) -> Any:
         try:
             value = json.loads(value) if kind in ("list", "object", "number", "integer") else \
                 value.strip().lower()
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or a number past Python's digit limit
             raise InputError(f"input '{name}' must be {kind}: cannot parse {value[:40]!r}",
                              "lists and objects are JSON, e.g. -i tags='[\"a\",\"b\"]'") from None
     checks = {

@@ -25,6 +25,12 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet applied; returns the names applied now."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    unknown = done - {fn.__name__ for fn in MIGRATIONS}
+    if unknown:
+        from core.errors import StoreError
+
+        raise StoreError(f"this database was made by a newer Podium ({sorted(unknown)[-1]})",
+                         "upgrade Podium, or use another database with --db")
     applied = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:

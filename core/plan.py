@@ -78,6 +78,7 @@ def check(recipe: Recipe) -> list[Problem]:
     """Every reference and cycle problem in `recipe`; empty when it is sound."""
     problems: list[Problem] = []
     deps = _dependencies(recipe, problems)
+    _check_defaults(recipe, problems)
     for name, expr in recipe.outputs.items():
         _check_refs(recipe, ("outputs", name), expr, True, set(), problems, allow_item=False)
     if not problems:
@@ -86,6 +87,23 @@ def check(recipe: Recipe) -> list[Problem]:
             problems.append(Problem(("steps", cycle[0]), "cycle: " + " -> ".join(cycle),
                                     "remove one of these references or `needs` entries"))
     return problems
+
+
+def _check_defaults(recipe: Recipe, problems: list[Problem]) -> None:
+    """Each input's default must already be of its type (files are read at run time)."""
+    from pathlib import Path
+
+    from core.errors import InputError
+    from core.inputs import convert
+
+    for name, spec in recipe.inputs.items():
+        if spec.default is None or spec.type == "file":
+            continue
+        try:
+            convert(name, spec, spec.default, Path.cwd())
+        except InputError as e:
+            problems.append(Problem(("inputs", name, "default"), f"default: {e.message}",
+                                    f"give a {spec.type} default, or change `type`"))
 
 
 def build(recipe: Recipe) -> Plan:
@@ -170,7 +188,12 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
         problems.append(Problem(loc, f"{what} syntax error (line {e.lineno} of the {what}): "
                                 f"{message}", hint))
         return set()
-    steps, inputs, free = templates.references(tree)
+    steps, inputs, free, dynamic = templates.references(tree)
+    if dynamic:
+        problems.append(Problem(loc, "steps must be read by name (steps.<id> or "
+                                "steps['<id>'])", "a computed reference hides which step "
+                                "this one depends on; name the step, or add it to needs "
+                                "and use a branch"))
     allowed = {"steps", "inputs"} | ({"item", "index"} if allow_item else set())
     for name in sorted(free - allowed):
         close = difflib.get_close_matches(name, sorted(allowed), n=1)

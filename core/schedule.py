@@ -59,9 +59,11 @@ class Schedule:
 
     def _verdict(self, sid: str) -> str:
         governor = self.plan.governed_by.get(sid)
-        if governor is not None and self.status[governor] == "succeeded" and \
-                sid not in self.chosen.get(governor, frozenset()):
-            return f"not chosen by branch '{governor}'"
+        if governor is not None:
+            if self.status[governor] != "succeeded":  # no route was decided: do not guess
+                return f"branch '{governor}' {self.status[governor]}"
+            if sid not in self.chosen.get(governor, frozenset()):
+                return f"not chosen by branch '{governor}'"
         deps = self.plan.deps[sid]
         bad = [d for d in sorted(deps) if self.status[d] != "succeeded"]
         if not bad:

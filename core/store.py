@@ -119,6 +119,11 @@ class StepRecord:
     cache_key: str | None
 
 
+# Columns a newer Podium may have added are ignored when reading.
+_RUN_FIELDS = frozenset(RunRecord.__dataclass_fields__)
+_STEP_FIELDS = frozenset(StepRecord.__dataclass_fields__)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -171,6 +176,12 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder for {self.path}: {e.strerror}",
+                             "pick another --db / PODIUM_DB / PODIUM_HOME") from None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory", "--db takes a file path")
+        try:
             conn = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False, timeout=30)
             _set_wal(conn)
@@ -314,7 +325,7 @@ class Store:
 
     def _run(self, row: tuple[Any, ...]) -> RunRecord:
         cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
-        d = dict(zip(cols, row, strict=True))
+        d = {k: v for k, v in zip(cols, row, strict=True) if k in _RUN_FIELDS}
         d["inputs"] = json.loads(d["inputs"] or "{}")
         d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
         if d["finished_at"] is None:  # still going, or killed: sum what the steps have
@@ -469,7 +480,8 @@ class Store:
         cols = [d[0] for d in cur.description]
         out = []
         for row in cur.fetchall():
-            d = dict(zip(cols, row, strict=True))
+            d = {k: v for k, v in zip(cols, row, strict=True)
+                 if k in _STEP_FIELDS or k in ("content", "output_hash")}
             content = d.pop("content")
             d.pop("output_hash")
             d["has_output"] = content is not None

@@ -57,6 +57,9 @@ def render(source: str, context: dict[str, Any], *, what: str = "template") -> s
         raise StepError(f"{what}: {e}", "check the names against the steps' outputs") from None
     except TemplateError as e:
         raise StepError(f"{what}: {e}") from None
+    except (ArithmeticError, TypeError, ValueError, LookupError) as e:
+        raise StepError(f"{what}: {type(e).__name__}: {e}",
+                        "the template computed something impossible") from None
 
 
 def evaluate(source: str, context: dict[str, Any], *, what: str = "expression") -> Any:
@@ -67,6 +70,9 @@ def evaluate(source: str, context: dict[str, Any], *, what: str = "expression") 
         raise StepError(f"{what}: {e}", "check the names against the steps' outputs") from None
     except TemplateError as e:
         raise StepError(f"{what}: {e}") from None
+    except (ArithmeticError, TypeError, ValueError, LookupError) as e:
+        raise StepError(f"{what}: {type(e).__name__}: {e}",
+                        "the expression computed something impossible") from None
     return None if isinstance(value, StrictUndefined) else value
 
 
@@ -93,11 +99,15 @@ def compile_check(source: str, *, expression: bool = False) -> None:
 
 
 @lru_cache(maxsize=4096)
-def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """The step ids, input names and free top-level names a parsed template uses.
-    (Cached: `meta.find_undeclared_variables` runs Jinja's code generator.)"""
+def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], frozenset[str],
+                                              bool]:
+    """The step ids, input names and free top-level names a parsed template uses, and
+    whether it reads `steps` in a way that names no step (`{% set s = steps %}`,
+    `steps[inputs.k]`), which would hide a dependency. (Cached:
+    `meta.find_undeclared_variables` runs Jinja's code generator.)"""
     steps: set[str] = set()
     inputs: set[str] = set()
+    named: set[int] = set()  # ids of `steps` / `inputs` Name nodes used with a fixed key
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         assert isinstance(node, nodes.Getattr | nodes.Getitem)
         base = node.node
@@ -110,14 +120,17 @@ def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], fr
             key = node.arg.value
         else:
             continue
+        named.add(id(base))
         if base.name == "steps":
             steps.add(str(key))
         elif base.name == "inputs":
             inputs.add(str(key))
+    dynamic = any(n.name == "steps" and id(n) not in named
+                  for n in tree.find_all(nodes.Name))
     from jinja2 import meta
 
     free = frozenset(meta.find_undeclared_variables(tree))
-    return frozenset(steps), frozenset(inputs), free
+    return frozenset(steps), frozenset(inputs), free, dynamic
 
 
 __all__ = ["GLOBAL_NAMES", "TemplateSyntaxError", "evaluate", "parse", "references", "render"]

@@ -93,21 +93,23 @@ class AnthropicProvider:
                         raise status_error(response, where, body)
                     stopped = False
                     async for event, data in sse_events(response, where, done_marker=False):
-                        kind = data.get("type", event) if isinstance(data, dict) else event
+                        if not isinstance(data, dict):
+                            raise BadResponse(f"{where}: an event of unexpected shape")
+                        kind = data.get("type", event)
                         if kind == "message_start":
-                            usage = data.get("message", {}).get("usage", {})
+                            usage = (data.get("message") or {}).get("usage") or {}
                             input_tokens = int(usage.get("input_tokens") or 0)
                             output_tokens = int(usage.get("output_tokens") or 0)
                         elif kind == "content_block_delta":
-                            delta = data.get("delta", {})
+                            delta = data.get("delta") or {}
                             text = delta.get("text") or delta.get("partial_json") or ""
                             if text and wrapped:
                                 buffered.append(text)
                             elif text:
                                 yield Chunk(text=text)
                         elif kind == "message_delta":
-                            finish = data.get("delta", {}).get("stop_reason") or finish
-                            output_tokens = int(data.get("usage", {}).get("output_tokens")
+                            finish = (data.get("delta") or {}).get("stop_reason") or finish
+                            output_tokens = int((data.get("usage") or {}).get("output_tokens")
                                                 or output_tokens)
                         elif kind == "message_stop":
                             stopped = True

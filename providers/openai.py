@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import httpx
 
-from core.errors import BadResponse
+from core.errors import BadResponse, Unavailable
 from core.provider import Chunk, ModelRequest, Usage
 from providers.http import sse_events, status_error, transport_error
 
@@ -90,17 +90,25 @@ class OpenAIProvider:
                     async for _, data in sse_events(response, where):
                         if not isinstance(data, dict):
                             raise BadResponse(f"{where}: unexpected event {str(data)[:80]}")
-                        if data.get("usage"):
-                            u = data["usage"]
-                            usage = Usage(int(u.get("prompt_tokens") or 0),
-                                          int(u.get("completion_tokens") or 0))
-                        for choice in data.get("choices") or ():
-                            delta = choice.get("delta") or {}
-                            text = delta.get("content")
+                        if data.get("error"):  # some servers report failures mid-stream
+                            raise Unavailable(f"{where}: the server reported an error in "
+                                              "the stream", "retried automatically")
+                        try:
+                            if data.get("usage"):
+                                u = data["usage"]
+                                usage = Usage(int(u.get("prompt_tokens") or 0),
+                                              int(u.get("completion_tokens") or 0))
+                            choices = list(data.get("choices") or ())
+                            texts = [(c.get("delta") or {}).get("content") for c in choices]
+                            finishes = [c.get("finish_reason") for c in choices]
+                        except (AttributeError, TypeError, ValueError):
+                            raise BadResponse(f"{where}: an event of unexpected shape") \
+                                from None
+                        for text in texts:
                             if text:
                                 pieces += 1
-                                yield Chunk(text=text)
-                            finish = choice.get("finish_reason") or finish
+                                yield Chunk(text=str(text))
+                        finish = next((f for f in finishes if f), finish)
             except httpx.HTTPError as e:
                 raise transport_error(e, where) from None
         if usage is None:  # the server did not report usage: estimate, never zero

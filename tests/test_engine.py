@@ -484,3 +484,105 @@ def test_a_hung_call_times_out_and_falls_back() -> None:
     step = engine.store.get_steps(result.run_id)[0]
     assert step.output == "local" and step.tier == "local"
     assert any("no complete answer in 0.2 s" in r for r in step.route["reasons"])
+
+
+# --- regressions found in review ---------------------------------------------------------
+
+
+def test_privacy_local_never_falls_back_to_a_remote_model() -> None:
+    local = ScriptedProvider("small", answer=lambda req, n: Unavailable("local down"))
+    remote = RemoteScripted("cloud", answer="SENT TO THE CLOUD")
+    engine = two_tier_engine(local, remote)
+    engine.hub.specs["small"].fallbacks.append("cloud")
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+privacy = "local"
+fallbacks = ["cloud"]
+prompt = "secret"
+retries = 0
+""")
+    assert result.status == "failed" and not remote.calls
+
+
+def test_join_any_does_not_run_when_its_branch_failed(scripted: ScriptedProvider) -> None:
+    engine = make_engine(scripted)
+    result = run(engine, """
+[steps.route]
+kind = "branch"
+on = "1 / 0"
+cases = { yes = ["deploy"] }
+[steps.deploy]
+kind = "template"
+join = "any"
+template = "deployed"
+""")
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["route"].status == "failed" and "ZeroDivisionError" in steps["route"].error
+    assert steps["deploy"].status == "skipped" and "branch 'route' failed" in \
+        steps["deploy"].reason
+
+
+def test_cost_of_failed_attempts_is_kept() -> None:
+    local = ScriptedProvider("small")
+    remote = RemoteScripted("big", answer=lambda req, n: "not json" if n == 1 else '{"a": 1}')
+    engine = two_tier_engine(local, remote, price_in=1e6, price_out=1e6)
+    result = run(engine, """
+[steps.a]
+kind = "llm"
+model = "big"
+prompt = "x"
+schema = { type = "object" }
+retries = 1
+backoff = 0.01
+""")
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.status == "succeeded" and step.attempts == 2
+    assert step.cost == pytest.approx(2 * (1 + 3))  # two paid calls of 1 + 3 tokens
+
+
+def test_a_failed_map_item_stops_the_others(scripted: ScriptedProvider) -> None:
+    import time
+
+    scripted.answer = lambda req, n: AuthError("no") if req.messages[-1].content == "0" \
+        else "ok"
+    scripted.delay = 0.5
+    engine = make_engine(scripted)
+    started = time.perf_counter()
+    result = run(engine, """
+[inputs.xs]
+type = "list"
+default = [0, 1, 2, 3]
+[steps.m]
+kind = "map"
+over = "inputs.xs"
+concurrency = 4
+step = { kind = "llm", prompt = "{{ item }}" }
+""")
+    assert result.status == "failed"
+    assert time.perf_counter() - started < 1.5
+
+
+def test_cancel_keeps_a_result_that_arrived_at_the_last_moment() -> None:
+    """A task that finished but was not yet collected when the run was cancelled."""
+    scripted = ScriptedProvider(answer="FAST DONE")
+    engine = make_engine(scripted)
+    recipe = loads('[steps.fast]\nkind = "llm"\nprompt = "x"\n'
+                   '[steps.slow]\nkind = "llm"\nprompt = "slow"\n')
+    scripted.delay = 0.0
+
+    async def main() -> str:
+        task = asyncio.create_task(engine.run(recipe, {}))
+        for _ in range(3):  # let both start and `fast` finish, without the loop collecting
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return engine.store.list_runs(limit=1)[0].id
+
+    run_id = asyncio.run(main())
+    steps = {s.step_id: s for s in engine.store.get_steps(run_id)}
+    for s in steps.values():
+        assert s.status in ("succeeded", "cancelled", "pending")
+        if s.status == "succeeded":
+            assert s.output == "FAST DONE"

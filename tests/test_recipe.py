@@ -381,3 +381,16 @@ def test_name_defaults_to_file_stem() -> None:
     """A recipe without `name` is named after its file."""
     r = recipe.loads(BASE.replace('name = "t"\n', ""), "/some/where/my-flow.toml")
     assert r.name == "my-flow"
+
+
+def test_defaults_of_the_wrong_type_and_computed_step_refs_fail_check() -> None:
+    from core.errors import RecipeErrors
+
+    with pytest.raises(RecipeErrors) as caught:
+        recipe.loads('[inputs.n]\ntype = "integer"\ndefault = "abc"\n'
+                     '[steps.a]\nkind = "template"\ntemplate = "{% set s = steps %}{{ s.b }}"\n'
+                     '[steps.b]\nkind = "template"\ntemplate = "x"\n', "r.toml")
+    messages = [str(e) for e in caught.value.errors]
+    assert any("r.toml:3: inputs.n.default" in m and "must be integer" in m for m in messages)
+    assert any("r.toml:6: steps.a.template: steps must be read by name" in m
+               for m in messages)

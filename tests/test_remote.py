@@ -338,3 +338,22 @@ def test_compare_runs_a_step_on_the_other_tier(podium_home: Path, tmp_path: Path
     assert db.execute("SELECT COUNT(*) FROM comparisons").fetchone()[0] == 2
     shown = json.loads(podium("show", "last", "--json").stdout)
     assert shown["steps"][0]["tier"] == "local"  # the original is untouched
+
+
+def test_error_events_and_odd_shapes_are_provider_errors() -> None:
+    from tests.servers import openai_events
+
+    class Odd(ScriptServer):
+        def respond(self, h: Any, b: Behaviour, body: dict[str, Any]) -> None:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            lines = openai_events("Partial", None)[:1] + [b.text, "data: [DONE]\n\n"]
+            for line in lines:
+                h.wfile.write(line.encode())
+
+    for event, error in (('data: {"error": {"message": "upstream died"}}\n\n', Unavailable),
+                         ('data: {"choices": ["not a dict"]}\n\n', BadResponse)):
+        with Odd([Behaviour(text=event)]) as server, pytest.raises(error):
+            run_async(lambda c: collect(openai(server, c), ask()))

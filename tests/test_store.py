@@ -455,3 +455,18 @@ def test_upgrade_from_the_oldest_schema_keeps_runs(tmp_path: Path) -> None:
         assert applied == [m.__name__ for m in MIGRATIONS]
     finally:
         store.close()
+
+
+def test_a_database_from_a_newer_podium_is_refused(tmp_path: Path) -> None:
+    from core.errors import StoreError
+
+    path = tmp_path / "new.db"
+    Store(path).close()
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _migrations VALUES ('m099_future', 0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer Podium"):
+        Store(path)

@@ -110,7 +110,11 @@ def _maybe_json(text: str) -> Any:
 def _read_input_file(path: Path) -> dict[str, Any]:
     from core.errors import InputError
 
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read inputs: {e}", "use a UTF-8 JSON or TOML file") \
+            from None
     try:
         if path.suffix == ".toml":
             import tomllib

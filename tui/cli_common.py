@@ -75,8 +75,8 @@ def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
         if value.startswith("@"):  # NAME=@file reads a text value from a file
             try:
                 value = Path(value[1:]).read_text(encoding="utf-8")
-            except OSError as e:
-                raise click.BadParameter(f"cannot read {value[1:]}: {e}",
+            except (OSError, UnicodeDecodeError) as e:
+                raise click.BadParameter(f"cannot read {value[1:]} as text: {e}",
                                          param_hint=what) from None
         out[name.strip()] = value
     return out

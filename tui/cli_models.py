@@ -226,7 +226,8 @@ def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
 @click.option("--system", help="A system prompt for a new chat.")
 @click.option("--resume", "chat_id", metavar="CHAT", help="Continue a stored chat.")
 @click.option("--list", "list_", is_flag=True, help="List stored chats.")
-@click.option("--max-tokens", default=512, show_default=True, help="Longest answer.")
+@click.option("--max-tokens", default=512, show_default=True, type=click.IntRange(1, 32768),
+              help="Longest answer.")
 @friendly
 def chat(model: str | None, route_: str, system: str | None, chat_id: str | None,
          list_: bool, max_tokens: int) -> None:

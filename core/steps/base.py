@@ -69,6 +69,11 @@ class StepContext:
         routed = not (model or options.model)
         chain = [decision.model] + self.hub.fallbacks(decision.model, list(options.fallbacks),
                                                       routed=routed)
+        if decision.tier == "local" and (options.privacy == "local" or
+                                         self.hub.budget.exceeded(self.run_id)):
+            # A private (or over-budget) call must not leave the machine by falling back.
+            chain = [m for m in chain if m in self.hub.providers and
+                     self.hub.providers[m].tier == "local"]
         for i, name in enumerate(chain):
             current = self.hub.providers.get(name)
             if current is None:

@@ -63,5 +63,12 @@ async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
                     raise StepError(f"item {index}: {e.message}", e.hint) from None
         return None
 
-    results = await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
+    tasks = [asyncio.ensure_future(one(i, it)) for i, it in enumerate(items)]
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:  # one item failed the step: stop paying for the others
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return StepResult(list(results))
