@@ -90,7 +90,7 @@ class AnthropicProvider:
                                                headers=headers) as response:
                     if response.status_code >= 400:
                         body = (await response.aread()).decode(errors="replace")
-                        raise status_error(response, where, body)
+                        raise status_error(response, where, body, self._key)
                     stopped = False
                     async for event, data in sse_events(response, where, done_marker=False):
                         if not isinstance(data, dict):

@@ -50,10 +50,14 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def status_error(response: httpx.Response, where: str, body: str) -> ProviderError:
-    """A non-2xx answer as the most specific provider error."""
+def status_error(response: httpx.Response, where: str, body: str,
+                 secret: str | None = None) -> ProviderError:
+    """A non-2xx answer as the most specific provider error. A server that echoes the
+    request's key back in its error text gets it masked (`secret`)."""
     code = response.status_code
     detail = _error_detail(body)
+    if secret:
+        detail = detail.replace(secret, "***")
     if code == 429:
         wait = retry_after(response)
         return RateLimited(f"{where}: rate limited (HTTP 429){detail}",

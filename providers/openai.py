@@ -86,7 +86,7 @@ class OpenAIProvider:
                                                headers=headers) as response:
                     if response.status_code >= 400:
                         body = (await response.aread()).decode(errors="replace")
-                        raise status_error(response, where, body)
+                        raise status_error(response, where, body, self._key)
                     async for _, data in sse_events(response, where):
                         if not isinstance(data, dict):
                             raise BadResponse(f"{where}: unexpected event {str(data)[:80]}")

@@ -357,3 +357,18 @@ def test_error_events_and_odd_shapes_are_provider_errors() -> None:
                          ('data: {"choices": ["not a dict"]}\n\n', BadResponse)):
         with Odd([Behaviour(text=event)]) as server, pytest.raises(error):
             run_async(lambda c: collect(openai(server, c), ask()))
+
+
+def test_a_server_echoing_the_key_does_not_leak_it() -> None:
+    class Echo(ScriptServer):
+        def respond(self, h: Any, b: Behaviour, body: dict[str, Any]) -> None:
+            payload = json.dumps({"error": {"message": f"bad key {SECRET}"}}).encode()
+            h.send_response(401)
+            h.send_header("content-type", "application/json")
+            h.send_header("content-length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload)
+
+    with Echo([Behaviour()]) as server, pytest.raises(AuthError) as caught:
+        run_async(lambda c: collect(openai(server, c), ask()))
+    assert SECRET not in str(caught.value) and "bad key ***" in str(caught.value)
