@@ -82,12 +82,12 @@ class Decision:
 
     model: str
     tier: Tier
-    score: float
+    score: float | None  # None: not computed, as nothing in the decision depended on it
     reasons: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"model": self.model, "tier": self.tier, "score": round(self.score, 3),
+        return {"model": self.model, "tier": self.tier, "score": None if self.score is None else round(self.score, 3),
                 "reasons": list(self.reasons)}
 
 
@@ -195,12 +195,19 @@ def complexity(request: ModelRequest) -> tuple[float, list[str]]:
 
 
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
-           default_local: str, *, unavailable: Mapping[str, str] | None = None) -> Decision:
+           default_local: str, *, unavailable: Mapping[str, str] | None = None,
+           explain: bool = True) -> Decision:
     """Pick a model from `models` (name -> tier) for `request` under `policy`;
-    `unavailable` names catalog models that cannot be called now, and why."""
-    score, features = complexity(request)
+    `unavailable` names catalog models that cannot be called now, and why. With
+    `explain=False` (the engine's hot path) the complexity score is computed only when
+    the choice depends on it; `podium route` always computes it."""
     reasons: list[str] = []
     remote = [m for m, t in models.items() if t == "remote"]
+    needed = explain or (bool(remote) and policy.privacy != "local" and
+                         policy.route not in ("local", "remote") and
+                         (policy.model or policy.route) not in models)
+    score: float | None
+    score, features = complexity(request) if needed else (None, [])
     missing = dict(unavailable or {})
     wanted = policy.model or (policy.route if policy.route not in ("auto", "local",
                                                                      "remote") else None)
@@ -217,17 +224,21 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
     if policy.route == "local":
         return Decision(default_local, "local", score, tuple(reasons + ["route = local"]))
     if not remote:
-        reasons.append(f"complexity {score:.2f}" + (": " + ", ".join(features)
-                                                      if features else ""))
+        if score is not None:
+            reasons.append(f"complexity {score:.2f}" + (": " + ", ".join(features)
+                                                          if features else ""))
         if missing:
             reasons.append("no remote model available: " + "; ".join(
                 f"{m}: {why}" for m, why in missing.items()))
         else:
             reasons.append("no remote model configured")
         return Decision(default_local, "local", score, tuple(reasons))
-    if policy.route == "remote" or score >= REMOTE_THRESHOLD:
-        why = "route = remote" if policy.route == "remote" else (
-            f"complexity {score:.2f} >= {REMOTE_THRESHOLD}: " + ", ".join(features))
+    if policy.route == "remote":
+        return Decision(remote[0], "remote", score, tuple(reasons + ["route = remote"]))
+    if score is None:  # only reachable with explain=False; the choice needs the score now
+        score, features = complexity(request)
+    if score >= REMOTE_THRESHOLD:
+        why = f"complexity {score:.2f} >= {REMOTE_THRESHOLD}: " + ", ".join(features)
         return Decision(remote[0], "remote", score, tuple(reasons + [why]))
     why = f"complexity {score:.2f} < {REMOTE_THRESHOLD}" + (
         ": " + ", ".join(features) if features else "")

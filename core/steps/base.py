@@ -104,7 +104,7 @@ class StepContext:
         route = "auto" if options.route in ("cascade", "judge") else options.route
         policy = Policy(route=route, model=model or options.model, privacy=options.privacy)
         decision = decide(request, policy, self.hub.tiers(), self.hub.default_local,
-                          unavailable=self.hub.unavailable)
+                          unavailable=self.hub.unavailable, explain=False)
         spent = self.hub.budget.exceeded(self.run_id)
         if decision.tier == "remote" and spent and not (model or options.model):
             decision = Decision(self.hub.default_local, "local", decision.score,
