@@ -87,7 +87,8 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"model": self.model, "tier": self.tier, "score": None if self.score is None else round(self.score, 3),
+        score = None if self.score is None else round(self.score, 3)
+        return {"model": self.model, "tier": self.tier, "score": score,
                 "reasons": list(self.reasons)}
 
 
