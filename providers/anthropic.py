@@ -7,7 +7,6 @@ that is not an object is wrapped in one, since tool inputs must be objects.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -16,33 +15,20 @@ import httpx
 
 from core.errors import BadResponse, RateLimited, Unavailable
 from core.provider import Chunk, ModelRequest, Usage
-from providers.http import sse_events, status_error, transport_error
+from providers.http import RemoteProvider, sse_events, status_error, transport_error
 
 API_VERSION = "2023-06-01"
 
 
-class AnthropicProvider:
+class AnthropicProvider(RemoteProvider):
     """One Claude model."""
-
-    supports_schema = True
-    supports_tools = True
-    needs_key = True
 
     def __init__(self, name: str, *, model: str, client: httpx.AsyncClient,
                  base_url: str = "https://api.anthropic.com", key: str | None = None,
                  key_env_var: str | None = "ANTHROPIC_API_KEY",
                  tier: Literal["local", "remote"] = "remote", concurrency: int = 128) -> None:
-        self.name = name
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.tier = tier
-        self.key_env_var = key_env_var
-        self._client = client
-        self._key = key
-        self._gate = asyncio.Semaphore(concurrency)
-
-    def __repr__(self) -> str:  # never show the key
-        return f"AnthropicProvider({self.name!r}, model={self.model!r})"
+        super().__init__(name, model=model, base_url=base_url, client=client, key=key,
+                         key_env_var=key_env_var, tier=tier, concurrency=concurrency)
 
     @staticmethod
     def _wrapped(schema: dict[str, Any]) -> bool:

@@ -7,10 +7,11 @@ carry a key: messages name the model and the server, not the request headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -25,6 +26,31 @@ from core.errors import AuthError, BadResponse, ProviderError, RateLimited, Time
 DEFAULT_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=20,
                               keepalive_expiry=5.0)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=30.0)
+
+
+class RemoteProvider:
+    """What every HTTP provider holds: the shared client, its key (never shown), the
+    base URL and a bound on calls in flight. Subclasses add `body` and `stream`."""
+
+    supports_schema = True
+    supports_tools = True
+    needs_key = True
+
+    def __init__(self, name: str, *, model: str, base_url: str, client: httpx.AsyncClient,
+                 key: str | None = None, key_env_var: str | None = None,
+                 tier: Literal["local", "remote"] = "remote", concurrency: int = 128) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.tier = tier
+        self.key_env_var = key_env_var
+        self._client = client
+        self._key = key
+        self._gate = asyncio.Semaphore(concurrency)
+
+    def __repr__(self) -> str:  # never show the key
+        return (f"{type(self).__name__}({self.name!r}, model={self.model!r}, "
+                f"base_url={self.base_url!r})")
 
 
 def make_client(*, limits: httpx.Limits = DEFAULT_LIMITS,

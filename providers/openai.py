@@ -8,7 +8,6 @@ Retries, fallbacks and routing live in core.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -16,7 +15,7 @@ import httpx
 
 from core.errors import BadResponse, Unavailable
 from core.provider import Chunk, ModelRequest, Usage
-from providers.http import sse_events, status_error, transport_error
+from providers.http import RemoteProvider, sse_events, status_error, transport_error
 
 SchemaMode = Literal["json_schema", "json_object"]
 
@@ -26,29 +25,16 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-class OpenAIProvider:
+class OpenAIProvider(RemoteProvider):
     """One model behind an OpenAI-compatible `/chat/completions` endpoint."""
-
-    supports_schema = True
-    supports_tools = True
-    needs_key = True
 
     def __init__(self, name: str, *, model: str, base_url: str, client: httpx.AsyncClient,
                  key: str | None = None, key_env_var: str | None = None,
                  tier: Literal["local", "remote"] = "remote",
                  schema_mode: SchemaMode = "json_schema", concurrency: int = 128) -> None:
-        self.name = name
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.tier = tier
-        self.key_env_var = key_env_var
+        super().__init__(name, model=model, base_url=base_url, client=client, key=key,
+                         key_env_var=key_env_var, tier=tier, concurrency=concurrency)
         self.schema_mode = schema_mode
-        self._client = client
-        self._key = key
-        self._gate = asyncio.Semaphore(concurrency)
-
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAIProvider({self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
 
     def body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body for `request`."""
