@@ -17,7 +17,7 @@ from core.steps import RUNNERS
 from core.steps.base import StepContext
 from core.store import Store
 
-MODEL_KINDS = ("llm", "classify", "ensemble")
+COMPARABLE = ("llm", "classify", "ensemble")
 
 
 @dataclass
@@ -41,10 +41,10 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     if record is None:
         raise StoreError(f"run {run.id} has no step '{step_id}'",
                          "steps: " + ", ".join(records))
-    if record.kind not in MODEL_KINDS or record.status != "succeeded":
+    if record.kind not in COMPARABLE or record.status != "succeeded":
         raise PodiumError(f"step '{step_id}' is a finished {record.kind} step with status "
                           f"{record.status}; only succeeded model steps can be compared",
-                          "model steps: " + ", ".join(MODEL_KINDS))
+                          "model steps: " + ", ".join(COMPARABLE))
     _, path, source = store.recipe_source(run.recipe_hash)
     step = loads(source, path).steps[step_id]
     other = "remote" if record.tier == "local" else "local"

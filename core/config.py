@@ -77,7 +77,11 @@ class Settings(BaseModel):
                                "names none.")
     max_parallel: int = Field(8, ge=1, le=256, description="Steps running at once, at most.")
     budget_per_run: float | None = Field(None, ge=0, description="USD a run may spend on "
-                                         "remote models; past it, calls stay local.")
+                                         "remote models; past it, the run pauses at a "
+                                         "budget review.")
+    tokens_per_run: int | None = Field(None, ge=1, description="Tokens (in + out) a run "
+                                       "may use; past it, the run pauses at a budget "
+                                       "review.")
     budget_per_day: float | None = Field(None, ge=0, description="USD all runs may spend "
                                          "per day (local time); past it, calls stay local.")
     models: dict[str, ModelSpec] = Field(default_factory=dict)

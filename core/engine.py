@@ -21,6 +21,7 @@ from core import templates
 from core.errors import InputError, PodiumError, ProviderError, RateLimited, StepError, StoreError
 from core.events import (
     Event,
+    ReviewWaiting,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -32,7 +33,7 @@ from core.hub import ModelHub
 from core.inputs import resolve_inputs
 from core.plan import Plan
 from core.provider import Usage
-from core.recipe import Recipe, loads
+from core.recipe import MODEL_KINDS, Recipe, ReviewStep, loads
 from core.schedule import Schedule
 from core.steps import RUNNERS, StepContext, StepResult
 from core.store import Finished, Store, dumps
@@ -41,6 +42,8 @@ BY_HAND = "by hand: "
 PARTIAL_EVERY_S = 0.5
 # A finished step that no other step is waiting for is committed within this long.
 GROUP_COMMIT_S = 0.005
+# How often a run with open reviews looks for decisions made by another process.
+POLL_S = 0.2
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Engine:
         self.hub = hub
         self.max_parallel = max_parallel
         self.on_event = on_event or (lambda e: None)
+        # Runs this engine is executing, by id: their loop's wake-up queue.
+        self._active: dict[str, asyncio.Queue[asyncio.Task[Finished] | None]] = {}
 
     async def run(self, recipe: Recipe, inputs: dict[str, Any], *,
                   base_dir: str | None = None) -> RunResult:
@@ -101,12 +106,15 @@ class Engine:
                 raise StoreError(f"step '{sid}' already succeeded; nothing to settle")
         outputs: dict[str, Any] = {}
         done: dict[str, str] = {}
+        asked = {r.step_id for r in self.store.reviews(run_id=run.id)}  # still undecided
         for sid, rec in records.items():
             if rec.status == "succeeded":
                 outputs[sid] = rec.output
                 done[sid] = "succeeded"
             elif rec.status == "skipped" and (rec.reason or "").startswith(BY_HAND):
                 done[sid] = "skipped"
+            elif rec.status == "waiting" and sid in asked:
+                done[sid] = "waiting"  # nothing to do until a person decides
         for sid, value in (settle or {}).items():
             self.store.finish_step(run.id, sid, 0, status="succeeded", output=value,
                                    has_output=True, model="by hand")
@@ -120,32 +128,103 @@ class Engine:
         attempts = {sid: rec.attempts for sid, rec in records.items()}
         return await self._execute(run.id, recipe, plan, run.inputs, outputs, done, attempts)
 
+    async def rerun(self, run_id: str, *, from_step: str | None = None) -> RunResult | None:
+        """Recompute what is out of date in a run, as a new run linked to it (the old
+        run is never changed): steps made stale by an edit, steps that did not
+        succeed, `from_step` if given, and everything downstream of those. The rest
+        is kept; recomputed steps whose cache key is unchanged come from the cache.
+        None when nothing is out of date."""
+        old = self.store.get_run(run_id)
+        if old.status == "running" and not old.orphaned:
+            raise StoreError(f"run {old.id} is still running (process {old.pid})",
+                             "wait for it to finish, then rerun")
+        name, path, source = self.store.recipe_source(old.recipe_hash)
+        recipe = loads(source, path)
+        plan = recipe.plan
+        records = {s.step_id: s for s in self.store.get_steps(old.id)}
+        if from_step is not None and from_step not in records:
+            import difflib
+
+            close = difflib.get_close_matches(from_step, list(records), n=1)
+            raise StoreError(f"run {old.id} has no step '{from_step}'",
+                             f"did you mean '{close[0]}'?" if close else
+                             "steps: " + ", ".join(records))
+        redo = {s for s, r in records.items() if r.stale or r.status not in ("succeeded",
+                                                                               "skipped")}
+        if from_step is not None:
+            redo.add(from_step)
+        for sid in list(redo):
+            redo |= plan.descendants(sid)
+        if not redo:
+            return None
+        new_id = self.store.create_run(recipe, old.inputs, plan.order, parent_run_id=old.id)
+        keep = [s for s in plan.order if s not in redo and records[s].status == "succeeded"]
+        skipped = {s: records[s].reason or "skipped" for s in plan.order
+                   if s not in redo and records[s].status == "skipped"}
+        self.store.keep_steps(new_id, old.id, keep)
+        if skipped:
+            self.store.commit(new_id, skipped=skipped)
+        outputs: dict[str, Any] = {s: records[s].output for s in keep}
+        outputs.update(dict.fromkeys(skipped))
+        done = dict.fromkeys(keep, "succeeded") | dict.fromkeys(skipped, "skipped")
+        return await self._execute(new_id, recipe, plan, old.inputs, outputs, done,
+                                   cached=True)
+
+    async def decide(self, review_id: int | str, action: str, *, proceed: bool = True,
+                     **details: Any) -> RunResult | None:
+        """Record a person's decision (see `core.review.decide`), then carry on: a run
+        this engine is executing picks it up at once; a run that was left waiting is
+        resumed here (unless `proceed` is false). None when nothing ran here."""
+        from core.review import decide
+
+        record = decide(self.store, review_id, action, **details)
+        wake = self._active.get(record.run_id)
+        if wake is not None:
+            wake.put_nowait(None)
+            return None
+        if proceed and self.store.get_run(record.run_id).status == "waiting":
+            return await self.resume(record.run_id)
+        return None
+
     # --- the loop -------------------------------------------------------------------------
 
     async def _execute(self, run_id: str, recipe: Recipe, plan: Plan, inputs: dict[str, Any],
                        outputs: dict[str, Any], done: dict[str, str],
-                       attempts: dict[str, int] | None = None) -> RunResult:
+                       attempts: dict[str, int] | None = None, *,
+                       cached: bool = False) -> RunResult:
         self.store.claim_run(run_id)
         self.on_event(RunStarted(run_id, recipe.name, tuple(plan.order), dict(done)))
         schedule = Schedule(recipe, plan, {s: done.get(s, "pending") for s in plan.order})
         for sid, out in outputs.items():  # branches decided before a resume still hold
             if recipe.steps[sid].kind == "branch" and isinstance(out, dict):
                 schedule.chosen[sid] = frozenset(out.get("chosen", ()))
+        self._start_budget(run_id, recipe)
         tried = dict(attempts or {})
         limit = min(self.max_parallel, recipe.max_parallel)
         running: dict[asyncio.Task[Finished], str] = {}
+        waiting = {s for s, st in done.items() if st == "waiting"}
         values = {"inputs": inputs, "steps": outputs}
-        keys = _KeyMaker(recipe, plan, values)
+        keys = _KeyMaker(recipe, plan, values, self.hub)
         finished: list[Finished] = []
         flush = False
-        completed: asyncio.Queue[asyncio.Task[Finished]] = asyncio.Queue()
+        completed: asyncio.Queue[asyncio.Task[Finished] | None] = asyncio.Queue()
+        self._active[run_id] = completed
+        polled = time.monotonic()
         try:
             while True:
                 skipped: dict[str, str] = {}
                 starting: list[tuple[str, int]] = []
                 while schedule.has_ready() and len(running) + len(starting) < limit:
                     sid, verdict = schedule.pop()
-                    if verdict == "run":
+                    hit = self._from_cache(recipe, sid, keys) if cached and verdict == "run" \
+                        else None
+                    if hit is not None:  # same work as before: no need to do it again
+                        finished.append(hit)
+                        outputs[sid] = hit.output
+                        if recipe.steps[sid].kind == "branch":
+                            schedule.chosen[sid] = frozenset(hit.output.get("chosen", ()))
+                        schedule.settle(sid, "succeeded")
+                    elif verdict == "run":
                         tried[sid] = tried.get(sid, 0) + 1
                         starting.append((sid, tried[sid]))
                         schedule.status[sid] = "running"
@@ -169,22 +248,43 @@ class Engine:
                 if not running:
                     if schedule.has_ready():
                         continue
+                    if waiting:
+                        # Pause, unless a decision came in meanwhile: checked and written
+                        # in one transaction, so a person deciding in another process
+                        # either is seen here or sees the run waiting and resumes it.
+                        parked = self._park(run_id, recipe, plan, values, schedule, waiting)
+                        if parked is None:
+                            continue
+                        return parked
                     break
                 # A queue of finished tasks, not asyncio.wait: that re-arms a callback on
                 # every running task at each wake-up, quadratic in a wide fan-out.
+                timeout = GROUP_COMMIT_S if finished else POLL_S if waiting else None
+                done_tasks: list[asyncio.Task[Finished] | None]
                 try:
-                    done_tasks = [await (asyncio.wait_for(completed.get(), GROUP_COMMIT_S)
-                                         if finished else completed.get())]
+                    done_tasks = [await (asyncio.wait_for(completed.get(), timeout)
+                                         if timeout else completed.get())]
                 except TimeoutError:
-                    flush = True
-                    continue
+                    flush = bool(finished)
+                    done_tasks = []
                 while not completed.empty():
                     done_tasks.append(completed.get_nowait())
-                for task in done_tasks:
-                    sid = running.pop(task)
-                    result = task.result()
+                if waiting and (None in done_tasks or time.monotonic() - polled >= POLL_S):
+                    polled = time.monotonic()  # a decision may have come: look
+                    for sid in waiting - self.store.asking(run_id, waiting):
+                        waiting.discard(sid)
+                        schedule.reopen(sid)
+                for done_task in done_tasks:
+                    if done_task is None:  # a wake-up from `decide`
+                        continue
+                    sid = running.pop(done_task)
+                    result = done_task.result()
                     tried[sid] = result.attempt
                     finished.append(result)
+                    if result.status == "waiting":
+                        waiting.add(sid)
+                        schedule.status[sid] = "waiting"
+                        continue
                     if result.status == "succeeded":
                         outputs[sid] = result.output
                         chosen = keys.chosen.pop(sid, None)
@@ -205,6 +305,8 @@ class Engine:
                                   f"continue with: podium resume {run_id}")
             self.on_event(RunFinished(run_id, status, None, error))
             raise
+        finally:
+            self._active.pop(run_id, None)
         failed = schedule.failed()
         final = self._outputs(recipe, plan, values, schedule.status)
         if failed:
@@ -217,6 +319,26 @@ class Engine:
         self.store.finish_run(run_id, "succeeded", final)
         self.on_event(RunFinished(run_id, "succeeded", final))
         return RunResult(run_id, "succeeded", final)
+
+    def _park(self, run_id: str, recipe: Recipe, plan: Plan, values: dict[str, Any],
+              schedule: Schedule, waiting: set[str]) -> RunResult | None:
+        """Leave the run waiting for reviews; None (and the decided steps queued again)
+        if some were decided in the meantime."""
+        failed = schedule.failed()
+        final = self._outputs(recipe, plan, values, schedule.status)
+        error = ("failed: " + ", ".join(failed) + "; ") if failed else ""
+        error += "waiting for review: " + ", ".join(s for s in plan.order if s in waiting)
+        decided = self.store.finish_run(run_id, "waiting", final, error,
+                                        "decide with `podium review`; the run then "
+                                        f"continues (or later: podium resume {run_id})",
+                                        waiting_on=waiting)
+        if decided:
+            for sid in decided:
+                waiting.discard(sid)
+                schedule.reopen(sid)
+            return None
+        self.on_event(RunFinished(run_id, "waiting", final, error))
+        return RunResult(run_id, "waiting", final, error)
 
     async def _stop(self, run_id: str, running: dict[asyncio.Task[Finished], str],
                     finished: list[Finished]) -> list[str]:
@@ -244,11 +366,95 @@ class Engine:
         for sid, why in skipped.items():
             self.on_event(StepFinished(run_id, sid, "skipped", reason=why))
 
-    async def _run_step(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
-                        values: dict[str, Any], keys: _KeyMaker) -> Finished:
-        """Every attempt of one step; the result is committed by the loop."""
+    def _from_cache(self, recipe: Recipe, sid: str, keys: _KeyMaker) -> Finished | None:
+        """A rerun's step whose cache key is unchanged: its stored output, not run."""
+        if recipe.steps[sid].kind == "review":  # a person's decision is not a cache hit
+            return None
+        key = keys.key(sid)
+        try:
+            output, model = self.store.cache_entry(key)
+        except KeyError:
+            return None
+        return Finished(sid, 0, "succeeded", output=output, has_output=True, model=model,
+                        cache_key=key, reason="from the cache: same definition, inputs and "
+                        f"models (key {key[:12]})")
+
+    def _start_budget(self, run_id: str, recipe: Recipe) -> None:
+        budget = self.hub.budget
+        if recipe.budget.usd is None and recipe.budget.tokens is None and \
+                not budget.capped(run_id):
+            return
+        run = self.store.get_run(run_id)  # what a resumed run spent before
+        budget.start(run_id, usd=recipe.budget.usd, tokens=recipe.budget.tokens,
+                     spent=run.cost, used=run.input_tokens + run.output_tokens)
+
+    def _budget_hold(self, run_id: str, sid: str, attempt: int) -> Finished | None:
+        """Before a model step of a capped run: wait at a budget review once the cap is
+        reached, go on once a person raised it or chose local, fail if they stopped."""
+        budget = self.hub.budget
+        asked = [r for r in self.store.reviews(status=None, run_id=run_id)
+                 if r.kind == "budget"]
+        for r in asked:
+            if r.status in ("approved", "rejected"):
+                budget.take(r.id, run_id, r.action, (r.original or {}).get("what"), r.amount)
+        if run_id in budget.stopped_runs:
+            return Finished(sid, attempt, "failed", error="stopped: the run reached its "
+                            "budget and a person chose to stop it",
+                            hint="raise the budget in the recipe or config.toml, then "
+                            "`podium rerun`")
+        if any(r.status == "pending" and r.step_id == sid for r in asked):
+            return Finished(sid, attempt, "waiting")
+        over = budget.over(run_id)
+        if over is None:
+            return None
+        cap = f"${over['cap']:.4f}" if over["what"] == "cost" else f"{over['cap']} tokens"
+        spent = f"${over['spent']:.4f}" if over["what"] == "cost" else f"{over['spent']} tokens"
+        self.store.add_review(run_id, sid, sid, kind="budget", original=over,
+                              instructions=f"The run has used {spent} of its {cap} budget "
+                              f"before step '{sid}'. Approve with more budget (--budget), "
+                              "keep the rest on this machine (--local), or reject to stop.")
+        self.on_event(ReviewWaiting(run_id, sid, sid, "budget"))
+        return Finished(sid, attempt, "waiting", reason=f"budget: {spent} of {cap} used")
+
+    async def _gate(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
+                    values: dict[str, Any], keys: _KeyMaker) -> Finished:
+        """A review step: pass, wait for a person, or fail (`core.review.run_gate`)."""
+        from core.review import run_gate
+
         step = recipe.steps[sid]
-        runner = RUNNERS[step.kind]
+        assert isinstance(step, ReviewStep)
+        self.on_event(StepStarted(run_id, sid, step.kind, attempt))
+        started = time.perf_counter()
+        reviewed = _Reviewed(self, run_id, recipe, sid, values, keys)
+        try:
+            gate = await run_gate(self.store, run_id, sid, step, values, reviewed)
+        except PodiumError as e:
+            return Finished(sid, attempt, "failed", error=e.message, hint=e.hint,
+                            latency_ms=(time.perf_counter() - started) * 1000)
+        if gate.status == "waiting":
+            self.on_event(ReviewWaiting(run_id, sid, step.of))
+        return Finished(sid, attempt, gate.status, output=gate.output,
+                        has_output=gate.status == "succeeded", error=gate.error,
+                        hint=gate.hint, reason=gate.reason,
+                        input_tokens=reviewed.usage.input_tokens,
+                        output_tokens=reviewed.usage.output_tokens, cost=reviewed.cost,
+                        latency_ms=(time.perf_counter() - started) * 1000)
+
+    async def _run_step(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
+                        values: dict[str, Any], keys: _KeyMaker,
+                        feedback: list[tuple[Any, str]] | None = None,
+                        runner: Any = None) -> Finished:
+        """Every attempt of one step; the result is committed by the loop. `feedback`
+        is what reviewers said of earlier outputs; `runner` replaces the step kind's
+        (to make one item of a map or ensemble again)."""
+        step = recipe.steps[sid]
+        if step.kind == "review":
+            return await self._gate(run_id, recipe, sid, attempt, values, keys)
+        if step.kind in MODEL_KINDS and self.hub.budget.capped(run_id):
+            held = self._budget_hold(run_id, sid, attempt)
+            if held is not None:
+                return held
+        runner = runner or RUNNERS[step.kind]
         last_error: PodiumError | None = None
         spent_usage, spent_cost = Usage(), 0.0  # of failed attempts: paid for all the same
         for tries in range(step.retries + 1):
@@ -257,7 +463,8 @@ class Engine:
                 self.store.start_step(run_id, sid, attempt)
             self.on_event(StepStarted(run_id, sid, step.kind, attempt))
             ctx = StepContext(run_id, sid, values, self.hub,
-                              on_text=self._text_sink(run_id, sid), attempt=tries + 1)
+                              on_text=self._text_sink(run_id, sid), attempt=tries + 1,
+                              feedback=feedback or [])
             started = time.perf_counter()
             try:
                 coro = runner(step, ctx)
@@ -276,7 +483,7 @@ class Engine:
             else:
                 if result.chosen is not None:
                     keys.chosen[sid] = result.chosen
-                done = self._succeeded(sid, attempt, ctx, result, started, keys.key(sid, ctx))
+                done = self._succeeded(sid, attempt, ctx, result, started, keys.key(sid))
                 done.input_tokens += spent_usage.input_tokens
                 done.output_tokens += spent_usage.output_tokens
                 done.cost += spent_cost
@@ -345,25 +552,89 @@ class Engine:
 
 
 class _KeyMaker:
-    """Cache keys of one run's steps: a hash of the step's definition, the run's inputs,
-    its dependencies' outputs and the models that answered. The parts that do not
-    change during a run are hashed once."""
+    """Cache keys of one run's steps: a hash of the step's definition (its model and
+    route settings included), the run's inputs, its dependencies' outputs and, for
+    steps that call models, the models routing can choose from. Computable before a
+    step runs, so a rerun can look it up. The parts that do not change during a run
+    are hashed once."""
 
-    def __init__(self, recipe: Recipe, plan: Plan, values: dict[str, Any]) -> None:
+    def __init__(self, recipe: Recipe, plan: Plan, values: dict[str, Any],
+                 hub: ModelHub) -> None:
         self.recipe = recipe
         self.plan = plan
         self.values = values
         self.inputs_digest = hashlib.sha256(dumps(values["inputs"]).encode()).digest()
+        models = sorted(f"{name}:{tier}" for name, tier in hub.tiers().items())
+        self.models_digest = hashlib.sha256(
+            ",".join([hub.default_local, *models]).encode()).digest()
         self.chosen: dict[str, frozenset[str]] = {}  # branch results, handed to the loop
 
-    def key(self, sid: str, ctx: StepContext) -> str:
-        """The cache key of `sid` as it just ran."""
+    def key(self, sid: str) -> str:
+        """The cache key of `sid` given what its dependencies output now."""
         h = hashlib.sha256(self.recipe.step_digest(sid))
         h.update(self.inputs_digest)
         steps = self.values["steps"]
         h.update(dumps({d: steps.get(d) for d in sorted(self.plan.deps[sid])}).encode())
-        h.update(",".join(sorted({d.model for d in ctx.decisions})).encode())
+        if self.recipe.steps[sid].kind in MODEL_KINDS:
+            h.update(self.models_digest)
         return h.hexdigest()
+
+
+class _Reviewed:
+    """What a review gate may ask of the engine: make the reviewed step's output (or
+    one of its items) again with the reviewers' feedback, and recompute the output
+    from decided items. Work done here is committed as attempts of the reviewed step;
+    steps that used its old output (other than through the gate) become stale."""
+
+    def __init__(self, engine: Engine, run_id: str, recipe: Recipe, gate: str,
+                 values: dict[str, Any], keys: _KeyMaker) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.recipe = recipe
+        self.gate = gate
+        step = recipe.steps[gate]
+        assert isinstance(step, ReviewStep)
+        self.of = step.of
+        self.values = values
+        self.keys = keys
+        self.usage = Usage()
+        self.cost = 0.0
+
+    async def redo(self, feedback: list[tuple[Any, str]], item: int | None) -> Any:
+        from core.steps.items import redo_item
+
+        engine, store, of = self.engine, self.engine.store, self.of
+        attempt = store.attempt_count(self.run_id, of) + 1
+        store.start_step(self.run_id, of, attempt)
+        runner = None
+        if item is not None:
+            async def runner(step: Any, ctx: StepContext) -> StepResult:
+                return await redo_item(step, ctx, item, self.values["steps"].get(of))
+        result = await engine._run_step(self.run_id, self.recipe, of, attempt, self.values,
+                                        self.keys, feedback=feedback, runner=runner)
+        store.commit(self.run_id, finished=[result])
+        engine._announce(self.run_id, [result], {})
+        if result.status != "succeeded":
+            raise StepError(f"'{of}' failed when made again: {result.error}", result.hint)
+        self.values["steps"][of] = result.output
+        plan = self.recipe.plan
+        behind = plan.descendants(of) - {self.gate} - plan.descendants(self.gate)
+        if behind:
+            store.mark_stale(self.run_id, {s: f"'{of}' was made again after a review"
+                                           for s in behind})
+        if item is None:
+            return result.output
+        from core.review import _items_of
+
+        return _items_of(result.output)[item]
+
+    async def combine(self, items: list[Any]) -> Any:
+        from core.steps.items import combine
+
+        ctx = StepContext(self.run_id, self.of, self.values, self.engine.hub)
+        output = await combine(self.recipe.steps[self.of], ctx, items)
+        self.usage, self.cost = self.usage + ctx.usage, self.cost + ctx.cost
+        return output
 
 
 __all__ = ["Engine", "InputError", "ProviderError", "RunResult"]

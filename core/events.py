@@ -70,8 +70,18 @@ class StepFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewWaiting(Event):
+    """A step waits for a person: a review gate (kind "review") or the run's spent
+    budget (kind "budget"). Decide with `podium review`."""
+
+    step_id: str
+    of_step: str
+    kind: str = "review"
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished(Event):
-    """The run ended (or paused)."""
+    """The run ended, or paused with status "waiting" for reviews."""
 
     status: str
     outputs: dict[str, Any] | None

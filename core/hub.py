@@ -15,23 +15,75 @@ from core.provider import Provider
 
 @dataclass
 class Budget:
-    """Spending caps in USD. Past a cap, routing keeps calls on this machine."""
+    """Spending caps. Past the daily cap, routing keeps calls on this machine; past a
+    run's cap (USD or tokens) the engine pauses the run at a budget review, where a
+    person raises the cap, keeps the rest local, or stops the run."""
 
     per_run: float | None = None
     per_day: float | None = None
+    tokens_per_run: int | None = None
     spent_today: float = 0.0  # before this process started, from the store
     spent_runs: dict[str, float] = field(default_factory=dict)
+    tokens_runs: dict[str, int] = field(default_factory=dict)
+    caps: dict[str, tuple[float | None, int | None]] = field(default_factory=dict)
+    local_runs: set[str] = field(default_factory=set)  # a person chose: the rest local
+    stopped_runs: set[str] = field(default_factory=set)  # a person chose: stop
+    applied: set[int] = field(default_factory=set)  # budget reviews already taken in
 
-    def add(self, run_id: str, cost: float) -> None:
-        """Count a call's cost."""
+    def start(self, run_id: str, *, usd: float | None, tokens: int | None, spent: float,
+              used: int) -> None:
+        """Track a run (started or resumed) with its caps and what it spent so far."""
+        self.caps[run_id] = (usd if usd is not None else self.per_run,
+                             tokens if tokens is not None else self.tokens_per_run)
+        self.spent_runs[run_id] = spent
+        self.tokens_runs[run_id] = used
+
+    def capped(self, run_id: str) -> bool:
+        """Whether the run has a cap to watch."""
+        usd, tokens = self.caps.get(run_id, (self.per_run, self.tokens_per_run))
+        return usd is not None or tokens is not None or run_id in self.stopped_runs
+
+    def add(self, run_id: str, cost: float, tokens: int = 0) -> None:
+        """Count a call's cost and tokens."""
         self.spent_runs[run_id] = self.spent_runs.get(run_id, 0.0) + cost
+        self.tokens_runs[run_id] = self.tokens_runs.get(run_id, 0) + tokens
         self.spent_today += cost
+
+    def over(self, run_id: str) -> dict[str, Any] | None:
+        """The run's cap it has reached, as {what, spent, cap}, or None."""
+        usd, tokens = self.caps.get(run_id, (self.per_run, self.tokens_per_run))
+        spent = self.spent_runs.get(run_id, 0.0)
+        if usd is not None and spent >= usd and run_id not in self.local_runs:
+            return {"what": "cost", "spent": round(spent, 6), "cap": usd}
+        used = self.tokens_runs.get(run_id, 0)
+        if tokens is not None and used >= tokens:
+            return {"what": "tokens", "spent": used, "cap": tokens}
+        return None
+
+    def take(self, review_id: int, run_id: str, action: str | None, what: str | None,
+             amount: float | None) -> None:
+        """Apply a person's answer to a budget review (once)."""
+        if review_id in self.applied:
+            return
+        self.applied.add(review_id)
+        usd, tokens = self.caps.get(run_id, (self.per_run, self.tokens_per_run))
+        if action == "local":
+            self.local_runs.add(run_id)
+        elif action == "stop":
+            self.stopped_runs.add(run_id)
+        elif what == "tokens" and tokens is not None:
+            self.caps[run_id] = (usd, tokens + int(amount if amount else tokens))
+        elif usd is not None:
+            self.caps[run_id] = (usd + (amount if amount else usd or 0.0), tokens)
 
     def exceeded(self, run_id: str) -> str | None:
         """Why remote calls must stop for `run_id`, or None."""
         run = self.spent_runs.get(run_id, 0.0)
-        if self.per_run is not None and run >= self.per_run:
-            return f"budget: ${run:.4f} of ${self.per_run:.4f} per run spent"
+        if run_id in self.local_runs:
+            return "budget: a person chose to keep the rest of this run local"
+        usd = self.caps.get(run_id, (self.per_run, None))[0]
+        if usd is not None and run >= usd:
+            return f"budget: ${run:.4f} of ${usd:.4f} per run spent"
         if self.per_day is not None and self.spent_today >= self.per_day:
             return f"budget: ${self.spent_today:.4f} of ${self.per_day:.4f} per day spent"
         return None

@@ -112,3 +112,25 @@ def m003_comparisons(db: sqlite_utils.Database) -> None:
         "created_at": float,
     }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
     db.table("comparisons").create_index(["run_id", "step_id"], if_not_exists=True)
+
+
+@migration
+def m004_reviews(db: sqlite_utils.Database) -> None:
+    # The review queue: one row per question put to a person (a gate's round, one item
+    # of a map or ensemble, or a run's spent budget) and its decision.
+    db.table("reviews").create({
+        "id": int, "run_id": str, "step_id": str, "of_step": str, "item": int,
+        "kind": str, "round": int, "status": str, "instructions": str,
+        "original_hash": str, "decided_hash": str, "feedback": str, "action": str,
+        "amount": float, "created_at": float, "decided_at": float, "decided_by": str,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("reviews").create_index(["status", "created_at"], if_not_exists=True)
+    db.table("reviews").create_index(["run_id", "step_id"], if_not_exists=True)
+    # Hand edits of finished steps: every version of an output, the original first.
+    db.table("step_versions").create({
+        "id": int, "run_id": str, "step_id": str, "version": int, "output_hash": str,
+        "source": str, "created_at": float, "created_by": str,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("step_versions").create_index(["run_id", "step_id"], if_not_exists=True)
+    db.table("steps").add_column("stale", str)  # why the output is out of date, or NULL
+    db.table("steps").add_column("version", int)  # current output version (NULL: 1)

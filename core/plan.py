@@ -61,6 +61,7 @@ def template_fields(step: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple
         "classify": ("input", "instructions", "system"),
         "template": ("template",),
         "ensemble": ("prompt", "system"),
+        "review": ("instructions",),
     }.get(kind, ())
     for name in text_fields:
         value = getattr(step, name, None)
@@ -68,6 +69,8 @@ def template_fields(step: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple
             out.append((prefix + (name,), value, False))
     if kind == "branch":
         out.append((prefix + ("on",), step.on, True))
+    if kind == "review" and step.when:
+        out.append((prefix + ("when",), step.when, True))
     if kind == "map":
         out.append((prefix + ("over",), step.over, True))
         out.extend(template_fields(step.step, prefix + ("step",)))
@@ -147,6 +150,8 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
                                         f"remove '{sid}' from its own needs"))
             else:
                 mine.add(need)
+        if step.kind == "review":
+            mine |= _check_review(recipe, sid, step, problems)
         for loc, source, is_expr in template_fields(step, ("steps", sid)):
             in_map = "step" in loc[2:3]
             mine |= _check_refs(recipe, loc, source, is_expr, {sid}, problems, allow_item=in_map)
@@ -168,6 +173,31 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
                 else:
                     deps.setdefault(name, set()).add(sid)
     return deps
+
+
+def _check_review(recipe: Recipe, sid: str, step: Any, problems: list[Problem]) -> set[str]:
+    """A gate depends on the step it reviews, which must be able to do what is asked."""
+    from core.recipe import MODEL_KINDS
+
+    loc = ("steps", sid, "of")
+    target = recipe.steps.get(step.of)
+    if target is None:
+        problems.append(_unknown("step", step.of, set(recipe.steps), loc))
+        return set()
+    if step.of == sid:
+        problems.append(Problem(loc, "a review cannot review itself",
+                                "name the step whose output a person checks"))
+        return set()
+    if step.on_reject == "retry" and target.kind not in MODEL_KINDS:
+        problems.append(Problem(("steps", sid, "on_reject"),
+                                f"'{step.of}' is a {target.kind} step: running it again "
+                                "with feedback gives the same output",
+                                'use on_reject = "fail", or review a model step'))
+    if step.items and target.kind not in ("map", "ensemble"):
+        problems.append(Problem(("steps", sid, "items"),
+                                f"'{step.of}' is a {target.kind} step, which has no items",
+                                "items = true reviews the items of a map or ensemble"))
+    return {step.of}
 
 
 def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool,

@@ -215,11 +215,41 @@ class EnsembleStep(StepBase, ModelOptions):
     concurrency: int = Field(4, ge=1, le=64)
 
 
+class ReviewStep(StepBase):
+    """A person's gate: hold the output of step `of` until someone approves, edits or
+    rejects it (`podium review`). The gate's output is the decided value; put the
+    steps that must see only reviewed work after the gate (refer to `steps.<gate>`)."""
+
+    kind: Literal["review"]
+    of: str = Field(description="The step whose output is reviewed.")
+    when: str | None = Field(None, description="Expression over earlier outputs; review "
+                             "only when it is true, else pass the output on unchanged, "
+                             "e.g. steps.mood.label == 'angry'.")
+    instructions: str = Field("", description="Shown to the reviewer (template).")
+    on_reject: Literal["retry", "fail"] = Field("retry", description="retry: run the "
+                                                "reviewed step again with the feedback, "
+                                                "then review again; fail: the gate fails.")
+    max_rounds: int = Field(3, ge=1, le=20, description="Reviews before a rejection fails "
+                            "the gate.")
+    items: bool = Field(False, description="Review each item of a `map` or each answer of "
+                        "an `ensemble` on its own; the list or the vote is recomputed "
+                        "from the decided items.")
+
+
 Step = Annotated[
-    Union[LlmStep, ClassifyStep, TemplateStep, BranchStep, MapStep, EnsembleStep],
+    Union[LlmStep, ClassifyStep, TemplateStep, BranchStep, MapStep, EnsembleStep,
+          ReviewStep],
     Field(discriminator="kind"),
 ]
-STEP_KINDS = ("llm", "classify", "template", "branch", "map", "ensemble")
+STEP_KINDS = ("llm", "classify", "template", "branch", "map", "ensemble", "review")
+MODEL_KINDS = frozenset({"llm", "classify", "map", "ensemble"})
+
+
+class RecipeBudget(Strict):
+    """What one run of the recipe may spend before it pauses at a budget review."""
+
+    usd: float | None = Field(None, ge=0, description="USD on remote models.")
+    tokens: int | None = Field(None, ge=1, description="Tokens in and out, every model.")
 
 
 class Recipe(Strict):
@@ -229,6 +259,9 @@ class Recipe(Strict):
     name: str = ""
     description: str = ""
     max_parallel: int = Field(4, ge=1, le=256, description="Steps running at once.")
+    budget: RecipeBudget = Field(default_factory=RecipeBudget, description="Caps per run; "
+                                 "they override config.toml's budget_per_run and "
+                                 "tokens_per_run.")
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     steps: dict[str, Step] = Field(min_length=1)
     outputs: dict[str, str] = Field(default_factory=dict, description="Name -> expression, "

@@ -57,6 +57,12 @@ class Schedule:
             if self._waiting[dep] == 0 and self.status[dep] == "pending":
                 heapq.heappush(self._ready, (self._position[dep], dep))
 
+    def reopen(self, sid: str) -> None:
+        """A step that waited (for a person) may be tried again: queue it."""
+        self.status[sid] = "pending"
+        if self._waiting[sid] == 0:
+            heapq.heappush(self._ready, (self._position[sid], sid))
+
     def _verdict(self, sid: str) -> str:
         governor = self.plan.governed_by.get(sid)
         if governor is not None:

@@ -439,13 +439,13 @@ prompt = "prove the theorem"
     assert result.outputs == {"a": "local answer", "b": "remote answer"}
 
 
-def test_budget_keeps_calls_local_once_spent() -> None:
+def test_daily_budget_keeps_calls_local_once_spent() -> None:
     from core.hub import Budget
 
     local = ScriptedProvider("small", answer="local")
     remote = RemoteScripted("big", answer="remote")
     engine = two_tier_engine(local, remote, price_in=1e6, price_out=1e6)
-    engine.hub.budget = Budget(per_run=2.0)
+    engine.hub.budget = Budget(per_day=2.0)
     result = run(engine, """
 max_parallel = 1
 [steps.a]
@@ -459,7 +459,7 @@ prompt = "{{ steps.a }}"
 """)
     steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
     assert steps["a"].tier == "remote" and steps["b"].tier == "local"
-    assert any(r.startswith("budget: $4.0000 of $2.0000 per run spent")
+    assert any(r.startswith("budget: $4.0000 of $2.0000 per day spent")
                for r in steps["b"].route["reasons"])
 
 

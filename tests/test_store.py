@@ -109,7 +109,7 @@ def test_blank_database_schema(store: Store) -> None:
         "steps": {"run_id", "step_id", "kind", "position", "status", "output_hash",
                   "partial_output", "model", "tier", "route", "input_tokens",
                   "output_tokens", "cost", "latency_ms", "started_at", "finished_at",
-                  "attempts", "error", "hint", "reason", "cache_key"},
+                  "attempts", "error", "hint", "reason", "cache_key", "stale", "version"},
         "attempts": {"id", "run_id", "step_id", "number", "status", "model", "started_at",
                      "finished_at", "error", "input_tokens", "output_tokens", "latency_ms"},
         "events": {"id", "run_id", "step_id", "ts", "type", "data"},
@@ -122,6 +122,11 @@ def test_blank_database_schema(store: Store) -> None:
         "comparisons": {"id", "run_id", "step_id", "original_model", "original_tier",
                         "model", "tier", "output_hash", "input_tokens", "output_tokens",
                         "cost", "latency_ms", "created_at"},
+        "reviews": {"id", "run_id", "step_id", "of_step", "item", "kind", "round", "status",
+                    "instructions", "original_hash", "decided_hash", "feedback", "action",
+                    "amount", "created_at", "decided_at", "decided_by"},
+        "step_versions": {"id", "run_id", "step_id", "version", "output_hash", "source",
+                          "created_at", "created_by"},
     }
     assert set(expected) <= set(store.db.table_names())
     for table, cols in expected.items():

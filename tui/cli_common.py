@@ -57,12 +57,13 @@ def make_engine(store: Any, on_event: Any) -> Any:
 
     settings = load_settings()
     hub = build_hub(settings)
-    if settings.budget_per_run is not None or settings.budget_per_day is not None:
+    if settings.budget_per_run is not None or settings.budget_per_day is not None or \
+            settings.tokens_per_run is not None:
         import datetime as dt
 
         midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
         hub.budget = Budget(settings.budget_per_run, settings.budget_per_day,
-                            spent_today=store.cost_since(midnight))
+                            settings.tokens_per_run, spent_today=store.cost_since(midnight))
     return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
 
 

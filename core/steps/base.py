@@ -38,6 +38,25 @@ class StepContext:
     cost: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)  # models that actually answered
+    # What reviewers said of earlier outputs of this step: (output, feedback), oldest first.
+    feedback: list[tuple[Any, str]] = field(default_factory=list)
+
+    def with_feedback(self, messages: list[Message]) -> list[Message]:
+        """The conversation with each rejected answer and the reviewer's words appended,
+        so the model revises its work instead of repeating it."""
+        if not self.feedback:
+            return messages
+        import json
+
+        out = list(messages)
+        for previous, said in self.feedback:
+            text = previous if isinstance(previous, str) else json.dumps(previous,
+                                                                         ensure_ascii=False)
+            out.append(Message("assistant", text))
+            out.append(Message("user", "A reviewer rejected that answer"
+                               + (f" and said: {said}" if said else ".")
+                               + "\nWrite it again, following the feedback."))
+        return out
 
     async def generate(self, options: ModelOptions, messages: list[Message], *,
                        schema: dict[str, Any] | None = None, temperature: float | None = None,
@@ -121,10 +140,9 @@ class StepContext:
         self.usage = self.usage + usage
         self.answered.append(decision.model)
         spec = self.hub.specs.get(decision.model)
-        if spec is not None:
-            cost = spec.cost(usage.input_tokens, usage.output_tokens)
-            self.cost += cost
-            self.hub.budget.add(self.run_id, cost)
+        cost = spec.cost(usage.input_tokens, usage.output_tokens) if spec is not None else 0.0
+        self.cost += cost
+        self.hub.budget.add(self.run_id, cost, usage.input_tokens + usage.output_tokens)
 
     async def _cascade(self, options: ModelOptions, messages: list[Message], *,
                        schema: dict[str, Any] | None, temperature: float | None,

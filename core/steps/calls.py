@@ -37,7 +37,7 @@ def parse_json(text: str, what: str) -> Any:
 async def run_llm(call: LlmCall, ctx: StepContext, values: dict[str, Any], *,
                   stream: bool = True, seed: int | None = None) -> Any:
     """Text, or a JSON value when the call has a schema."""
-    msgs = messages(call.system, call.prompt, values, ctx.step_id)
+    msgs = ctx.with_feedback(messages(call.system, call.prompt, values, ctx.step_id))
     response = await ctx.generate(call, msgs, schema=call.output_schema, stream=stream,
                                   seed=seed)
     if call.output_schema is not None:
@@ -104,7 +104,7 @@ async def run_classify(call: ClassifyCall, ctx: StepContext,
     """`{label, confidence, scores}`. Where the model can score choices (local models),
     the label is the likeliest and confidence its share of probability over the labels;
     elsewhere the answer is constrained to the labels and confidence is unknown."""
-    msgs = classify_messages(call, values, ctx.step_id)
+    msgs = ctx.with_feedback(classify_messages(call, values, ctx.step_id))
     probs = await label_probs(call, msgs, list(call.labels), ctx, calibrate=call.calibrate)
     if probs is not None:
         best = max(range(len(probs)), key=probs.__getitem__)

@@ -32,8 +32,8 @@ async def run_branch(step: BranchStep, ctx: StepContext) -> StepResult:
     return StepResult(output, chosen=frozenset(chosen))
 
 
-async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
-    """Run the sub-step for each item of `over`, at most `concurrency` at a time."""
+def map_items(step: MapStep, ctx: StepContext) -> list[Any]:
+    """The list `over` gives, checked."""
     items = templates.evaluate(step.over, ctx.values, what=f"{ctx.step_id}.over")
     if isinstance(items, dict):
         items = list(items.items())
@@ -43,25 +43,36 @@ async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
     if len(items) > step.max_items:
         raise StepError(f"{ctx.step_id}.over gave {len(items)} items, over max_items = "
                         f"{step.max_items}", "raise max_items if that many is intended")
+    return list(items)
+
+
+async def map_item(step: MapStep, ctx: StepContext, index: int, item: Any) -> Any:
+    """The sub-step for one item, retried on retryable provider errors."""
+    values = dict(ctx.values, item=item, index=index)
+    for attempt in range(step.retries + 1):
+        try:
+            return await run_call(step.step, ctx, values, stream=False)
+        except ProviderError as e:
+            if not e.retryable or attempt == step.retries:
+                if step.allow_failures:
+                    return None
+                raise StepError(f"item {index}: {e.message}", e.hint) from None
+            await asyncio.sleep(step.backoff * 2**attempt)
+        except PodiumError as e:
+            if step.allow_failures:
+                return None
+            raise StepError(f"item {index}: {e.message}", e.hint) from None
+    return None
+
+
+async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
+    """Run the sub-step for each item of `over`, at most `concurrency` at a time."""
+    items = map_items(step, ctx)
     gate = asyncio.Semaphore(step.concurrency)
 
     async def one(index: int, item: Any) -> Any:
-        values = dict(ctx.values, item=item, index=index)
         async with gate:
-            for attempt in range(step.retries + 1):
-                try:
-                    return await run_call(step.step, ctx, values, stream=False)
-                except ProviderError as e:
-                    if not e.retryable or attempt == step.retries:
-                        if step.allow_failures:
-                            return None
-                        raise StepError(f"item {index}: {e.message}", e.hint) from None
-                    await asyncio.sleep(step.backoff * 2**attempt)
-                except PodiumError as e:
-                    if step.allow_failures:
-                        return None
-                    raise StepError(f"item {index}: {e.message}", e.hint) from None
-        return None
+            return await map_item(step, ctx, index, item)
 
     tasks = [asyncio.ensure_future(one(i, it)) for i, it in enumerate(items)]
     try:

@@ -34,40 +34,56 @@ def _sample(probs: list[float], temperature: float, seed: int) -> int:
     return random.Random(seed).choices(range(len(probs)), weights=weights)[0]
 
 
-async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
-    members = step.models or [step.model or ""] * step.n
+def _messages(step: EnsembleStep, ctx: StepContext) -> list[Message]:
     msgs = messages(step.system, step.prompt, ctx.values, ctx.step_id)
     labels = list(step.labels or [])
     if labels:  # the same shape as `classify`, which calibration relies on
         msgs = [Message("system", (msgs[0].content + "\n" if msgs[0].role == "system" else "")
                         + "Classify the text into exactly one of these labels: "
                         + ", ".join(labels) + ".\nAnswer with the label only."), msgs[-1]]
+    return ctx.with_feedback(msgs)
+
+
+def members(step: EnsembleStep) -> list[str]:
+    """The model of each member ("" for the step's routed model)."""
+    return step.models or [step.model or ""] * step.n
+
+
+async def ask_member(step: EnsembleStep, ctx: StepContext, i: int, msgs: list[Message],
+                     distributions: dict[str, asyncio.Task[list[float] | None]]) -> Any:
+    """Member `i`'s answer. One model asked n times gives n samples of one label
+    distribution: it is scored once (calibrated), then each member's vote is drawn
+    with its own seed."""
+    model = members(step)[i]
+    labels = list(step.labels or [])
+    seed = (step.seed if step.seed is not None else 1000) + i
+    if labels:
+        if model not in distributions:
+            distributions[model] = asyncio.ensure_future(
+                label_probs(step, msgs, labels, ctx, model=model or None))
+        probs = await distributions[model]
+        if probs is not None:
+            return labels[_sample(probs, step.temperature, seed)]
+        return await constrained_label(step, msgs, labels, ctx, model=model or None,
+                                       seed=seed)
+    response = await ctx.generate(step, msgs, schema=step.output_schema,
+                                  model=model or None, seed=seed, stream=False)
+    if step.output_schema is not None:
+        return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
+    return response.text.strip()
+
+
+async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
+    msgs = _messages(step, ctx)
     gate = asyncio.Semaphore(step.concurrency)
-    base_seed = step.seed if step.seed is not None else 1000
-    # One model asked n times gives n samples of one label distribution: score it once
-    # (calibrated), then draw each member's vote with its own seed.
     distributions: dict[str, asyncio.Task[list[float] | None]] = {}
 
-    async def one(i: int, model: str) -> Any:
-        seed = base_seed + i
+    async def one(i: int) -> Any:
         async with gate:
-            if labels:
-                if model not in distributions:
-                    distributions[model] = asyncio.ensure_future(
-                        label_probs(step, msgs, labels, ctx, model=model or None))
-                probs = await distributions[model]
-                if probs is not None:
-                    return labels[_sample(probs, step.temperature, seed)]
-                return await constrained_label(step, msgs, labels, ctx, model=model or None,
-                                               seed=seed)
-            response = await ctx.generate(step, msgs, schema=step.output_schema,
-                                          model=model or None, seed=seed, stream=False)
-        if step.output_schema is not None:
-            return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
-        return response.text.strip()
+            return await ask_member(step, ctx, i, msgs, distributions)
 
-    results = await asyncio.gather(*(one(i, m) for i, m in enumerate(members)),
-                                   return_exceptions=True)
+    count = len(members(step))
+    results = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
     answers = [r for r in results if not isinstance(r, BaseException)]
     errors = [r for r in results if isinstance(r, BaseException)]
     for e in errors:
@@ -77,10 +93,15 @@ async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
         first = errors[0]
         raise first
     # Half the members failing is noise; losing more than half is not a vote.
-    if len(answers) * 2 < len(members):
-        raise StepError(f"{ctx.step_id}: only {len(answers)} of {len(members)} members "
+    if len(answers) * 2 < count:
+        raise StepError(f"{ctx.step_id}: only {len(answers)} of {count} members "
                         f"answered ({errors[0]})")
     return answers
+
+
+async def redo_member(step: EnsembleStep, ctx: StepContext, i: int) -> Any:
+    """Ask member `i` again (with the step's feedback, if any)."""
+    return await ask_member(step, ctx, i, _messages(step, ctx), {})
 
 
 def vote(answers: list[Any]) -> dict[str, Any]:
@@ -95,9 +116,13 @@ def vote(answers: list[Any]) -> dict[str, Any]:
 
 async def run_ensemble(step: EnsembleStep, ctx: StepContext) -> StepResult:
     """Ask every member, then combine by `step.method`."""
-    answers = await _ask_all(step, ctx)
+    return StepResult(await combine(step, ctx, await _ask_all(step, ctx)))
+
+
+async def combine(step: EnsembleStep, ctx: StepContext, answers: list[Any]) -> dict[str, Any]:
+    """One output from the members' answers, by `step.method`."""
     if step.method == "vote" or len(answers) == 1:
-        return StepResult(vote(answers))
+        return vote(answers)
     listing = "\n\n".join(f"Answer {i + 1}:\n{a}" for i, a in enumerate(answers))
     question = messages(step.system, step.prompt, ctx.values, ctx.step_id)[-1].content
     if step.method == "judge":
@@ -112,10 +137,10 @@ async def run_ensemble(step: EnsembleStep, ctx: StepContext) -> StepResult:
         if pick not in choices:
             raise BadResponse(f"{ctx.step_id}: the judge answered {pick!r}")
         k = int(pick) - 1
-        return StepResult({"answer": answers[k], "chosen": k + 1, "answers": answers})
+        return {"answer": answers[k], "chosen": k + 1, "answers": answers}
     msgs = [Message("system", "Combine the answers into one answer that keeps what they "
                     "agree on and is correct. Reply with the combined answer only."),
             Message("user", f"Question:\n{question}\n\n{listing}")]
     response = await ctx.generate(step, msgs, temperature=0.2, model=step.judge_model,
                                   stream=True)
-    return StepResult({"answer": response.text.strip(), "answers": answers})
+    return {"answer": response.text.strip(), "answers": answers}

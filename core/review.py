@@ -1,0 +1,273 @@
+"""Human review: the gate a `review` step puts in a run, and the decisions people make.
+
+A gate is a step of its own. When it runs it reads the queue first: a decided item
+gives the gate its output, a pending one keeps it waiting, and only when there is
+none does it evaluate `when` and ask. So resuming a run never re-runs the reviewed
+step or anything before the gate; the reviewed step runs again only when a person
+rejects its output and the gate says `on_reject = "retry"`.
+
+Decisions are validated before anything is written (an edit of a step with a schema
+must fit it) and recorded once, atomically: deciding an item twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core import templates, validate
+from core.errors import PodiumError
+from core.recipe import ClassifyStep, EnsembleStep, MapStep, Recipe, ReviewStep
+from core.store import ReviewRecord, Store
+
+ACTIONS = ("approve", "edit", "reject", "regenerate")
+
+
+class ReviewError(PodiumError):
+    """A decision that cannot be taken: wrong action, bad value, already decided."""
+
+    exit_code = 2
+
+
+@dataclass
+class GateResult:
+    """What a gate's run came to."""
+
+    status: str  # succeeded | waiting | failed
+    output: Any = None
+    reason: str | None = None
+    error: str | None = None
+    hint: str | None = None
+
+
+class Reviewed(Protocol):
+    """How a gate makes the reviewed step's work again (the engine provides it)."""
+
+    async def redo(self, feedback: list[tuple[Any, str]], item: int | None) -> Any:
+        """The reviewed step's output (or one item of it) made again with `feedback`:
+        (rejected output, what the reviewer said), oldest first."""
+
+    async def combine(self, items: list[Any]) -> Any:
+        """The reviewed step's output recomputed from its decided items."""
+
+
+def who() -> str:
+    """The person deciding, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# --- the gate --------------------------------------------------------------------------
+
+
+async def run_gate(store: Store, run_id: str, sid: str, step: ReviewStep,
+                   values: dict[str, Any], reviewed: Reviewed) -> GateResult:
+    """Run one review gate against the queue: pass, wait, or fail."""
+    asked = store.reviews(status=None, run_id=run_id, step_id=sid)
+    if not asked:
+        if step.when is not None and not templates.evaluate(step.when, values,
+                                                            what=f"{sid}.when"):
+            return GateResult("succeeded", values["steps"].get(step.of),
+                              reason=f"no review needed: `when` ({step.when}) was false")
+        return _ask(store, run_id, sid, step, values, values["steps"].get(step.of))
+    if step.items:
+        return await _items(store, run_id, sid, step, values, asked, reviewed)
+    latest = asked[-1]
+    if latest.status == "pending":
+        return GateResult("waiting")
+    if latest.status in ("approved", "edited"):
+        output = latest.decided if latest.status == "edited" else latest.original
+        return GateResult("succeeded", output, reason=f"{latest.status} by "
+                          f"{latest.decided_by} (review {latest.id})")
+    said = f": {latest.feedback}" if latest.feedback else ""
+    if step.on_reject == "fail":
+        return GateResult("failed", error=f"rejected by {latest.decided_by} (review "
+                          f"{latest.id}){said}", hint="edit the output by hand with "
+                          f"`podium edit {run_id} {step.of}` and `podium rerun {run_id}`")
+    if latest.round >= step.max_rounds:
+        return GateResult("failed", error=f"rejected {latest.round} times, the most this "
+                          f"gate allows (max_rounds = {step.max_rounds}){said}",
+                          hint="raise max_rounds, or edit the output by hand with "
+                          f"`podium edit {run_id} {step.of}`")
+    feedback = [(r.original, r.feedback or "") for r in asked if r.status == "rejected"]
+    output = await reviewed.redo(feedback, None)
+    return _ask(store, run_id, sid, step, values, output, round=latest.round + 1)
+
+
+def _ask(store: Store, run_id: str, sid: str, step: ReviewStep, values: dict[str, Any],
+         output: Any, round: int = 1) -> GateResult:
+    instructions = templates.render(step.instructions, values, what=f"{sid}.instructions") \
+        if step.instructions else None
+    if not step.items:
+        store.add_review(run_id, sid, step.of, round=round, original=output,
+                         instructions=instructions)
+        return GateResult("waiting")
+    for i, item in enumerate(_items_of(output)):
+        store.add_review(run_id, sid, step.of, round=round, original=item,
+                         instructions=instructions, item=i)
+    if not _items_of(output):  # nothing to look at: pass the empty result on
+        return GateResult("succeeded", output, reason="no items to review")
+    return GateResult("waiting")
+
+
+def _items_of(output: Any) -> list[Any]:
+    """The items of a map's list, or the answers of an ensemble."""
+    if isinstance(output, dict) and isinstance(output.get("answers"), list):
+        return list(output["answers"])
+    return list(output) if isinstance(output, list) else [output]
+
+
+async def _items(store: Store, run_id: str, sid: str, step: ReviewStep,
+                 values: dict[str, Any], asked: list[ReviewRecord],
+                 reviewed: Reviewed) -> GateResult:
+    latest: dict[int, ReviewRecord] = {}
+    history: dict[int, list[ReviewRecord]] = {}
+    for r in asked:
+        index = r.item or 0
+        latest[index] = r
+        history.setdefault(index, []).append(r)
+    if any(r.status == "pending" for r in latest.values()):
+        return GateResult("waiting")
+    again = [i for i, r in sorted(latest.items()) if r.status == "regenerate"]
+    if again:
+        instructions = latest[again[0]].instructions
+        for i in again:
+            feedback = [(r.original, r.feedback or "") for r in history[i]
+                        if r.status == "regenerate"]
+            item = await reviewed.redo(feedback, i)
+            store.add_review(run_id, sid, step.of, round=latest[i].round + 1, original=item,
+                             instructions=instructions, item=i)
+        return GateResult("waiting")
+    kept = [r.decided if r.status == "edited" else r.original
+            for _, r in sorted(latest.items()) if r.status in ("approved", "edited")]
+    dropped = sum(1 for r in latest.values() if r.status == "rejected")
+    if not kept:
+        return GateResult("failed", error=f"every item of '{step.of}' was rejected",
+                          hint="edit the output by hand with `podium edit`")
+    output = await reviewed.combine(kept)
+    return GateResult("succeeded", output, reason=f"{len(kept)} items kept, {dropped} "
+                      "rejected by review")
+
+
+# --- decisions -------------------------------------------------------------------------
+
+
+def reviewed_step(store: Store, record: ReviewRecord) -> tuple[Recipe, Any, ReviewStep | None]:
+    """(recipe, the step under review, the gate) of a review item, from the pinned
+    recipe of its run."""
+    from core.recipe import loads
+
+    run = store.get_run(record.run_id)
+    _, path, source = store.recipe_source(run.recipe_hash)
+    recipe = loads(source, path)
+    gate = recipe.steps.get(record.step_id)
+    return recipe, recipe.steps.get(record.of_step), gate if isinstance(gate, ReviewStep) \
+        else None
+
+
+def decide(store: Store, review_id: int | str, action: str, *, value: str | None = None,
+           feedback: str | None = None, amount: float | None = None,
+           local: bool = False, by: str | None = None) -> ReviewRecord:
+    """Record a person's decision on a review item, after checking it fully."""
+    record = store.review(review_id)
+    if record.status != "pending":
+        when = f" by {record.decided_by}" if record.decided_by else ""
+        raise ReviewError(f"review {record.id} was already decided: {record.status}{when}",
+                          "a decision is final; to change the output now, use `podium "
+                          f"edit {record.run_id} {record.of_step}` and `podium rerun`")
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action '{action}'", "actions: " + ", ".join(ACTIONS))
+    by = by or who()
+    if record.kind == "budget":
+        return _decide_budget(store, record, action, amount, local, by)
+    if amount is not None or local:
+        raise ReviewError(f"review {record.id} is not a budget review",
+                          "--budget and --local answer budget reviews only")
+    _, of_step, gate = reviewed_step(store, record)
+    if action == "approve":
+        store.decide_review(record.id, "approved", by=by, feedback=feedback)
+    elif action == "edit":
+        if value is None:
+            raise ReviewError("an edit needs the new value", "give --value TEXT or --file F")
+        item_of = of_step if record.item is None else _item_step(of_step)
+        decided = parse_value(item_of, value, record.original,
+                              where=f"review {record.id}")
+        store.decide_review(record.id, "edited", by=by, decided=decided, has_decided=True,
+                            feedback=feedback)
+    elif action == "reject":
+        store.decide_review(record.id, "rejected", by=by, feedback=feedback)
+    else:
+        if record.item is None:
+            raise ReviewError("regenerate is for single items of a map or ensemble",
+                              f"reject review {record.id} with --feedback to have the "
+                              "step run again")
+        if gate is not None and record.round >= gate.max_rounds:
+            raise ReviewError(f"item {record.item} was made {record.round} times, the most "
+                              f"this gate allows (max_rounds = {gate.max_rounds})",
+                              "approve, edit or reject it")
+        store.decide_review(record.id, "regenerate", by=by, feedback=feedback)
+    return store.review(record.id)
+
+
+def _decide_budget(store: Store, record: ReviewRecord, action: str, amount: float | None,
+                   local: bool, by: str) -> ReviewRecord:
+    if action == "approve":
+        if local:
+            store.decide_review(record.id, "approved", by=by, action="local")
+        else:
+            if amount is not None and amount <= 0:
+                raise ReviewError("--budget must be more than 0", "e.g. --budget 0.50")
+            store.decide_review(record.id, "approved", by=by, action="continue",
+                                amount=amount)
+    elif action == "reject":
+        store.decide_review(record.id, "rejected", by=by, action="stop")
+    else:
+        raise ReviewError(f"a budget review takes approve or reject, not {action}",
+                          "approve --budget USD (more budget), approve --local (the rest "
+                          "on this machine), or reject (stop the run)")
+    store.supersede(record.run_id, "budget", record.id)  # one answer for the whole run
+    return store.review(record.id)
+
+
+def _item_step(step: Any) -> Any:
+    """The call that makes one item: a map's sub-step, or the ensemble itself."""
+    return step.step if isinstance(step, MapStep) else step
+
+
+def parse_value(step: Any, text: str, original: Any = None, *, where: str) -> Any:
+    """A value typed by a person, shaped like `step`'s output: JSON checked against its
+    schema, a label of a classify step, or plain text."""
+    text = text.rstrip("\n")
+    schema = getattr(step, "output_schema", None)
+    if isinstance(step, ClassifyStep | EnsembleStep) and getattr(step, "labels", None) \
+            and not text.lstrip().startswith("{"):
+        labels = list(step.labels or [])
+        if text.strip() not in labels:
+            raise ReviewError(f"{where}: '{text.strip()}' is not one of the labels",
+                              "labels: " + ", ".join(labels))
+        if isinstance(step, ClassifyStep):
+            return {"label": text.strip(), "confidence": None, "scores": None}
+        return text.strip()
+    if schema is not None or isinstance(step, ClassifyStep) or isinstance(original, dict | list):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            if isinstance(step, EnsembleStep) and isinstance(original, dict) and schema is None:
+                return {**original, "answer": text}  # a new answer for the vote's winner
+            raise ReviewError(f"{where}: not valid JSON: {e.msg} (line {e.lineno}, column "
+                              f"{e.colno})", "this step's output is JSON; keep its shape"
+                              ) from None
+        problems = validate.problems(value, schema)
+        if isinstance(step, ClassifyStep):
+            labels = list(step.labels)
+            if not isinstance(value, dict) or value.get("label") not in labels:
+                problems.append("$.label: must be one of " + ", ".join(labels))
+        if problems:
+            raise ReviewError(f"{where}: the value does not fit the step's schema: "
+                              + "; ".join(problems[:5]), "fix those fields and try again")
+        return value
+    return text
