@@ -138,25 +138,10 @@ class Engine:
         if old.status == "running" and not old.orphaned:
             raise StoreError(f"run {old.id} is still running (process {old.pid})",
                              "wait for it to finish, then rerun")
-        name, path, source = self.store.recipe_source(old.recipe_hash)
-        recipe = loads(source, path)
-        plan = recipe.plan
-        records = {s.step_id: s for s in self.store.get_steps(old.id)}
-        if from_step is not None and from_step not in records:
-            import difflib
-
-            close = difflib.get_close_matches(from_step, list(records), n=1)
-            raise StoreError(f"run {old.id} has no step '{from_step}'",
-                             f"did you mean '{close[0]}'?" if close else
-                             "steps: " + ", ".join(records))
-        redo = {s for s, r in records.items() if r.stale or r.status not in ("succeeded",
-                                                                               "skipped")}
-        if from_step is not None:
-            redo.add(from_step)
-        for sid in list(redo):
-            redo |= plan.descendants(sid)
+        recipe, records, redo = out_of_date(self.store, old.id, from_step)
         if not redo:
             return None
+        plan = recipe.plan
         new_id = self.store.create_run(recipe, old.inputs, plan.order, parent_run_id=old.id)
         keep = [s for s in plan.order if s not in redo and records[s].status == "succeeded"]
         skipped = {s: records[s].reason or "skipped" for s in plan.order
@@ -362,7 +347,7 @@ class Engine:
         for f in finished:
             self.on_event(StepFinished(run_id, f.step_id, f.status, f.output, f.model,
                                        f.input_tokens, f.output_tokens, f.latency_ms,
-                                       f.error))
+                                       f.error, f.reason))
         for sid, why in skipped.items():
             self.on_event(StepFinished(run_id, sid, "skipped", reason=why))
 
@@ -433,6 +418,7 @@ class Engine:
                             latency_ms=(time.perf_counter() - started) * 1000)
         if gate.status == "waiting":
             self.on_event(ReviewWaiting(run_id, sid, step.of))
+            gate.reason = "waiting for a person: podium review"
         return Finished(sid, attempt, gate.status, output=gate.output,
                         has_output=gate.status == "succeeded", error=gate.error,
                         hint=gate.hint, reason=gate.reason,
@@ -549,6 +535,30 @@ class Engine:
             return out
         sinks = [s for s in plan.order if not plan.dependents.get(s)]
         return {s: values["steps"].get(s) for s in sinks if status.get(s) == "succeeded"}
+
+
+def out_of_date(store: Store, run_id: str, from_step: str | None = None
+                ) -> tuple[Recipe, dict[str, Any], set[str]]:
+    """(pinned recipe, step records, steps a rerun recomputes) of a run: the stale
+    ones, those that did not succeed, `from_step`, and everything downstream."""
+    run = store.get_run(run_id)
+    name, path, source = store.recipe_source(run.recipe_hash)
+    recipe = loads(source, path)
+    records = {s.step_id: s for s in store.get_steps(run.id)}
+    if from_step is not None and from_step not in records:
+        import difflib
+
+        close = difflib.get_close_matches(from_step, list(records), n=1)
+        raise StoreError(f"run {run.id} has no step '{from_step}'",
+                         f"did you mean '{close[0]}'?" if close else
+                         "steps: " + ", ".join(records))
+    redo = {s for s, r in records.items() if r.stale or r.status not in ("succeeded",
+                                                                           "skipped")}
+    if from_step is not None:
+        redo.add(from_step)
+    for sid in list(redo):
+        redo |= recipe.plan.descendants(sid)
+    return recipe, records, redo
 
 
 class _KeyMaker:

@@ -271,3 +271,51 @@ def parse_value(step: Any, text: str, original: Any = None, *, where: str) -> An
                               + "; ".join(problems[:5]), "fix those fields and try again")
         return value
     return text
+
+
+# --- hand edits of finished steps -------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    """What `edit_output` did."""
+
+    run_id: str
+    step_id: str
+    version: int | None  # None: the value was the same, nothing stored
+    stale: list[str]
+
+
+def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
+                by: str | None = None) -> Edit:
+    """Store `text` (shaped like the step's output, JSON checked against its schema) as
+    a new version of a finished step's output, and mark every step downstream stale.
+    The original stays stored; `podium rerun` recomputes the stale steps."""
+    from core.recipe import loads
+
+    run = store.get_run(run_id)
+    if run.status == "running" and not run.orphaned:
+        raise ReviewError(f"run {run.id} is running (process {run.pid})",
+                          "edit its steps once it has finished or paused")
+    _, path, source = store.recipe_source(run.recipe_hash)
+    recipe = loads(source, path)
+    records = {s.step_id: s for s in store.get_steps(run.id)}
+    record = records.get(step_id)
+    if record is None:
+        import difflib
+
+        close = difflib.get_close_matches(step_id, list(records), n=1)
+        raise ReviewError(f"run {run.id} has no step '{step_id}'",
+                          f"did you mean '{close[0]}'?" if close else
+                          "steps: " + ", ".join(records))
+    if record.status != "succeeded":
+        raise ReviewError(f"step '{step_id}' has no output to edit (it {record.status})",
+                          f"settle it by hand with: podium resume {run.id} --output "
+                          f"{step_id}=TEXT")
+    value = parse_value(recipe.steps[step_id], text, record.output, where=step_id)
+    if value == record.output:
+        return Edit(run.id, step_id, None, [])
+    downstream = [s for s in recipe.plan.order if s in recipe.plan.descendants(step_id)]
+    version = store.edit_step(run.id, step_id, value, by=by or who(), stale={
+        s: f"'{step_id}' was edited by hand" for s in downstream})
+    return Edit(run.id, step_id, version, downstream)

@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tui.cli_common import (
+    drive,
     emit_json,
     friendly,
     load_checked,
-    make_engine,
     open_store,
     parse_pairs,
 )
-
-EXIT = {"succeeded": 0, "failed": 1, "waiting": 3, "cancelled": 130}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,7 +67,7 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
     given.update(parse_pairs(inputs, "-i/--input"))
     loaded = load_checked(recipe)
     store = open_store()
-    _drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
+    drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
 
 
 @cli.command()
@@ -95,7 +91,7 @@ def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json:
     rid = found.id
     if found.status == "succeeded" and not (skip or settle):
         click.secho(f"run {rid} already succeeded; nothing to resume", fg="yellow", err=True)
-    _drive(store, lambda engine: engine.resume(rid, skip=list(skip), settle=outputs),
+    drive(store, lambda engine: engine.resume(rid, skip=list(skip), settle=outputs),
            as_json, quiet)
 
 
@@ -128,41 +124,6 @@ def _read_input_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"{path}: inputs must be an object of NAME: VALUE")
     return data
-
-
-def _drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool) -> None:
-    import asyncio
-
-    from tui.progress import Progress
-
-    progress = Progress(quiet=quiet)
-    engine = make_engine(store, progress)
-    async def main() -> Any:
-        try:
-            return await start(engine)
-        finally:
-            await engine.hub.aclose()
-
-    try:
-        with progress:
-            result = asyncio.run(main())
-    except KeyboardInterrupt:
-        rid = progress.run_id or "?"
-        click.secho(f"cancelled run {rid}", fg="yellow", err=True)
-        click.echo(f"hint: continue with: podium resume {rid}", err=True)
-        if as_json:
-            emit_json({"run_id": rid, "status": "cancelled", "outputs": None})
-        sys.exit(130)
-    run = store.get_run(result.run_id)
-    if as_json:
-        from tui.views import run_json
-
-        emit_json(run_json(store, run))
-    else:
-        from tui.views import print_outputs
-
-        print_outputs(store, run)
-    sys.exit(EXIT.get(result.status, 1))
 
 
 # --- looking at runs ----------------------------------------------------------------------
@@ -215,8 +176,9 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 def _register() -> None:
     from tui.cli_models import chat, compare, models, route
     from tui.cli_recipes import recipe
+    from tui.cli_review import edit, rerun, review
 
-    for command in (models, route, chat, compare, recipe):
+    for command in (review, edit, rerun, models, route, chat, compare, recipe):
         cli.add_command(command)
 
 

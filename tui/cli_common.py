@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Exit codes: 0 succeeded, 1 failed, 2 bad usage / recipe / input, 3 waiting for a
+# person (review), 130 cancelled.
+EXIT = {"succeeded": 0, "failed": 1, "waiting": 3, "cancelled": 130}
 
 
 def friendly(fn: F) -> F:
@@ -65,6 +68,46 @@ def make_engine(store: Any, on_event: Any) -> Any:
         hub.budget = Budget(settings.budget_per_run, settings.budget_per_day,
                             settings.tokens_per_run, spent_today=store.cost_since(midnight))
     return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
+
+
+def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
+          extra: dict[str, Any] | None = None) -> None:
+    """Run the engine coroutine `start(engine)` with live progress, print the run's
+    outputs (or one JSON object, with `extra` merged in), and exit with the run's
+    status code."""
+    import asyncio
+
+    from tui.progress import Progress
+
+    progress = Progress(quiet=quiet)
+    engine = make_engine(store, progress)
+    async def main() -> Any:
+        try:
+            return await start(engine)
+        finally:
+            await engine.hub.aclose()
+
+    try:
+        with progress:
+            result = asyncio.run(main())
+    except KeyboardInterrupt:
+        rid = progress.run_id or "?"
+        click.secho(f"cancelled run {rid}", fg="yellow", err=True)
+        click.echo(f"hint: continue with: podium resume {rid}", err=True)
+        if as_json:
+            emit_json({**(extra or {}), "run_id": rid, "status": "cancelled",
+                       "outputs": None})
+        sys.exit(130)
+    run = store.get_run(result.run_id)
+    if as_json:
+        from tui.views import run_json
+
+        emit_json({**(extra or {}), **run_json(store, run)})
+    else:
+        from tui.views import print_outputs
+
+        print_outputs(store, run)
+    sys.exit(EXIT.get(result.status, 1))
 
 
 def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from core.events import (
 )
 
 ICONS = {"pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "skipped": "↷",
-         "cancelled": "■", "retrying": "↻"}
+         "cancelled": "■", "retrying": "↻", "waiting": "⏸"}
 
 
 @dataclass

@@ -36,7 +36,8 @@ def step_json(s: Any, orphaned: bool = False) -> dict[str, Any]:
             "input_tokens": s.input_tokens, "output_tokens": s.output_tokens, "cost": s.cost,
             "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 2),
             "attempts": s.attempts, "output": s.output, "partial_output": s.partial_output,
-            "error": s.error, "hint": s.hint, "reason": s.reason}
+            "error": s.error, "hint": s.hint, "reason": s.reason, "stale": s.stale,
+            "version": s.version or 1}
 
 
 def _step_status(s: Any, orphaned: bool) -> str:
@@ -50,7 +51,8 @@ def run_json(store: Any, run: Any) -> dict[str, Any]:
     orphaned = run.orphaned
     return {**run_summary(run), "outputs": run.outputs, "inputs": _inputs_brief(run.inputs),
             "recipe_hash": run.recipe_hash, "recipe_path": run.recipe_path,
-            "hint": run.hint, "steps": [step_json(s, orphaned) for s in steps]}
+            "parent_run_id": run.parent_run_id, "hint": run.hint,
+            "steps": [step_json(s, orphaned) for s in steps]}
 
 
 def _inputs_brief(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +88,8 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
                f" · {run.input_tokens} in / {run.output_tokens} out tokens"
                + (f" · ${run.cost:.4f}" if run.cost else ""))
     click.echo(f"  recipe {run.recipe_path} @ {run.recipe_hash[:12]}")
+    if run.parent_run_id:
+        click.echo(f"  rerun of {run.parent_run_id}")
     if run.error:
         click.secho(f"  {run.error}", fg="red")
     click.echo()
@@ -101,6 +105,8 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             bits.append(f"{s.latency_ms / 1000:.2f}s")
         if s.attempts > 1:
             bits.append(f"{s.attempts} attempts")
+        if (s.version or 1) > 1:
+            bits.append(f"edited (version {s.version})")
         click.echo("  ".join(bits))
         if s.has_output:
             text = _full(s.output) if full else preview(s.output, 100)
@@ -119,9 +125,18 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             if s.hint:
                 click.echo(f"    hint: {s.hint}")
         if s.reason:
-            click.secho(f"    skipped: {s.reason}", dim=True)
+            label = "skipped" if status == "skipped" else "note"
+            click.secho(f"    {label}: {s.reason}", dim=True)
+        if s.stale:
+            click.secho(f"    stale: {s.stale}", fg="yellow")
+        if status == "waiting":
+            asked = store.reviews(run_id=run.id, step_id=s.step_id)
+            ids = ", ".join(str(r.id) for r in asked) or "?"
+            click.secho(f"    waiting for a person: podium review show {ids}", fg="yellow")
     if run.shown_status in ("interrupted", "cancelled", "failed"):
         click.echo(f"\ncontinue with: podium resume {run.id}")
+    if any(s.stale for s in store.get_steps(run.id)):
+        click.echo(f"\nrecompute the stale steps with: podium rerun {run.id}")
 
 
 def _full(value: Any) -> str:
@@ -138,6 +153,13 @@ def print_outputs(store: Any, run: Any) -> None:
     click.secho(f"\nrun {run.id} {run.status}" + (f" in {d:.2f}s" if d else "") +
                 f" · {run.input_tokens + run.output_tokens} tokens · details: podium show "
                 f"{run.id}", fg=color, err=True)
+    if run.status == "waiting":
+        for r in store.reviews(run_id=run.id):
+            what = f"budget before {r.step_id}" if r.kind == "budget" else \
+                f"{r.step_id} reviews {r.of_step}" + (f"[{r.item}]" if r.item is not None
+                                                       else "")
+            click.secho(f"  waiting: review {r.id} ({what}): podium review show {r.id}",
+                        fg="yellow", err=True)
     if run.status == "failed":
         for s in store.get_steps(run.id):
             if s.status == "failed":

@@ -1,0 +1,319 @@
+"""`podium review ...`, `podium edit` and `podium rerun`: people in the loop.
+
+A decision is recorded first, then the run carries on: in this process when the run
+was left waiting, or in the process already running it (which looks for decisions
+while it works). `--no-resume` only records the decision.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tui.cli_common import drive, emit_json, friendly, open_store
+
+
+def review_json(r: Any) -> dict[str, Any]:
+    """A review item as JSON."""
+    return {"id": r.id, "run_id": r.run_id, "step_id": r.step_id, "of_step": r.of_step,
+            "item": r.item, "kind": r.kind, "round": r.round, "status": r.status,
+            "instructions": r.instructions, "original": r.original, "decided": r.decided,
+            "feedback": r.feedback, "action": r.action, "amount": r.amount,
+            "created_at": r.created_at, "decided_at": r.decided_at,
+            "decided_by": r.decided_by}
+
+
+def _age(ts: float) -> str:
+    s = max(0, int(time.time() - ts))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def _what(r: Any) -> str:
+    if r.kind == "budget":
+        return f"budget before {r.step_id}"
+    item = f"[{r.item}]" if r.item is not None else ""
+    return f"{r.step_id} ({r.of_step}{item})"
+
+
+def _text(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, indent=2,
+                                                           ensure_ascii=False)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--run", "run_id", metavar="RUN", help="Only items of this run.")
+@click.option("--all", "show_all", is_flag=True, help="Decided items too, not only pending.")
+@click.option("--json", "as_json", is_flag=True, help="JSON array.")
+@click.pass_context
+@friendly
+def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool) -> None:
+    """The review queue: outputs waiting for a person, oldest first.
+
+    \b
+    podium review                      what waits, with ids
+    podium review show ID              the whole output and the instructions
+    podium review approve ID           pass it on unchanged
+    podium review edit ID              change it in $EDITOR (or --value / --file)
+    podium review reject ID -f TEXT    send it back with feedback
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from tui.progress import preview
+
+    store = open_store()
+    rid = store.get_run(run_id).id if run_id else None
+    items = store.reviews(status=None if show_all else "pending", run_id=rid)
+    if as_json:
+        emit_json([review_json(r) for r in items])
+        return
+    if not items:
+        click.echo("nothing waits for review" if not show_all else "no review items yet")
+        return
+    click.echo(f"{'ID':>4}  {'RUN':<13} {'STEP':<28} {'STATUS':<9} {'AGE':>4}  PREVIEW")
+    for r in items:
+        shown = r.original if r.kind != "budget" else (
+            f"{r.original['spent']} of {r.original['cap']} "
+            f"{'USD' if r.original['what'] == 'cost' else 'tokens'} used")
+        click.echo(f"{r.id:>4}  {r.run_id:<13} {_what(r)[:28]:<28} {r.status:<9} "
+                   f"{_age(r.created_at):>4}  {preview(shown, 60)}")
+    if not show_all:
+        click.echo("\nsee one: podium review show ID · decide: podium review approve|edit|"
+                   "reject ID")
+
+
+@review.command("show")
+@click.argument("review_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@friendly
+def show_item(review_id: str, as_json: bool) -> None:
+    """Everything about review item ID: the output, the instructions, the decision."""
+    store = open_store()
+    r = store.review(review_id)
+    if as_json:
+        emit_json(review_json(r))
+        return
+    run = store.get_run(r.run_id)
+    click.secho(f"review {r.id} · {r.status} · run {r.run_id} ({run.recipe_name})", bold=True)
+    if r.kind == "budget":
+        click.echo(f"  the run reached its budget before step '{r.step_id}'")
+    else:
+        item = f", item {r.item}" if r.item is not None else ""
+        click.echo(f"  gate '{r.step_id}' reviews '{r.of_step}'{item} · round {r.round}"
+                   f" · asked {_age(r.created_at)} ago")
+    if r.instructions:
+        click.secho("\ninstructions:", bold=True)
+        click.echo(r.instructions)
+    click.secho("\noutput:" if r.kind != "budget" else "\nspent:", bold=True)
+    click.echo(_text(r.original))
+    if r.status != "pending":
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.decided_at or 0))
+        click.secho(f"\n{r.status} by {r.decided_by} at {when}", bold=True)
+        if r.feedback:
+            click.echo(f"feedback: {r.feedback}")
+        if r.status == "edited":
+            click.echo(_text(r.decided))
+    elif r.kind == "budget":
+        click.echo(f"\napprove with more: podium review approve {r.id} --budget AMOUNT\n"
+                   f"keep the rest local: podium review approve {r.id} --local\n"
+                   f"stop the run:        podium review reject {r.id}")
+    else:
+        click.echo(f"\napprove: podium review approve {r.id}\nedit:    podium review edit "
+                   f"{r.id}\nreject:  podium review reject {r.id} --feedback TEXT")
+
+
+_resume_option = click.option("--no-resume", is_flag=True,
+                              help="Only record the decision; do not continue the run.")
+_json_option = click.option("--json", "as_json", is_flag=True,
+                            help="One JSON object: the decision and the run.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+
+
+def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
+            **details: Any) -> None:
+    """Record the decision, then continue the run if it was left waiting."""
+    from core.review import decide
+
+    store = open_store()
+    record = decide(store, review_id, action, **details)
+    summary = review_json(record)
+    run = store.get_run(record.run_id)
+    if not as_json:
+        click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
+    if run.status == "waiting" and not no_resume:
+        drive(store, lambda engine: engine.resume(run.id), as_json, quiet,
+              extra={"review": summary})
+        return
+    if run.status == "running" and not run.orphaned:
+        note = f"run {run.id} is running (process {run.pid}); it picks up the decision"
+    else:
+        note = f"run {run.id} is {run.shown_status}; continue it with: podium resume {run.id}"
+    if as_json:
+        emit_json({"review": summary, "run_id": run.id, "status": run.shown_status})
+    else:
+        click.echo(note, err=True)
+
+
+@review.command()
+@click.argument("review_id", metavar="ID")
+@click.option("--budget", "amount", type=float, metavar="AMOUNT",
+              help="Budget review: add this much (USD, or tokens for a token cap).")
+@click.option("--local", is_flag=True, help="Budget review: run the rest on this machine.")
+@click.option("-f", "--feedback", help="A note kept with the decision.")
+@_resume_option
+@_json_option
+@_quiet_option
+@friendly
+def approve(review_id: str, amount: float | None, local: bool, feedback: str | None,
+            no_resume: bool, as_json: bool, quiet: bool) -> None:
+    """Pass item ID on unchanged (or, for a budget review, continue)."""
+    _decide(review_id, "approve", no_resume, as_json, quiet, amount=amount, local=local,
+            feedback=feedback)
+
+
+@review.command("edit")
+@click.argument("review_id", metavar="ID")
+@click.option("--value", help="The new output (text, or JSON for a structured step).")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="Read the new output from a file.")
+@click.option("-f", "--feedback", help="A note kept with the decision.")
+@_resume_option
+@_json_option
+@_quiet_option
+@friendly
+def edit_item(review_id: str, value: str | None, path: str | None, feedback: str | None,
+              no_resume: bool, as_json: bool, quiet: bool) -> None:
+    """Change item ID's output, then pass it on. Without --value or --file, opens
+    $EDITOR on the output."""
+    if value is None:
+        store = open_store()
+        r = store.review(review_id)
+        value = _read_value(path, r.original)
+    _decide(review_id, "edit", no_resume, as_json, quiet, value=value, feedback=feedback)
+
+
+@review.command()
+@click.argument("review_id", metavar="ID")
+@click.option("-f", "--feedback", required=True,
+              help="What is wrong: given to the model when the step runs again.")
+@_resume_option
+@_json_option
+@_quiet_option
+@friendly
+def reject(review_id: str, feedback: str, no_resume: bool, as_json: bool,
+           quiet: bool) -> None:
+    """Send item ID back: the reviewed step runs again with the feedback (or the gate
+    fails, as the recipe says). For an item of a map or ensemble: drop it. For a
+    budget review: stop the run."""
+    _decide(review_id, "reject", no_resume, as_json, quiet, feedback=feedback)
+
+
+@review.command()
+@click.argument("review_id", metavar="ID")
+@click.option("-f", "--feedback", help="What to do better, given to the model.")
+@_resume_option
+@_json_option
+@_quiet_option
+@friendly
+def regenerate(review_id: str, feedback: str | None, no_resume: bool, as_json: bool,
+               quiet: bool) -> None:
+    """Make one item of a map or ensemble again (then review it again)."""
+    _decide(review_id, "regenerate", no_resume, as_json, quiet, feedback=feedback)
+
+
+def _read_value(path: str | None, original: Any) -> str:
+    from core.errors import InputError
+
+    if path is not None:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read {path}: {e}", "give a UTF-8 text file") from None
+    suffix = ".txt" if isinstance(original, str) else ".json"
+    edited = click.edit(_text(original), extension=suffix)
+    if edited is None:
+        raise InputError("the editor closed without a change; nothing was decided",
+                         "save the file before closing the editor, or use --value")
+    return edited
+
+
+# --- edit / rerun ------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("step_id", metavar="STEP")
+@click.option("--value", help="The new output (text, or JSON for a structured step).")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
+              help="Read the new output from a file.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@friendly
+def edit(run_id: str, step_id: str, value: str | None, path: str | None,
+         as_json: bool) -> None:
+    """Change the output of finished step STEP of RUN by hand.
+
+    The edit is stored as a new version beside the original, and every step
+    downstream becomes stale; `podium rerun RUN` recomputes only those, as a new run.
+    Without --value or --file, opens $EDITOR on the output.
+    """
+    from core.review import edit_output
+
+    store = open_store()
+    if value is None:
+        run = store.get_run(run_id)
+        records = {s.step_id: s for s in store.get_steps(run.id)}
+        current = records[step_id].output if step_id in records else None
+        if step_id in records and records[step_id].status == "succeeded":
+            value = _read_value(path, current)
+        else:
+            value = ""  # edit_output explains what is wrong with the step
+    done = edit_output(store, run_id, step_id, value)
+    if as_json:
+        emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
+                   "stale": done.stale})
+        return
+    if done.version is None:
+        click.echo(f"{step_id} of run {done.run_id} is unchanged; nothing stored")
+        return
+    click.secho(f"edited {step_id} of run {done.run_id} (version {done.version})", fg="green")
+    if done.stale:
+        click.echo("stale now: " + ", ".join(done.stale))
+        click.echo(f"hint: recompute them with: podium rerun {done.run_id}")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--from", "from_step", metavar="STEP",
+              help="Recompute this step and everything after it, stale or not.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@friendly
+def rerun(run_id: str, from_step: str | None, as_json: bool, quiet: bool) -> None:
+    """Recompute what is out of date in RUN as a new run linked to it.
+
+    Steps made stale by an edit, steps that did not succeed and (with --from) a
+    chosen step, plus everything downstream of them, run again; the rest is kept.
+    A recomputed step whose cache key (definition, inputs, models) is unchanged is
+    taken from the cache and says so. RUN itself is never changed.
+    """
+    from core.engine import out_of_date
+
+    store = open_store()
+    old = store.get_run(run_id)
+    _, _, redo = out_of_date(store, old.id, from_step)
+    if not redo:
+        if as_json:
+            emit_json({"run_id": old.id, "status": "up_to_date", "rerun": None})
+        else:
+            click.echo(f"nothing in run {old.id} is out of date; recompute a step anyway "
+                       "with --from STEP")
+        return
+    drive(store, lambda engine: engine.rerun(old.id, from_step=from_step), as_json, quiet,
+          extra={"parent_run_id": old.id})
