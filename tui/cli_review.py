@@ -1,8 +1,8 @@
 """`podium review ...`, `podium edit` and `podium rerun`: people in the loop.
 
 A decision is recorded first, then the run carries on: in this process when the run
-was left waiting, or in the process already running it (which looks for decisions
-while it works). `--no-resume` only records the decision.
+was left waiting (or its process was killed), or in the process already running it
+(which looks for decisions while it works). `--no-resume` only records the decision.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     run = store.get_run(record.run_id)
     if not as_json:
         click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
-    if run.status == "waiting" and not no_resume:
+    if (run.status == "waiting" or run.orphaned) and not no_resume:
         drive(store, lambda engine: engine.resume(run.id), as_json, quiet,
               extra={"review": summary})
         return
