@@ -281,3 +281,16 @@ def test_sigkill_during_a_rerun_after_an_edit_loses_nothing(podium_home: Path,
     assert steps["b"]["output"] == "Hi there." and steps["b"]["version"] == 2
     # The old run is as it was: its outputs, and its stale marks.
     assert out(podium(podium_home, "show", first["run_id"], "--json")) == before
+
+
+def test_shipped_support_reply_holds_an_angry_customer_for_review(podium_home: Path) -> None:
+    first = podium(podium_home, "run", "support-reply", "--json")
+    assert first.returncode == 3, first.stderr  # the default message is an angry one
+    run = out(first)
+    assert run["outputs"]["mood"] == "angry" and run["outputs"]["reply"] is None
+    [item] = out(podium(podium_home, "review", "--json"))
+    assert "sounds angry" in item["instructions"]
+    done = out(podium(podium_home, "review", "approve", str(item["id"]), "--json", "-q"))
+    assert done["status"] == "succeeded"
+    assert done["outputs"]["reply"] == item["original"] + "\n\nMore help: " + \
+        done["steps"][2]["output"]
