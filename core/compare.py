@@ -46,7 +46,7 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
                           f"{record.status}; only succeeded model steps can be compared",
                           "model steps: " + ", ".join(COMPARABLE))
     _, path, source = store.recipe_source(run.recipe_hash)
-    step = loads(source, path).steps[step_id]
+    step = loads(source, path, checked=True).steps[step_id]
     other = "remote" if record.tier == "local" else "local"
     sibling = step.model_copy(update={"route": other, "model": None, "fallbacks": []})
     values = {"inputs": run.inputs,

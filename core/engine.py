@@ -95,7 +95,7 @@ class Engine:
         if run.status == "succeeded" and not (skip or settle):
             return RunResult(run.id, run.status, run.outputs)
         name, path, source = self.store.recipe_source(run.recipe_hash)
-        recipe = loads(source, path)
+        recipe = loads(source, path, checked=True)
         plan = recipe.plan
         records = {s.step_id: s for s in self.store.get_steps(run.id)}
         for sid in list(skip or []) + list(settle or {}):
@@ -543,7 +543,7 @@ def out_of_date(store: Store, run_id: str, from_step: str | None = None
     ones, those that did not succeed, `from_step`, and everything downstream."""
     run = store.get_run(run_id)
     name, path, source = store.recipe_source(run.recipe_hash)
-    recipe = loads(source, path)
+    recipe = loads(source, path, checked=True)
     records = {s.step_id: s for s in store.get_steps(run.id)}
     if from_step is not None and from_step not in records:
         import difflib

@@ -6,12 +6,15 @@ mid-way leaves the database as it was.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # sqlite-utils (and the numpy it pulls in) loads only to migrate
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 MIGRATIONS: list[Migration] = []
 
 
@@ -19,6 +22,16 @@ def migration(fn: Migration) -> Migration:
     """Register a migration; order of definition is order of application."""
     MIGRATIONS.append(fn)
     return fn
+
+
+def up_to_date(conn: sqlite3.Connection) -> bool:
+    """Whether every migration is applied (and none unknown): a cheap check with plain
+    sqlite3, so opening an up-to-date database does not import sqlite-utils."""
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        return False
+    return done == {fn.__name__ for fn in MIGRATIONS}
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -112,7 +112,7 @@ def _check_defaults(recipe: Recipe, problems: list[Problem]) -> None:
 def build(recipe: Recipe) -> Plan:
     """The plan of a recipe that `check` found sound."""
     problems: list[Problem] = []
-    deps = _dependencies(recipe, problems)
+    deps = _dependencies(recipe, problems, compile=False)  # check() did the rest
     order = _topological(deps, list(recipe.steps))
     dependents: dict[str, set[str]] = {s: set() for s in recipe.steps}
     for s, ds in deps.items():
@@ -133,7 +133,8 @@ def _branch_targets(step: Any) -> set[str]:
     return targets
 
 
-def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]]:
+def _dependencies(recipe: Recipe, problems: list[Problem], *,
+                  compile: bool = True) -> dict[str, set[str]]:
     deps: dict[str, set[str]] = {}
     known = set(recipe.steps)
     for sid, step in recipe.steps.items():
@@ -154,7 +155,8 @@ def _dependencies(recipe: Recipe, problems: list[Problem]) -> dict[str, set[str]
             mine |= _check_review(recipe, sid, step, problems)
         for loc, source, is_expr in template_fields(step, ("steps", sid)):
             in_map = "step" in loc[2:3]
-            mine |= _check_refs(recipe, loc, source, is_expr, {sid}, problems, allow_item=in_map)
+            mine |= _check_refs(recipe, loc, source, is_expr, {sid}, problems,
+                                allow_item=in_map, compile=compile)
         deps[sid] = mine
     for sid, step in recipe.steps.items():
         if step.kind != "branch":
@@ -201,10 +203,12 @@ def _check_review(recipe: Recipe, sid: str, step: Any, problems: list[Problem]) 
 
 
 def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool,
-                self_ids: set[str], problems: list[Problem], *, allow_item: bool) -> set[str]:
+                self_ids: set[str], problems: list[Problem], *, allow_item: bool,
+                compile: bool = True) -> set[str]:
     try:
         tree = templates.parse(source, expression=is_expr)
-        templates.compile_check(source, expression=is_expr)  # unknown filters and tests
+        if compile:  # unknown filters and tests show only when compiled
+            templates.compile_check(source, expression=is_expr)
     except templates.TemplateSyntaxError as e:
         what = "expression" if is_expr else "template"
         hint = "templates are Jinja2: {{ steps.x }}, {% if ... %}...{% endif %}"
@@ -218,7 +222,8 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
         problems.append(Problem(loc, f"{what} syntax error (line {e.lineno} of the {what}): "
                                 f"{message}", hint))
         return set()
-    steps, inputs, free, dynamic = templates.references(tree)
+    steps, inputs, dynamic = templates.references(tree)
+    free = templates.free_names(tree) if compile else frozenset()
     if dynamic:
         problems.append(Problem(loc, "steps must be read by name (steps.<id> or "
                                 "steps['<id>'])", "a computed reference hides which step "

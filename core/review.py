@@ -163,7 +163,7 @@ def reviewed_step(store: Store, record: ReviewRecord) -> tuple[Recipe, Any, Revi
 
     run = store.get_run(record.run_id)
     _, path, source = store.recipe_source(run.recipe_hash)
-    recipe = loads(source, path)
+    recipe = loads(source, path, checked=True)
     gate = recipe.steps.get(record.step_id)
     return recipe, recipe.steps.get(record.of_step), gate if isinstance(gate, ReviewStep) \
         else None
@@ -298,7 +298,7 @@ def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
         raise ReviewError(f"run {run.id} is running (process {run.pid})",
                           "edit its steps once it has finished or paused")
     _, path, source = store.recipe_source(run.recipe_hash)
-    recipe = loads(source, path)
+    recipe = loads(source, path, checked=True)
     records = {s.step_id: s for s in store.get_steps(run.id)}
     record = records.get(step_id)
     if record is None:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from core import paths
 from core.errors import StoreError
-from core.migrations import migrate
+from core.migrations import migrate, up_to_date
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from core.recipe import Recipe
 
 TERMINAL_RUN = ("succeeded", "failed", "cancelled")
@@ -216,13 +216,20 @@ class Store:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
-            self.db = sqlite_utils.Database(conn)
-            migrate(self.db)
+            self.conn = conn
+            if not up_to_date(conn):
+                migrate(self.db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database {self.path}: {e}",
                              "is it a Podium database? Use --db or PODIUM_DB for another "
                              "file") from None
-        self.conn = conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The sqlite-utils view of the database (for migrations and schema checks)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Store:

@@ -99,12 +99,10 @@ def compile_check(source: str, *, expression: bool = False) -> None:
 
 
 @lru_cache(maxsize=4096)
-def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], frozenset[str],
-                                              bool]:
-    """The step ids, input names and free top-level names a parsed template uses, and
-    whether it reads `steps` in a way that names no step (`{% set s = steps %}`,
-    `steps[inputs.k]`), which would hide a dependency. (Cached:
-    `meta.find_undeclared_variables` runs Jinja's code generator.)"""
+def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], bool]:
+    """The step ids and input names a parsed template uses, and whether it reads `steps`
+    in a way that names no step (`{% set s = steps %}`, `steps[inputs.k]`), which
+    would hide a dependency."""
     steps: set[str] = set()
     inputs: set[str] = set()
     named: set[int] = set()  # ids of `steps` / `inputs` Name nodes used with a fixed key
@@ -127,10 +125,17 @@ def references(tree: nodes.Template) -> tuple[frozenset[str], frozenset[str], fr
             inputs.add(str(key))
     dynamic = any(n.name == "steps" and id(n) not in named
                   for n in tree.find_all(nodes.Name))
+    return frozenset(steps), frozenset(inputs), dynamic
+
+
+@lru_cache(maxsize=4096)
+def free_names(tree: nodes.Template) -> frozenset[str]:
+    """The top-level names a template uses without defining them. (Cached, and apart
+    from `references`: `meta.find_undeclared_variables` runs Jinja's code generator.)"""
     from jinja2 import meta
 
-    free = frozenset(meta.find_undeclared_variables(tree))
-    return frozenset(steps), frozenset(inputs), free, dynamic
+    return frozenset(meta.find_undeclared_variables(tree))
 
 
-__all__ = ["GLOBAL_NAMES", "TemplateSyntaxError", "evaluate", "parse", "references", "render"]
+__all__ = ["GLOBAL_NAMES", "TemplateSyntaxError", "evaluate", "free_names", "parse",
+           "references", "render"]

@@ -150,7 +150,10 @@ SCHEMA = """
 [steps.extract]
 kind = "llm"
 prompt = "Extract"
-schema = { type = "object", properties = { name = { type = "string" }, age = { type = "integer" } }, required = ["name"] }
+[steps.extract.schema]
+type = "object"
+required = ["name"]
+properties = { name = { type = "string" }, age = { type = "integer" } }
 [steps.check]
 kind = "review"
 of = "extract"

@@ -164,9 +164,9 @@ of = "draft"
 
 [steps.story]
 kind = "llm"
-prompt = "Write a very long story about a lighthouse keeper."
+prompt = "Continue the sequence up to 500: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 max_tokens = 300
-temperature = 0.9
+temperature = 0
 retries = 0
 
 [steps.final]
@@ -232,9 +232,9 @@ max_tokens = 8
 
 [steps.c]
 kind = "llm"
-prompt = "Write a very long story about a lighthouse keeper. {{ steps.b }}"
+prompt = "{{ steps.b }} Continue the sequence up to 500: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 max_tokens = 300
-temperature = 0.9
+temperature = 0
 retries = 0
 
 [steps.d]
