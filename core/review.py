@@ -188,8 +188,9 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
         raise ReviewError(f"review {record.id} is not a budget review",
                           "--budget and --local answer budget reviews only")
     _, of_step, gate = reviewed_step(store, record)
-    if action == "approve":
-        store.decide_review(record.id, "approved", by=by, feedback=feedback)
+    if action == "approve":  # the decided output is the original, stored as such
+        store.decide_review(record.id, "approved", by=by, decided=record.original,
+                            has_decided=True, feedback=feedback)
     elif action == "edit":
         if value is None:
             raise ReviewError("an edit needs the new value", "give --value TEXT or --file F")

@@ -294,3 +294,36 @@ def test_shipped_support_reply_holds_an_angry_customer_for_review(podium_home: P
     assert done["status"] == "succeeded"
     article = {s["step_id"]: s for s in done["steps"]}["article"]["output"]
     assert done["outputs"]["reply"] == f"{item['original']}\n\nMore help: {article}"
+
+
+def test_a_token_budget_pauses_the_run_until_a_person_raises_it(podium_home: Path,
+                                                                tmp_path: Path) -> None:
+    recipe = tmp_path / "budget.toml"
+    recipe.write_text("""
+[budget]
+tokens = 20
+
+[steps.one]
+kind = "llm"
+prompt = "Say hello."
+max_tokens = 8
+
+[steps.two]
+kind = "llm"
+prompt = "Say goodbye after: {{ steps.one }}"
+max_tokens = 8
+""")
+    first = podium(podium_home, "run", str(recipe), "--json")
+    assert first.returncode == 3, first.stderr
+    [item] = out(podium(podium_home, "review", "--json"))
+    assert item["kind"] == "budget" and item["step_id"] == "two"
+    assert item["original"]["what"] == "tokens" and item["original"]["spent"] >= 20
+    listing = podium(podium_home, "review").stdout
+    assert "budget before two" in listing and "tokens used" in listing
+    wrong = podium(podium_home, "review", "edit", str(item["id"]), "--value", "x")
+    assert wrong.returncode == 2 and "approve or reject" in wrong.stderr
+    done = podium(podium_home, "review", "approve", str(item["id"]), "--budget", "1000",
+                  "--json")
+    assert done.returncode == 0, done.stderr
+    assert out(done)["status"] == "succeeded"
+    assert out(done)["review"]["action"] == "continue"
