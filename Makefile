@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/review.py
 	$(BIN)/python bench/remote_burst.py
 
 clean:
