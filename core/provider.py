@@ -11,15 +11,38 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function a model may call: its name, what it does, and a JSON Schema (an
+    object) of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object",
+                                                                "properties": {}})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call a tool, with its arguments parsed from JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message."""
+    """One chat message. An assistant message may carry the tool calls it made; a
+    `tool` message carries one call's result, linked by `tool_call_id`."""
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +50,9 @@ class ModelRequest:
     """What a step asks of a model.
 
     `schema` is a JSON Schema the answer must satisfy (a grammar locally,
-    `response_format` remotely). `top_logprobs` asks for that many alternatives
-    per generated token, where the backend can give them.
+    `response_format` remotely). `tools` are functions the model may call instead
+    of answering (providers with `supports_tools`). `top_logprobs` asks for that
+    many alternatives per generated token, where the backend can give them.
     """
 
     messages: tuple[Message, ...]
@@ -38,6 +62,7 @@ class ModelRequest:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     top_logprobs: int = 0
+    tools: tuple[Tool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +88,26 @@ class TokenLogprob:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A piece of a streamed answer. The last chunk carries `usage` and `finish_reason`."""
+    """A piece of a streamed answer. The last chunk carries `usage` and `finish_reason`;
+    tool calls come whole, once their arguments have all arrived."""
 
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprob, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ModelResponse:
-    """A whole answer."""
+    """A whole answer: text, or tool calls (`finish_reason` "tool_calls"), or both."""
 
     text: str
     usage: Usage
     model: str
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprob, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable
@@ -109,7 +137,9 @@ async def collect(provider: Provider, request: ModelRequest,
     usage = Usage()
     finish: str | None = None
     logprobs: list[TokenLogprob] = []
+    calls: list[ToolCall] = []
     async for chunk in provider.stream(request):
+        calls.extend(chunk.tool_calls)
         if chunk.text:
             parts.append(chunk.text)
             if on_text is not None:
@@ -120,7 +150,8 @@ async def collect(provider: Provider, request: ModelRequest,
             usage = chunk.usage
         if chunk.finish_reason is not None:
             finish = chunk.finish_reason
-    return ModelResponse("".join(parts), usage, provider.name, finish, tuple(logprobs))
+    return ModelResponse("".join(parts), usage, provider.name, finish, tuple(logprobs),
+                         tuple(calls))
 
 
 @runtime_checkable

@@ -3,6 +3,8 @@
 Structured output uses a forced tool call: the schema becomes the tool's input
 schema, and the tool's input (streamed as JSON pieces) is the answer. A schema
 that is not an object is wrapped in one, since tool inputs must be objects.
+Real tools (`ModelRequest.tools`) become `tool_use` blocks and come back as
+`ToolCall`s; their results go back as `tool_result` blocks in a user turn.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any, Literal
 
 import httpx
 
-from core.errors import BadResponse, RateLimited, Unavailable
-from core.provider import Chunk, ModelRequest, Usage
+from core.errors import BadResponse, ProviderError, RateLimited, Unavailable
+from core.provider import Chunk, Message, ModelRequest, ToolCall, Usage
 from providers.http import RemoteProvider, sse_events, status_error, transport_error
+from providers.tools import tool_arguments
 
 API_VERSION = "2023-06-01"
 
@@ -41,14 +44,19 @@ class AnthropicProvider(RemoteProvider):
             "model": self.model,
             "max_tokens": request.max_tokens,
             "temperature": min(request.temperature, 1.0),
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages
-                         if m.role != "system"],
+            "messages": _messages(request.messages),
             "stream": True,
         }
         if system:
             body["system"] = system
         if request.stop:
             body["stop_sequences"] = list(request.stop)
+        if request.tools and request.schema is not None:
+            raise ProviderError(f"{self.name}: a call cannot both offer tools and require a "
+                                "schema here", "ask for the structured answer in a later call")
+        if request.tools:
+            body["tools"] = [{"name": t.name, "description": t.description,
+                              "input_schema": t.parameters} for t in request.tools]
         if request.schema is not None:
             schema = request.schema
             if self._wrapped(schema):
@@ -69,6 +77,8 @@ class AnthropicProvider(RemoteProvider):
         finish: str | None = None
         wrapped = request.schema is not None and self._wrapped(request.schema)
         buffered: list[str] = []
+        tools = bool(request.tools)
+        calls: dict[int, dict[str, str]] = {}  # block index -> id, name, input so far
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/v1/messages",
@@ -86,8 +96,18 @@ class AnthropicProvider(RemoteProvider):
                             usage = (data.get("message") or {}).get("usage") or {}
                             input_tokens = int(usage.get("input_tokens") or 0)
                             output_tokens = int(usage.get("output_tokens") or 0)
+                        elif kind == "content_block_start" and tools:
+                            block = data.get("content_block") or {}
+                            if block.get("type") == "tool_use":
+                                calls[int(data.get("index") or 0)] = {
+                                    "id": str(block.get("id") or ""),
+                                    "name": str(block.get("name") or ""), "input": ""}
                         elif kind == "content_block_delta":
                             delta = data.get("delta") or {}
+                            index = int(data.get("index") or 0)
+                            if index in calls:
+                                calls[index]["input"] += delta.get("partial_json") or ""
+                                continue
                             text = delta.get("text") or delta.get("partial_json") or ""
                             if text and wrapped:
                                 buffered.append(text)
@@ -112,13 +132,44 @@ class AnthropicProvider(RemoteProvider):
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise BadResponse(f"{where}: the structured answer is not valid JSON") from None
             yield Chunk(text=json.dumps(value))
+        if calls:
+            yield Chunk(tool_calls=tuple(
+                ToolCall(c["id"], c["name"],
+                         tool_arguments(c["input"], f"{where}: tool call {c['name']}"))
+                for _, c in sorted(calls.items())))
         yield Chunk(usage=Usage(input_tokens, output_tokens),
-                    finish_reason=_finish(finish))
+                    finish_reason="tool_calls" if calls else _finish(finish))
 
 
 def _finish(reason: str | None) -> str:
     return {"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop",
             "tool_use": "stop"}.get(reason or "", reason or "stop")
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """The conversation in the Messages format: no system turns (they go apart), tool
+    calls as `tool_use` blocks, and tool results as `tool_result` blocks of one user
+    turn (consecutive results share it: the API wants turns to alternate)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id,
+                     "content": m.content}
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] \
+                if m.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                       for c in m.tool_calls]
+            out.append({"role": m.role, "content": blocks})
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
 
 
 def _stream_error(data: dict[str, Any], where: str) -> Exception:

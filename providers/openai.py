@@ -8,14 +8,16 @@ Retries, fallbacks and routing live in core.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import httpx
 
 from core.errors import BadResponse, Unavailable
-from core.provider import Chunk, ModelRequest, Usage
+from core.provider import Chunk, Message, ModelRequest, ToolCall, Usage
 from providers.http import RemoteProvider, sse_events, status_error, transport_error
+from providers.tools import tool_arguments
 
 SchemaMode = Literal["json_schema", "json_object"]
 
@@ -40,7 +42,7 @@ class OpenAIProvider(RemoteProvider):
         """The JSON body for `request`."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "stream": True,
@@ -50,6 +52,10 @@ class OpenAIProvider(RemoteProvider):
             body["seed"] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in request.tools]
         if request.schema is not None:
             if self.schema_mode == "json_object":
                 body["response_format"] = {"type": "json_object", "schema": request.schema}
@@ -65,6 +71,7 @@ class OpenAIProvider(RemoteProvider):
         usage: Usage | None = None
         finish: str | None = None
         pieces = 0
+        calls: dict[int, dict[str, str]] = {}  # index -> id, name, arguments so far
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/chat/completions",
@@ -87,6 +94,9 @@ class OpenAIProvider(RemoteProvider):
                             choices = list(data.get("choices") or ())
                             texts = [(c.get("delta") or {}).get("content") for c in choices]
                             finishes = [c.get("finish_reason") for c in choices]
+                            for c in choices:
+                                for piece in (c.get("delta") or {}).get("tool_calls") or ():
+                                    _add_call_piece(calls, piece)
                         except (AttributeError, TypeError, ValueError):
                             raise BadResponse(f"{where}: an event of unexpected shape") \
                                 from None
@@ -97,7 +107,35 @@ class OpenAIProvider(RemoteProvider):
                         finish = next((f for f in finishes if f), finish)
             except httpx.HTTPError as e:
                 raise transport_error(e, where) from None
+        if calls:
+            yield Chunk(tool_calls=tuple(
+                ToolCall(c["id"] or f"call_{i}", c["name"],
+                         tool_arguments(c["arguments"], f"{where}: tool call {c['name']}"))
+                for i, c in sorted(calls.items())))
         if usage is None:  # the server did not report usage: estimate, never zero
             prompt = " ".join(m.content for m in request.messages)
             usage = Usage(estimate_tokens(prompt), pieces)
         yield Chunk(usage=usage, finish_reason=finish or "stop")
+
+
+def _message(m: Message) -> dict[str, Any]:
+    """One message in the chat-completions wire format."""
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+            "name": c.name, "arguments": json.dumps(c.arguments)}} for c in m.tool_calls]
+    return out
+
+
+def _add_call_piece(calls: dict[int, dict[str, str]], piece: dict[str, Any]) -> None:
+    """Streamed tool calls come in pieces by index: the id and name first, then the
+    arguments a few characters at a time."""
+    call = calls.setdefault(int(piece.get("index") or 0),
+                            {"id": "", "name": "", "arguments": ""})
+    function = piece.get("function") or {}
+    call["id"] = piece.get("id") or call["id"]
+    call["name"] = function.get("name") or call["name"]
+    call["arguments"] += function.get("arguments") or ""
