@@ -10,18 +10,24 @@ Cancellation (Ctrl-C) marks the in-flight steps cancelled and the run resumable.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import templates
-from core.errors import InputError, PodiumError, ProviderError, RateLimited, StepError, StoreError
+from core import gates, templates
+from core.errors import (
+    InputError,
+    PodiumError,
+    ProviderError,
+    RateLimited,
+    RunBusy,
+    StepError,
+    StoreError,
+)
 from core.events import (
     Event,
-    ReviewWaiting,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -33,10 +39,11 @@ from core.hub import ModelHub
 from core.inputs import resolve_inputs
 from core.plan import Plan
 from core.provider import Usage
-from core.recipe import MODEL_KINDS, Recipe, ReviewStep, loads
+from core.recipe import MODEL_KINDS, Recipe, loads
+from core.reruns import KeyMaker, from_cache, out_of_date
 from core.schedule import Schedule
 from core.steps import RUNNERS, StepContext, StepResult
-from core.store import Finished, Store, dumps
+from core.store import Finished, Store
 
 BY_HAND = "by hand: "
 PARTIAL_EVERY_S = 0.5
@@ -89,11 +96,12 @@ class Engine:
         `skip` marks unfinished steps skipped by hand; `settle` gives them an output
         by hand (for steps left in doubt by a crash)."""
         run = self.store.get_run(run_id)
-        if run.status == "running" and not run.orphaned and not force:
-            raise StoreError(f"run {run.id} is still running (process {run.pid})",
-                             "wait for it, or stop that process first")
         if run.status == "succeeded" and not (skip or settle):
             return RunResult(run.id, run.status, run.outputs)
+        # Claimed before anything changes: of two processes resuming at once (two people
+        # deciding two reviews of one run), the second gets RunBusy and leaves it be.
+        self.store.claim_run(run.id, force=force)
+        self.store.settle_attempts(run.id)
         name, path, source = self.store.recipe_source(run.recipe_hash)
         recipe = loads(source, path, checked=True)
         plan = recipe.plan
@@ -128,16 +136,19 @@ class Engine:
         attempts = {sid: rec.attempts for sid, rec in records.items()}
         return await self._execute(run.id, recipe, plan, run.inputs, outputs, done, attempts)
 
-    async def rerun(self, run_id: str, *, from_step: str | None = None) -> RunResult | None:
+    async def rerun(self, run_id: str, *, from_step: str | None = None,
+                    use_cache: bool = True) -> RunResult | None:
         """Recompute what is out of date in a run, as a new run linked to it (the old
         run is never changed): steps made stale by an edit, steps that did not
         succeed, `from_step` if given, and everything downstream of those. The rest
         is kept; recomputed steps whose cache key is unchanged come from the cache.
-        None when nothing is out of date."""
+        None when nothing is out of date. `use_cache=False` runs them all."""
         old = self.store.get_run(run_id)
         if old.status == "running" and not old.orphaned:
-            raise StoreError(f"run {old.id} is still running (process {old.pid})",
-                             "wait for it to finish, then rerun")
+            raise RunBusy(old.id, old.pid, None)
+        if old.status == "waiting":
+            raise StoreError(f"run {old.id} is waiting for review",
+                             "decide its items first (podium review), or resume it")
         recipe, records, redo = out_of_date(self.store, old.id, from_step)
         if not redo:
             return None
@@ -153,13 +164,14 @@ class Engine:
         outputs.update(dict.fromkeys(skipped))
         done = dict.fromkeys(keep, "succeeded") | dict.fromkeys(skipped, "skipped")
         return await self._execute(new_id, recipe, plan, old.inputs, outputs, done,
-                                   cached=True)
+                                   cached=use_cache)
 
     async def decide(self, review_id: int | str, action: str, *, proceed: bool = True,
                      **details: Any) -> RunResult | None:
         """Record a person's decision (see `core.review.decide`), then carry on: a run
-        this engine is executing picks it up at once; a run that was left waiting is
-        resumed here (unless `proceed` is false). None when nothing ran here."""
+        this engine is executing picks it up at once; a run that was left waiting (or
+        whose process died) is resumed here, unless `proceed` is false. None when
+        nothing ran here (another live process runs it, and picks the decision up)."""
         from core.review import decide
 
         record = decide(self.store, review_id, action, **details)
@@ -167,8 +179,12 @@ class Engine:
         if wake is not None:
             wake.put_nowait(None)
             return None
-        if proceed and self.store.get_run(record.run_id).status == "waiting":
-            return await self.resume(record.run_id)
+        run = self.store.get_run(record.run_id)
+        if proceed and (run.status == "waiting" or run.orphaned):
+            try:
+                return await self.resume(record.run_id)
+            except RunBusy:
+                return None
         return None
 
     # --- the loop -------------------------------------------------------------------------
@@ -183,13 +199,13 @@ class Engine:
         for sid, out in outputs.items():  # branches decided before a resume still hold
             if recipe.steps[sid].kind == "branch" and isinstance(out, dict):
                 schedule.chosen[sid] = frozenset(out.get("chosen", ()))
-        self._start_budget(run_id, recipe)
+        gates.start_budget(self, run_id, recipe)
         tried = dict(attempts or {})
         limit = min(self.max_parallel, recipe.max_parallel)
         running: dict[asyncio.Task[Finished], str] = {}
         waiting = {s for s, st in done.items() if st == "waiting"}
         values = {"inputs": inputs, "steps": outputs}
-        keys = _KeyMaker(recipe, plan, values, self.hub)
+        keys = KeyMaker(recipe, plan, values, self.hub)
         finished: list[Finished] = []
         flush = False
         completed: asyncio.Queue[asyncio.Task[Finished] | None] = asyncio.Queue()
@@ -201,8 +217,8 @@ class Engine:
                 starting: list[tuple[str, int]] = []
                 while schedule.has_ready() and len(running) + len(starting) < limit:
                     sid, verdict = schedule.pop()
-                    hit = self._from_cache(recipe, sid, keys) if cached and verdict == "run" \
-                        else None
+                    hit = from_cache(self.store, recipe, sid, keys) \
+                        if cached and verdict == "run" else None
                     if hit is not None:  # same work as before: no need to do it again
                         finished.append(hit)
                         outputs[sid] = hit.output
@@ -271,6 +287,8 @@ class Engine:
                         schedule.status[sid] = "waiting"
                         continue
                     if result.status == "succeeded":
+                        if keys.remade and result.cache_key != keys.key(sid):
+                            result.stale = keys.remade  # an input changed while it ran
                         outputs[sid] = result.output
                         chosen = keys.chosen.pop(sid, None)
                         if chosen is not None:
@@ -351,102 +369,32 @@ class Engine:
         for sid, why in skipped.items():
             self.on_event(StepFinished(run_id, sid, "skipped", reason=why))
 
-    def _from_cache(self, recipe: Recipe, sid: str, keys: _KeyMaker) -> Finished | None:
-        """A rerun's step whose cache key is unchanged: its stored output, not run."""
-        if recipe.steps[sid].kind == "review":  # a person's decision is not a cache hit
-            return None
-        key = keys.key(sid)
-        try:
-            output, model = self.store.cache_entry(key)
-        except KeyError:
-            return None
-        return Finished(sid, 0, "succeeded", output=output, has_output=True, model=model,
-                        cache_key=key, reason="from the cache: same definition, inputs and "
-                        f"models (key {key[:12]})")
-
-    def _start_budget(self, run_id: str, recipe: Recipe) -> None:
-        budget = self.hub.budget
-        if recipe.budget.usd is None and recipe.budget.tokens is None and \
-                not budget.capped(run_id):
-            return
-        run = self.store.get_run(run_id)  # what a resumed run spent before
-        budget.start(run_id, usd=recipe.budget.usd, tokens=recipe.budget.tokens,
-                     spent=run.cost, used=run.input_tokens + run.output_tokens)
-
-    def _budget_hold(self, run_id: str, sid: str, attempt: int) -> Finished | None:
-        """Before a model step of a capped run: wait at a budget review once the cap is
-        reached, go on once a person raised it or chose local, fail if they stopped."""
-        budget = self.hub.budget
-        asked = [r for r in self.store.reviews(status=None, run_id=run_id)
-                 if r.kind == "budget"]
-        for r in asked:
-            if r.status in ("approved", "rejected"):
-                budget.take(r.id, run_id, r.action, (r.original or {}).get("what"), r.amount)
-        if run_id in budget.stopped_runs:
-            return Finished(sid, attempt, "failed", error="stopped: the run reached its "
-                            "budget and a person chose to stop it",
-                            hint="raise the budget in the recipe or config.toml, then "
-                            "`podium rerun`")
-        if any(r.status == "pending" and r.step_id == sid for r in asked):
-            return Finished(sid, attempt, "waiting")
-        over = budget.over(run_id)
-        if over is None:
-            return None
-        cap = f"${over['cap']:.4f}" if over["what"] == "cost" else f"{over['cap']} tokens"
-        spent = f"${over['spent']:.4f}" if over["what"] == "cost" else f"{over['spent']} tokens"
-        self.store.add_review(run_id, sid, sid, kind="budget", original=over,
-                              instructions=f"The run has used {spent} of its {cap} budget "
-                              f"before step '{sid}'. Approve with more budget (--budget), "
-                              "keep the rest on this machine (--local), or reject to stop.")
-        self.on_event(ReviewWaiting(run_id, sid, sid, "budget"))
-        return Finished(sid, attempt, "waiting", reason=f"budget: {spent} of {cap} used")
-
-    async def _gate(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
-                    values: dict[str, Any], keys: _KeyMaker) -> Finished:
-        """A review step: pass, wait for a person, or fail (`core.review.run_gate`)."""
-        from core.review import run_gate
-
-        step = recipe.steps[sid]
-        assert isinstance(step, ReviewStep)
-        self.on_event(StepStarted(run_id, sid, step.kind, attempt))
-        started = time.perf_counter()
-        reviewed = _Reviewed(self, run_id, recipe, sid, values, keys)
-        try:
-            gate = await run_gate(self.store, run_id, sid, step, values, reviewed)
-        except PodiumError as e:
-            return Finished(sid, attempt, "failed", error=e.message, hint=e.hint,
-                            latency_ms=(time.perf_counter() - started) * 1000)
-        if gate.status == "waiting":
-            self.on_event(ReviewWaiting(run_id, sid, step.of))
-            gate.reason = "waiting for a person: podium review"
-        return Finished(sid, attempt, gate.status, output=gate.output,
-                        has_output=gate.status == "succeeded", error=gate.error,
-                        hint=gate.hint, reason=gate.reason,
-                        input_tokens=reviewed.usage.input_tokens,
-                        output_tokens=reviewed.usage.output_tokens, cost=reviewed.cost,
-                        latency_ms=(time.perf_counter() - started) * 1000)
-
     async def _run_step(self, run_id: str, recipe: Recipe, sid: str, attempt: int,
-                        values: dict[str, Any], keys: _KeyMaker,
+                        values: dict[str, Any], keys: KeyMaker,
                         feedback: list[tuple[Any, str]] | None = None,
-                        runner: Any = None) -> Finished:
-        """Every attempt of one step; the result is committed by the loop. `feedback`
+                        runner: Any = None, redo: bool = False) -> Finished:
+        """Every attempt of one step; the result is committed by the caller. `feedback`
         is what reviewers said of earlier outputs; `runner` replaces the step kind's
-        (to make one item of a map or ensemble again)."""
+        (to make one item of a map or ensemble again); `redo`: a reviewed step made
+        again, whose stored state stays as it is until the new output succeeds."""
         step = recipe.steps[sid]
         if step.kind == "review":
-            return await self._gate(run_id, recipe, sid, attempt, values, keys)
-        if step.kind in MODEL_KINDS and self.hub.budget.capped(run_id):
-            held = self._budget_hold(run_id, sid, attempt)
+            return await gates.review_step(self, run_id, recipe, sid, attempt, values, keys)
+        if not redo and step.kind in MODEL_KINDS and self.hub.budget.capped(run_id):
+            held = gates.budget_hold(self, run_id, sid, attempt)
             if held is not None:
                 return held
+        key = keys.key(sid)  # before it runs: what it is computed from
         runner = runner or RUNNERS[step.kind]
         last_error: PodiumError | None = None
         spent_usage, spent_cost = Usage(), 0.0  # of failed attempts: paid for all the same
         for tries in range(step.retries + 1):
             if tries:
                 attempt += 1
-                self.store.start_step(run_id, sid, attempt)
+                if redo:
+                    self.store.add_attempt(run_id, sid, attempt)
+                else:
+                    self.store.start_step(run_id, sid, attempt)
             self.on_event(StepStarted(run_id, sid, step.kind, attempt))
             ctx = StepContext(run_id, sid, values, self.hub,
                               on_text=self._text_sink(run_id, sid), attempt=tries + 1,
@@ -469,7 +417,7 @@ class Engine:
             else:
                 if result.chosen is not None:
                     keys.chosen[sid] = result.chosen
-                done = self._succeeded(sid, attempt, ctx, result, started, keys.key(sid))
+                done = self._succeeded(sid, attempt, ctx, result, started, key)
                 done.input_tokens += spent_usage.input_tokens
                 done.output_tokens += spent_usage.output_tokens
                 done.cost += spent_cost
@@ -535,116 +483,6 @@ class Engine:
             return out
         sinks = [s for s in plan.order if not plan.dependents.get(s)]
         return {s: values["steps"].get(s) for s in sinks if status.get(s) == "succeeded"}
-
-
-def out_of_date(store: Store, run_id: str, from_step: str | None = None
-                ) -> tuple[Recipe, dict[str, Any], set[str]]:
-    """(pinned recipe, step records, steps a rerun recomputes) of a run: the stale
-    ones, those that did not succeed, `from_step`, and everything downstream."""
-    run = store.get_run(run_id)
-    name, path, source = store.recipe_source(run.recipe_hash)
-    recipe = loads(source, path, checked=True)
-    records = {s.step_id: s for s in store.get_steps(run.id)}
-    if from_step is not None and from_step not in records:
-        import difflib
-
-        close = difflib.get_close_matches(from_step, list(records), n=1)
-        raise StoreError(f"run {run.id} has no step '{from_step}'",
-                         f"did you mean '{close[0]}'?" if close else
-                         "steps: " + ", ".join(records))
-    redo = {s for s, r in records.items() if r.stale or r.status not in ("succeeded",
-                                                                           "skipped")}
-    if from_step is not None:
-        redo.add(from_step)
-    for sid in list(redo):
-        redo |= recipe.plan.descendants(sid)
-    return recipe, records, redo
-
-
-class _KeyMaker:
-    """Cache keys of one run's steps: a hash of the step's definition (its model and
-    route settings included), the run's inputs, its dependencies' outputs and, for
-    steps that call models, the models routing can choose from. Computable before a
-    step runs, so a rerun can look it up. The parts that do not change during a run
-    are hashed once."""
-
-    def __init__(self, recipe: Recipe, plan: Plan, values: dict[str, Any],
-                 hub: ModelHub) -> None:
-        self.recipe = recipe
-        self.plan = plan
-        self.values = values
-        self.inputs_digest = hashlib.sha256(dumps(values["inputs"]).encode()).digest()
-        models = sorted(f"{name}:{tier}" for name, tier in hub.tiers().items())
-        self.models_digest = hashlib.sha256(
-            ",".join([hub.default_local, *models]).encode()).digest()
-        self.chosen: dict[str, frozenset[str]] = {}  # branch results, handed to the loop
-
-    def key(self, sid: str) -> str:
-        """The cache key of `sid` given what its dependencies output now."""
-        h = hashlib.sha256(self.recipe.step_digest(sid))
-        h.update(self.inputs_digest)
-        steps = self.values["steps"]
-        h.update(dumps({d: steps.get(d) for d in sorted(self.plan.deps[sid])}).encode())
-        if self.recipe.steps[sid].kind in MODEL_KINDS:
-            h.update(self.models_digest)
-        return h.hexdigest()
-
-
-class _Reviewed:
-    """What a review gate may ask of the engine: make the reviewed step's output (or
-    one of its items) again with the reviewers' feedback, and recompute the output
-    from decided items. Work done here is committed as attempts of the reviewed step;
-    steps that used its old output (other than through the gate) become stale."""
-
-    def __init__(self, engine: Engine, run_id: str, recipe: Recipe, gate: str,
-                 values: dict[str, Any], keys: _KeyMaker) -> None:
-        self.engine = engine
-        self.run_id = run_id
-        self.recipe = recipe
-        self.gate = gate
-        step = recipe.steps[gate]
-        assert isinstance(step, ReviewStep)
-        self.of = step.of
-        self.values = values
-        self.keys = keys
-        self.usage = Usage()
-        self.cost = 0.0
-
-    async def redo(self, feedback: list[tuple[Any, str]], item: int | None) -> Any:
-        from core.steps.items import redo_item
-
-        engine, store, of = self.engine, self.engine.store, self.of
-        attempt = store.attempt_count(self.run_id, of) + 1
-        store.start_step(self.run_id, of, attempt)
-        runner = None
-        if item is not None:
-            async def runner(step: Any, ctx: StepContext) -> StepResult:
-                return await redo_item(step, ctx, item, self.values["steps"].get(of))
-        result = await engine._run_step(self.run_id, self.recipe, of, attempt, self.values,
-                                        self.keys, feedback=feedback, runner=runner)
-        store.commit(self.run_id, finished=[result])
-        engine._announce(self.run_id, [result], {})
-        if result.status != "succeeded":
-            raise StepError(f"'{of}' failed when made again: {result.error}", result.hint)
-        self.values["steps"][of] = result.output
-        plan = self.recipe.plan
-        behind = plan.descendants(of) - {self.gate} - plan.descendants(self.gate)
-        if behind:
-            store.mark_stale(self.run_id, {s: f"'{of}' was made again after a review"
-                                           for s in behind})
-        if item is None:
-            return result.output
-        from core.review import _items_of
-
-        return _items_of(result.output)[item]
-
-    async def combine(self, items: list[Any]) -> Any:
-        from core.steps.items import combine
-
-        ctx = StepContext(self.run_id, self.of, self.values, self.engine.hub)
-        output = await combine(self.recipe.steps[self.of], ctx, items)
-        self.usage, self.cost = self.usage + ctx.usage, self.cost + ctx.cost
-        return output
 
 
 __all__ = ["Engine", "InputError", "ProviderError", "RunResult"]

@@ -5,6 +5,7 @@
      ├── InputError        a run's inputs do not match the recipe's [inputs]
      ├── ConfigError       config.toml or the model catalog is wrong
      ├── StoreError        the database, a run or a step that is not there
+     │    └── RunBusy      another live process is running that run
      ├── StepError         a step failed in a way a retry will not fix (bad template, bad JSON)
      └── ProviderError     a model backend failed; `retryable` says if trying again may help
           ├── RateLimited(retry_after)
@@ -94,6 +95,17 @@ class StoreError(PodiumError):
     """The database cannot be used, or a run / step asked for is not in it."""
 
     exit_code = 2
+
+
+class RunBusy(StoreError):
+    """Another live process is running the run (it picks up decisions by itself)."""
+
+    def __init__(self, run_id: str, pid: int | None, host: str | None) -> None:
+        where = f"process {pid}" + (f" on {host}" if host else "")
+        super().__init__(f"run {run_id} is running in {where}",
+                         "wait for it, or stop that process first")
+        self.run_id = run_id
+        self.pid = pid
 
 
 class StepError(PodiumError):

@@ -28,7 +28,7 @@ class Budget:
     caps: dict[str, tuple[float | None, int | None]] = field(default_factory=dict)
     local_runs: set[str] = field(default_factory=set)  # a person chose: the rest local
     stopped_runs: set[str] = field(default_factory=set)  # a person chose: stop
-    applied: set[int] = field(default_factory=set)  # budget reviews already taken in
+    applied: dict[str, set[int]] = field(default_factory=dict)  # reviews taken in, per run
 
     def start(self, run_id: str, *, usd: float | None, tokens: int | None, spent: float,
               used: int) -> None:
@@ -37,6 +37,9 @@ class Budget:
                              tokens if tokens is not None else self.tokens_per_run)
         self.spent_runs[run_id] = spent
         self.tokens_runs[run_id] = used
+        self.applied[run_id] = set()  # the answers are taken in again, onto these caps
+        self.local_runs.discard(run_id)
+        self.stopped_runs.discard(run_id)
 
     def capped(self, run_id: str) -> bool:
         """Whether the run has a cap to watch."""
@@ -63,9 +66,10 @@ class Budget:
     def take(self, review_id: int, run_id: str, action: str | None, what: str | None,
              amount: float | None) -> None:
         """Apply a person's answer to a budget review (once)."""
-        if review_id in self.applied:
+        taken = self.applied.setdefault(run_id, set())
+        if review_id in taken:
             return
-        self.applied.add(review_id)
+        taken.add(review_id)
         usd, tokens = self.caps.get(run_id, (self.per_run, self.tokens_per_run))
         if action == "local":
             self.local_runs.add(run_id)

@@ -145,5 +145,8 @@ def m004_reviews(db: sqlite_utils.Database) -> None:
         "source": str, "created_at": float, "created_by": str,
     }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
     db.table("step_versions").create_index(["run_id", "step_id"], if_not_exists=True)
-    db.table("steps").add_column("stale", str)  # why the output is out of date, or NULL
-    db.table("steps").add_column("version", int)  # current output version (NULL: 1)
+    columns = db.table("steps").columns_dict
+    if "stale" not in columns:
+        db.table("steps").add_column("stale", str)  # why the output is out of date, or NULL
+    if "version" not in columns:
+        db.table("steps").add_column("version", int)  # current output version (NULL: 1)

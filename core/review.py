@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from core import templates, validate
 from core.errors import PodiumError
-from core.recipe import ClassifyStep, EnsembleStep, MapStep, Recipe, ReviewStep
+from core.recipe import ClassifyCall, EnsembleStep, MapStep, Recipe, ReviewStep
 from core.store import ReviewRecord, Store
 
 ACTIONS = ("approve", "edit", "reject", "regenerate")
@@ -67,7 +67,8 @@ def who() -> str:
 async def run_gate(store: Store, run_id: str, sid: str, step: ReviewStep,
                    values: dict[str, Any], reviewed: Reviewed) -> GateResult:
     """Run one review gate against the queue: pass, wait, or fail."""
-    asked = store.reviews(status=None, run_id=run_id, step_id=sid)
+    asked = [r for r in store.reviews(status=None, run_id=run_id, step_id=sid)
+             if r.kind == "review"]  # not the budget reviews a remake may wait on
     if not asked:
         if step.when is not None and not templates.evaluate(step.when, values,
                                                             what=f"{sid}.when"):
@@ -106,15 +107,15 @@ def _ask(store: Store, run_id: str, sid: str, step: ReviewStep, values: dict[str
         store.add_review(run_id, sid, step.of, round=round, original=output,
                          instructions=instructions)
         return GateResult("waiting")
-    for i, item in enumerate(_items_of(output)):
-        store.add_review(run_id, sid, step.of, round=round, original=item,
-                         instructions=instructions, item=i)
-    if not _items_of(output):  # nothing to look at: pass the empty result on
+    items = items_of(output)
+    if not items:  # nothing to look at: pass the empty result on
         return GateResult("succeeded", output, reason="no items to review")
+    store.add_reviews(run_id, sid, step.of, list(enumerate(items)), round=round,
+                      instructions=instructions)  # all or none, should the process die
     return GateResult("waiting")
 
 
-def _items_of(output: Any) -> list[Any]:
+def items_of(output: Any) -> list[Any]:
     """The items of a map's list, or the answers of an ensemble."""
     if isinstance(output, dict) and isinstance(output.get("answers"), list):
         return list(output["answers"])
@@ -134,13 +135,14 @@ async def _items(store: Store, run_id: str, sid: str, step: ReviewStep,
         return GateResult("waiting")
     again = [i for i, r in sorted(latest.items()) if r.status == "regenerate"]
     if again:
-        instructions = latest[again[0]].instructions
+        made: list[tuple[int | None, Any]] = []
         for i in again:
             feedback = [(r.original, r.feedback or "") for r in history[i]
                         if r.status == "regenerate"]
-            item = await reviewed.redo(feedback, i)
-            store.add_review(run_id, sid, step.of, round=latest[i].round + 1, original=item,
-                             instructions=instructions, item=i)
+            made.append((i, await reviewed.redo(feedback, i)))
+        store.add_reviews(run_id, sid, step.of, made,
+                          round=[latest[i].round + 1 for i in again],
+                          instructions=latest[again[0]].instructions)
         return GateResult("waiting")
     kept = [r.decided if r.status == "edited" else r.original
             for _, r in sorted(latest.items()) if r.status in ("approved", "edited")]
@@ -217,6 +219,10 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
 def _decide_budget(store: Store, record: ReviewRecord, action: str, amount: float | None,
                    local: bool, by: str) -> ReviewRecord:
     if action == "approve":
+        if local and (record.original or {}).get("what") == "tokens":
+            raise ReviewError("local models use tokens too: keeping the rest local does "
+                              "not answer a token cap",
+                              f"approve {record.id} --budget TOKENS, or reject it to stop")
         if local:
             store.decide_review(record.id, "approved", by=by, action="local")
         else:
@@ -241,37 +247,49 @@ def _item_step(step: Any) -> Any:
 
 def parse_value(step: Any, text: str, original: Any = None, *, where: str) -> Any:
     """A value typed by a person, shaped like `step`'s output: JSON checked against its
-    schema, a label of a classify step, or plain text."""
+    schema (a `map`'s list item by item), a label of a classify step, or text."""
     text = text.rstrip("\n")
-    schema = getattr(step, "output_schema", None)
-    if isinstance(step, ClassifyStep | EnsembleStep) and getattr(step, "labels", None) \
+    labels = list(getattr(step, "labels", None) or [])
+    if isinstance(step, ClassifyCall | EnsembleStep) and labels \
             and not text.lstrip().startswith("{"):
-        labels = list(step.labels or [])
-        if text.strip() not in labels:
-            raise ReviewError(f"{where}: '{text.strip()}' is not one of the labels",
+        label = text.strip()
+        if label not in labels:
+            raise ReviewError(f"{where}: '{label}' is not one of the labels",
                               "labels: " + ", ".join(labels))
-        if isinstance(step, ClassifyStep):
-            return {"label": text.strip(), "confidence": None, "scores": None}
-        return text.strip()
-    if schema is not None or isinstance(step, ClassifyStep) or isinstance(original, dict | list):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            if isinstance(step, EnsembleStep) and isinstance(original, dict) and schema is None:
-                return {**original, "answer": text}  # a new answer for the vote's winner
-            raise ReviewError(f"{where}: not valid JSON: {e.msg} (line {e.lineno}, column "
-                              f"{e.colno})", "this step's output is JSON; keep its shape"
-                              ) from None
-        problems = validate.problems(value, schema)
-        if isinstance(step, ClassifyStep):
-            labels = list(step.labels)
-            if not isinstance(value, dict) or value.get("label") not in labels:
-                problems.append("$.label: must be one of " + ", ".join(labels))
-        if problems:
-            raise ReviewError(f"{where}: the value does not fit the step's schema: "
-                              + "; ".join(problems[:5]), "fix those fields and try again")
-        return value
-    return text
+        if isinstance(step, ClassifyCall):  # a person's label: as sure as it gets
+            return {"label": label, "confidence": 1.0,
+                    "scores": {x: 1.0 if x == label else 0.0 for x in labels}}
+        return label
+    schema = getattr(step, "output_schema", None)
+    structured = schema is not None or isinstance(step, ClassifyCall | MapStep) or \
+        isinstance(original, dict | list)
+    if not structured:
+        return text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        if isinstance(step, EnsembleStep) and isinstance(original, dict) and schema is None:
+            return {**original, "answer": text}  # a new answer for the vote's winner
+        raise ReviewError(f"{where}: not valid JSON: {e.msg} (line {e.lineno}, column "
+                          f"{e.colno})", "this step's output is JSON; keep its shape") from None
+    problems = validate.problems(value, schema)
+    if isinstance(step, ClassifyCall):
+        if not isinstance(value, dict) or value.get("label") not in labels:
+            problems.append("$.label: must be one of " + ", ".join(labels))
+    if isinstance(step, MapStep):
+        if not isinstance(value, list):
+            problems.append("$: a map's output is a list")
+        else:
+            for i, item in enumerate(value):
+                try:
+                    parse_value(step.step, json.dumps(item) if not isinstance(item, str)
+                                else item, item, where=f"{where}[{i}]")
+                except ReviewError as e:
+                    problems.append(e.message)
+    if problems:
+        raise ReviewError(f"{where}: the value does not fit the step's schema: "
+                          + "; ".join(problems[:5]), "fix those fields and try again")
+    return value
 
 
 # --- hand edits of finished steps -------------------------------------------------------
@@ -287,19 +305,20 @@ class Edit:
     stale: list[str]
 
 
-def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
-                by: str | None = None) -> Edit:
-    """Store `text` (shaped like the step's output, JSON checked against its schema) as
-    a new version of a finished step's output, and mark every step downstream stale.
-    The original stays stored; `podium rerun` recomputes the stale steps."""
+def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any]:
+    """(run id, the step's record, the step whose output shape an edit must keep) of a
+    step a person may edit now, or a `ReviewError` saying why not."""
     from core.recipe import loads
 
     run = store.get_run(run_id)
     if run.status == "running" and not run.orphaned:
         raise ReviewError(f"run {run.id} is running (process {run.pid})",
                           "edit its steps once it has finished or paused")
-    _, path, source = store.recipe_source(run.recipe_hash)
-    recipe = loads(source, path, checked=True)
+    pending = store.reviews(run_id=run.id)
+    if pending:  # the item under review would not see the edit
+        raise ReviewError(f"run {run.id} waits for review {pending[0].id}",
+                          f"decide it first; to change the output under review: podium "
+                          f"review edit {pending[0].id}")
     records = {s.step_id: s for s in store.get_steps(run.id)}
     record = records.get(step_id)
     if record is None:
@@ -313,10 +332,27 @@ def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
         raise ReviewError(f"step '{step_id}' has no output to edit (it {record.status})",
                           f"settle it by hand with: podium resume {run.id} --output "
                           f"{step_id}=TEXT")
-    value = parse_value(recipe.steps[step_id], text, record.output, where=step_id)
+    _, path, source = store.recipe_source(run.recipe_hash)
+    step = loads(source, path, checked=True).steps[step_id]
+    if isinstance(step, ReviewStep):  # a gate passes the reviewed step's output on
+        step = loads(source, path, checked=True).steps[step.of]
+    return run.id, record, step
+
+
+def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
+                by: str | None = None) -> Edit:
+    """Store `text` (shaped like the step's output, JSON checked against its schema) as
+    a new version of a finished step's output, and mark every step downstream stale.
+    The original stays stored; `podium rerun` recomputes the stale steps."""
+    from core.recipe import loads
+
+    rid, record, step = editable(store, run_id, step_id)
+    value = parse_value(step, text, record.output, where=step_id)
     if value == record.output:
-        return Edit(run.id, step_id, None, [])
-    downstream = [s for s in recipe.plan.order if s in recipe.plan.descendants(step_id)]
-    version = store.edit_step(run.id, step_id, value, by=by or who(), stale={
+        return Edit(rid, step_id, None, [])
+    _, path, source = store.recipe_source(store.get_run(rid).recipe_hash)
+    plan = loads(source, path, checked=True).plan
+    downstream = [s for s in plan.order if s in plan.descendants(step_id)]
+    version = store.edit_step(rid, step_id, value, by=by or who(), stale={
         s: f"'{step_id}' was edited by hand" for s in downstream})
-    return Edit(run.id, step_id, version, downstream)
+    return Edit(rid, step_id, version, downstream)

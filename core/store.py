@@ -90,7 +90,7 @@ class Finished:
     hint: str | None = None
     cache_key: str | None = None
     reason: str | None = None
-    review_id: int | None = None  # for status "waiting": the item it waits on
+    stale: str | None = None  # an input changed while it ran: why it is out of date
 
 
 @dataclass
@@ -290,9 +290,17 @@ class Store:
                            for i, sid in enumerate(order)])
         return run_id
 
-    def claim_run(self, run_id: str) -> None:
-        """Mark a run running in this process (start or resume)."""
+    def claim_run(self, run_id: str, *, force: bool = False) -> None:
+        """Mark a run running in this process (start or resume). Checked and written in
+        one transaction: of two processes resuming a run at once, one gets `RunBusy`."""
+        from core.errors import RunBusy
+
         with self._write() as c:
+            row = c.execute("SELECT status, pid, host FROM runs WHERE id = ?",
+                            (run_id,)).fetchone()
+            if row is not None and row[0] == "running" and not force and \
+                    row[1] != os.getpid() and (row[2] != _HOST or _pid_alive(row[1] or 0)):
+                raise RunBusy(run_id, row[1], row[2] if row[2] != _HOST else None)
             c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, "
                       "started_at = COALESCE(started_at, ?), finished_at = NULL, error = NULL, "
                       "hint = NULL WHERE id = ?", (os.getpid(), _HOST, time.time(), run_id))
@@ -462,12 +470,12 @@ class Store:
         c.executemany(
             "UPDATE steps SET status = ?, output_hash = ?, model = ?, tier = ?, route = ?, "
             "input_tokens = ?, output_tokens = ?, cost = ?, latency_ms = ?, finished_at = ?, "
-            "error = ?, hint = ?, cache_key = ?, reason = ?, stale = NULL, "
+            "error = ?, hint = ?, cache_key = ?, reason = ?, stale = ?, "
             "partial_output = CASE WHEN ? THEN NULL ELSE partial_output END "
             "WHERE run_id = ? AND step_id = ?",
             [(f.status, d, f.model, f.tier, None if f.route is None else dumps(f.route),
               f.input_tokens, f.output_tokens, f.cost, f.latency_ms, now, f.error, f.hint,
-              f.cache_key, f.reason, f.has_output, run_id, f.step_id)
+              f.cache_key, f.reason, f.stale, f.has_output, run_id, f.step_id)
              for f, d in zip(finished, digests, strict=True)])
         c.executemany("UPDATE attempts SET status = ?, finished_at = ?, error = ?, model = ?, "
                       "input_tokens = ?, output_tokens = ?, latency_ms = ? WHERE run_id = ? "
@@ -478,7 +486,8 @@ class Store:
         c.executemany("INSERT OR REPLACE INTO cache (key, artifact_hash, model, created_at) "
                       "VALUES (?, ?, ?, ?)",
                       [(f.cache_key, d, f.model, now)
-                       for f, d in zip(finished, digests, strict=True) if d and f.cache_key])
+                       for f, d in zip(finished, digests, strict=True)
+                       if d and f.cache_key and not f.stale])
         c.executemany("INSERT INTO events (run_id, step_id, ts, type, data) VALUES "
                       "(?, ?, ?, 'step_finished', ?)",
                       [(run_id, f.step_id, now, dumps({"status": f.status, "error": f.error}))
@@ -509,6 +518,20 @@ class Store:
             c.executemany("UPDATE attempts SET status = 'in_doubt', finished_at = ? WHERE "
                           "run_id = ? AND step_id = ? AND status = 'running'",
                           [(time.time(), run_id, s) for s in step_ids])
+
+    def settle_attempts(self, run_id: str) -> None:
+        """Attempts a killed process left `running` (e.g. a reviewed step being made
+        again) are in doubt; nothing runs them any more."""
+        with self._write() as c:
+            c.execute("UPDATE attempts SET status = 'in_doubt', finished_at = ? WHERE "
+                      "run_id = ? AND status = 'running'", (time.time(), run_id))
+
+    def add_attempt(self, run_id: str, step_id: str, attempt: int) -> None:
+        """An attempt of a step that stays as it is meanwhile (a reviewed step made again:
+        its stored output holds until the new one succeeds)."""
+        with self._write() as c:
+            c.execute("INSERT INTO attempts (run_id, step_id, number, status, started_at) "
+                      "VALUES (?, ?, ?, 'running', ?)", (run_id, step_id, attempt, time.time()))
 
     def save_partial(self, run_id: str, step_id: str, text: str) -> None:
         """Keep streamed text so far, so a crash leaves it for a person to see."""
@@ -623,22 +646,34 @@ class Store:
                    round: int = 1, original: Any = None, instructions: str | None = None,
                    item: int | None = None) -> int:
         """Put a question to a person; returns the review id."""
-        content = dumps(original)
-        digest = hashlib.sha256(content.encode()).hexdigest()
+        return self.add_reviews(run_id, step_id, of_step, [(item, original)], kind=kind,
+                                round=round, instructions=instructions)[0]
+
+    def add_reviews(self, run_id: str, step_id: str, of_step: str,
+                    items: list[tuple[int | None, Any]], *, kind: str = "review",
+                    round: int | list[int] = 1,
+                    instructions: str | None = None) -> list[int]:
+        """Several questions at once, (item, original) each, in one transaction: a
+        crash leaves all of them asked or none. Returns their ids."""
         now = time.time()
+        rounds = round if isinstance(round, list) else [round] * len(items)
+        ids = []
         with self._write() as c:
-            c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                      "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
-            cur = c.execute("INSERT INTO reviews (run_id, step_id, of_step, item, kind, round, "
-                            "status, instructions, original_hash, created_at) VALUES "
-                            "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                            (run_id, step_id, of_step, item, kind, round, instructions, digest,
-                             now))
-            review_id = int(cur.lastrowid or 0)
-            c.execute("INSERT INTO events (run_id, step_id, ts, type, data) "
-                      "VALUES (?, ?, ?, 'review_requested', ?)",
-                      (run_id, step_id, now, dumps({"review": review_id, "kind": kind})))
-        return review_id
+            for (item, original), n in zip(items, rounds, strict=True):
+                content = dumps(original)
+                digest = hashlib.sha256(content.encode()).hexdigest()
+                c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
+                          "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+                cur = c.execute("INSERT INTO reviews (run_id, step_id, of_step, item, kind, "
+                                "round, status, instructions, original_hash, created_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                                (run_id, step_id, of_step, item, kind, n, instructions,
+                                 digest, now))
+                ids.append(int(cur.lastrowid or 0))
+                c.execute("INSERT INTO events (run_id, step_id, ts, type, data) "
+                          "VALUES (?, ?, ?, 'review_requested', ?)",
+                          (run_id, step_id, now, dumps({"review": ids[-1], "kind": kind})))
+        return ids
 
     _REVIEW_SQL = ("SELECT r.*, o.content AS original, d.content AS decided FROM reviews r "
                    "LEFT JOIN artifacts o ON o.hash = r.original_hash "

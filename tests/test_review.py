@@ -475,7 +475,15 @@ def test_rerun_from_a_step_recomputes_it_and_after_from_the_cache() -> None:
 
 def test_bad_edits_say_what_is_wrong_and_change_nothing() -> None:
     engine = make_engine(ScriptedProvider(answer='{"name": "Ada"}'))
-    result = run(engine, SCHEMA)
+    waiting = run(engine, SCHEMA)
+    before = snapshot(engine.store)
+    with pytest.raises(ReviewError, match="waits for review 1") as e:
+        edit_output(engine.store, waiting.run_id, "extract", '{"name": "Bo"}')
+    assert "podium review edit 1" in (e.value.hint or "")
+    assert snapshot(engine.store) == before
+    result = run(engine, SCHEMA.replace('[steps.check]\nkind = "review"\nof = "extract"\n',
+                                        "").replace("steps.check.name", "steps.extract.nope"))
+    assert statuses(engine, result.run_id) == {"extract": "succeeded", "use": "failed"}
     before = snapshot(engine.store)
     with pytest.raises(PodiumError, match="no run 'nope'"):
         edit_output(engine.store, "nope", "extract", "x")
@@ -509,3 +517,174 @@ def test_budget_numbers_of_a_waiting_run_are_in_the_database() -> None:
                           (result.run_id,)).fetchone()
     conn.close()
     assert status == ("waiting", "waiting for review: check")
+
+
+# --- regressions from a review of the first version ------------------------------------------
+
+
+REDO_WHILE_RUNNING = """
+[steps.draft]
+kind = "llm"
+prompt = "write"
+[steps.check]
+kind = "review"
+of = "draft"
+[steps.send]
+kind = "template"
+template = "sent: {{ steps.check }}"
+[steps.log]
+kind = "llm"
+model = "slow"
+prompt = "{{ steps.draft }}"
+"""
+
+
+def test_a_step_running_on_a_draft_that_is_remade_ends_stale_and_uncached() -> None:
+    from core.reruns import KeyMaker
+
+    engine, _ = slow_engine()
+    engine.hub.providers["slow"].answer = lambda r, n: f"log of [{r.messages[-1].content}]"
+
+    async def scenario() -> Any:
+        task = asyncio.create_task(engine.run(loads(REDO_WHILE_RUNNING), {}))
+        while not engine.store.reviews():
+            await asyncio.sleep(0.01)
+        [item] = engine.store.reviews()
+        await engine.decide(item.id, "reject", feedback="again")
+        while not engine.store.reviews() or engine.store.reviews()[0].round < 2:
+            await asyncio.sleep(0.01)
+        [again] = engine.store.reviews()
+        await engine.decide(again.id, "approve")
+        return await task
+
+    result = asyncio.run(scenario())
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["draft"].output == "draft 2" and steps["log"].output == "log of [draft 1]"
+    assert steps["log"].stale == "'draft' was made again after a review"
+    recipe = loads(REDO_WHILE_RUNNING)
+    now = KeyMaker(recipe, recipe.plan, {"inputs": {}, "steps": {"draft": "draft 2"}},
+                   engine.hub)
+    with pytest.raises(KeyError):  # never cached under the new draft's key
+        engine.store.cached(now.key("log"))
+    fresh = asyncio.run(engine.rerun(result.run_id))
+    assert fresh is not None and fresh.outputs["log"] == "log of [draft 2]"
+
+
+def test_a_failed_remake_keeps_the_reviewed_output_and_resume_tries_again() -> None:
+    calls = {"n": 0}
+
+    def flaky(request: ModelRequest, n: int) -> Any:
+        calls["n"] += 1
+        return "draft 1" if calls["n"] == 1 else PodiumError("the model is down")
+
+    model = ScriptedProvider(answer=flaky)
+    engine = make_engine(model)
+    result = run(engine, DRAFT.replace('prompt = "Reply about {{ steps.facts }}"',
+                                       'prompt = "Reply about {{ steps.facts }}"\nretries = 0'))
+    [item] = engine.store.reviews()
+    failed = asyncio.run(engine.decide(item.id, "reject", feedback="again"))
+    assert failed is not None and failed.status == "failed"
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert (steps["draft"].status, steps["draft"].output) == ("succeeded", "draft 1")
+    assert "could not be made again" in (steps["check"].error or "")
+    model.answer = lambda r, n: "draft 3"
+    done = asyncio.run(engine.resume(result.run_id))
+    assert done.status == "waiting" and engine.store.reviews()[0].original == "draft 3"
+
+
+def test_a_remake_past_the_budget_waits_for_a_budget_review() -> None:
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    result = run(engine, "[budget]\ntokens = 4\n" + DRAFT)
+    [item] = engine.store.reviews()
+    waiting = asyncio.run(engine.decide(item.id, "reject", feedback="again"))
+    assert waiting is not None and waiting.status == "waiting"
+    [budget] = engine.store.reviews()
+    assert budget.kind == "budget" and budget.step_id == "check"
+    assert statuses(engine, result.run_id)["draft"] == "succeeded"
+    again = asyncio.run(engine.decide(budget.id, "approve", amount=1000))
+    assert again is not None and again.status == "waiting"
+    assert engine.store.reviews()[0].original == "draft 2"
+
+
+def test_each_budget_approval_counts_in_a_long_lived_engine() -> None:
+    engine = make_engine(ScriptedProvider(answer="ok"))
+    recipe = "max_parallel = 1\n[budget]\ntokens = 5\n" + "\n".join(
+        f'[steps.s{i}]\nkind = "llm"\nprompt = "one two three four five six"' +
+        (f'\nneeds = ["s{i - 1}"]' if i else "") for i in range(4))
+    result = run(engine, recipe)
+    for _ in range(3):
+        if result.status != "waiting":
+            break
+        [item] = engine.store.reviews()
+        result = asyncio.run(engine.decide(item.id, "approve", amount=10))
+    assert result.status == "succeeded"
+    assert len(engine.store.reviews(status=None)) == 3
+
+
+def test_local_is_no_answer_to_a_token_budget() -> None:
+    engine = make_engine(ScriptedProvider(answer="ok"))
+    run(engine, BUDGETED)
+    [item] = engine.store.reviews()
+    assert "--local" not in (item.instructions or "")
+    with pytest.raises(ReviewError, match="token"):
+        decide(engine.store, item.id, "approve", local=True)
+    assert engine.store.review(item.id).status == "pending"
+
+
+def test_label_edits_are_checked_and_carry_full_confidence() -> None:
+    engine = make_engine(ScriptedProvider(answer='"calm"'))
+    result = run(engine, """
+[steps.mood]
+kind = "classify"
+input = "hi"
+labels = ["angry", "calm"]
+[steps.each]
+kind = "map"
+over = "['a', 'b']"
+step = { kind = "classify", input = "{{ item }}", labels = ["angry", "calm"] }
+[steps.check]
+kind = "review"
+of = "each"
+items = true
+on_reject = "fail"
+""")
+    first, _ = engine.store.reviews()
+    with pytest.raises(ReviewError, match="'furious' is not one of the labels"):
+        decide(engine.store, first.id, "edit", value="furious")
+    with pytest.raises(ReviewError, match=r"\$.label: must be one of"):
+        decide(engine.store, first.id, "edit", value='{"label": "furious"}')
+    decided = decide(engine.store, first.id, "edit", value="calm")
+    assert decided.decided == {"label": "calm", "confidence": 1.0,
+                               "scores": {"angry": 0.0, "calm": 1.0}}
+    assert statuses(engine, result.run_id)["mood"] == "succeeded"
+
+
+def test_a_waiting_run_is_not_rerun() -> None:
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    result = run(engine, DRAFT)
+    with pytest.raises(PodiumError, match="waiting for review"):
+        asyncio.run(engine.rerun(result.run_id))
+    assert len(engine.store.reviews()) == 1
+
+
+def test_rerun_without_the_cache_runs_the_steps_again() -> None:
+    model = ScriptedProvider(answer=lambda req, n: f"out{n}")
+    engine = make_engine(model)
+    first = run(engine, CHAIN)
+    again = asyncio.run(engine.rerun(first.run_id, from_step="s5", use_cache=False))
+    assert again is not None and executed(engine, again.run_id) == ["s5", "s6"]
+
+
+def test_validation_covers_the_usual_schema_keywords() -> None:
+    from core.validate import problems
+
+    schema = {"type": "object", "additionalProperties": False, "properties": {
+        "n": {"type": "integer", "minimum": 1, "maximum": 10},
+        "tag": {"type": "string", "maxLength": 3, "pattern": "^[a-z]+$"},
+        "level": {"enum": [1, 2]}, "tags": {"type": "array", "minItems": 1}}}
+    assert problems({"n": 99, "tag": "TOO LONG", "level": True, "tags": [], "x": 7},
+                    schema) == ["$.n: must be <= 10", "$.tag: at most 3 characters",
+                                "$.tag: does not match the pattern '^[a-z]+$'",
+                                "$.level: True is not one of [1, 2]",
+                                "$.tags: at least 1 items", "$: unexpected field 'x'"]
+    assert problems({"n": 3, "tag": "ab", "level": 2, "tags": ["a"]}, schema) == []

@@ -133,7 +133,7 @@ of = "person"
         (["review", "approve", "999"], "no review 999"),
         (["review", "approve", "abc"], "'abc' is not a review id"),
         (["edit", "nosuchrun", "person", "--value", "x"], "no run 'nosuchrun'"),
-        (["edit", item["run_id"], "persn", "--value", "x"], "did you mean 'person'?"),
+        (["edit", item["run_id"], "person", "--value", "x"], "waits for review"),
         (["rerun", item["run_id"], "--from", "nope"], "has no step 'nope'"),
     ]
     for args, message in cases:
@@ -327,3 +327,44 @@ max_tokens = 8
     assert done.returncode == 0, done.stderr
     assert out(done)["status"] == "succeeded"
     assert out(done)["review"]["action"] == "continue"
+
+
+TWO_GATES = """
+[steps.a]
+kind = "template"
+template = "A"
+[steps.b]
+kind = "template"
+template = "B"
+[steps.ra]
+kind = "review"
+of = "a"
+on_reject = "fail"
+[steps.rb]
+kind = "review"
+of = "b"
+on_reject = "fail"
+[steps.after]
+kind = "template"
+template = "{{ steps.ra }}{{ steps.rb }}"
+"""
+
+
+def test_two_people_deciding_at_once_continue_the_run_once(podium_home: Path,
+                                                           tmp_path: Path) -> None:
+    recipe = tmp_path / "two.toml"
+    recipe.write_text(TWO_GATES)
+    db = podium_home / "podium.db"
+    for _ in range(4):
+        assert podium(podium_home, "run", str(recipe), "-q").returncode == 3
+        first, second = out(podium(podium_home, "review", "--json"))
+        procs = [subprocess.Popen([PODIUM, "review", "approve", str(r["id"]), "-q"],
+                                  env=cli_env(podium_home), cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for r in (first, second)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode in (0, 3) and "Traceback" not in err, err
+        run = out(podium(podium_home, "show", first["run_id"], "--json"))
+        assert run["status"] == "succeeded" and run["outputs"] == {"after": "AB"}
+        assert attempts(db, first["run_id"])["after"] == 1

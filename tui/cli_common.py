@@ -74,7 +74,7 @@ def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
           extra: dict[str, Any] | None = None) -> None:
     """Run the engine coroutine `start(engine)` with live progress, print the run's
     outputs (or one JSON object, with `extra` merged in), and exit with the run's
-    status code."""
+    status code. `start` may give None: another process runs the run."""
     import asyncio
 
     from tui.progress import Progress
@@ -98,6 +98,16 @@ def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
             emit_json({**(extra or {}), "run_id": rid, "status": "cancelled",
                        "outputs": None})
         sys.exit(130)
+    if result is None:
+        busy = store.get_run(extra["review"]["run_id"]) if extra and "review" in extra \
+            else None
+        if as_json:
+            emit_json({**(extra or {}), "run_id": busy.id if busy else None,
+                       "status": busy.shown_status if busy else None})
+        elif busy is not None:
+            click.echo(f"run {busy.id} is running in process {busy.pid}, which picks up "
+                       "the decision", err=True)
+        sys.exit(0)
     run = store.get_run(result.run_id)
     if as_json:
         from tui.views import run_json

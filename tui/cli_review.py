@@ -139,6 +139,7 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progre
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
             **details: Any) -> None:
     """Record the decision, then continue the run if it was left waiting."""
+    from core.errors import RunBusy
     from core.review import decide
 
     store = open_store()
@@ -148,8 +149,13 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     if not as_json:
         click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
     if (run.status == "waiting" or run.orphaned) and not no_resume:
-        drive(store, lambda engine: engine.resume(run.id), as_json, quiet,
-              extra={"review": summary})
+        async def resume(engine: Any) -> Any:
+            try:
+                return await engine.resume(run.id)
+            except RunBusy:  # someone else's decision resumed it a moment ago
+                return None
+
+        drive(store, resume, as_json, quiet, extra={"review": summary})
         return
     if run.status == "running" and not run.orphaned:
         note = f"run {run.id} is running (process {run.pid}); it picks up the decision"
@@ -193,8 +199,13 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
     """Change item ID's output, then pass it on. Without --value or --file, opens
     $EDITOR on the output."""
     if value is None:
+        from core.review import ReviewError
+
         store = open_store()
         r = store.review(review_id)
+        if r.status != "pending":  # say so before opening an editor, not after
+            raise ReviewError(f"review {r.id} was already decided: {r.status}",
+                              "a decision is final")
         value = _read_value(path, r.original)
     _decide(review_id, "edit", no_resume, as_json, quiet, value=value, feedback=feedback)
 
@@ -263,17 +274,12 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
     downstream becomes stale; `podium rerun RUN` recomputes only those, as a new run.
     Without --value or --file, opens $EDITOR on the output.
     """
-    from core.review import edit_output
+    from core.review import edit_output, editable
 
     store = open_store()
     if value is None:
-        run = store.get_run(run_id)
-        records = {s.step_id: s for s in store.get_steps(run.id)}
-        current = records[step_id].output if step_id in records else None
-        if step_id in records and records[step_id].status == "succeeded":
-            value = _read_value(path, current)
-        else:
-            value = ""  # edit_output explains what is wrong with the step
+        _, record, _ = editable(store, run_id, step_id)  # say what is wrong before $EDITOR
+        value = _read_value(path, record.output)
     done = edit_output(store, run_id, step_id, value)
     if as_json:
         emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
@@ -291,11 +297,15 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
 @click.command()
 @click.argument("run_id", metavar="RUN")
 @click.option("--from", "from_step", metavar="STEP",
-              help="Recompute this step and everything after it, stale or not.")
+              help="Also recompute this step and everything after it, stale or not "
+              "(from the cache where nothing they depend on changed).")
+@click.option("--no-cache", is_flag=True,
+              help="Run the recomputed steps again even where the cache has them.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 @friendly
-def rerun(run_id: str, from_step: str | None, as_json: bool, quiet: bool) -> None:
+def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
+          quiet: bool) -> None:
     """Recompute what is out of date in RUN as a new run linked to it.
 
     Steps made stale by an edit, steps that did not succeed and (with --from) a
@@ -303,7 +313,7 @@ def rerun(run_id: str, from_step: str | None, as_json: bool, quiet: bool) -> Non
     A recomputed step whose cache key (definition, inputs, models) is unchanged is
     taken from the cache and says so. RUN itself is never changed.
     """
-    from core.engine import out_of_date
+    from core.reruns import out_of_date
 
     store = open_store()
     old = store.get_run(run_id)
@@ -315,5 +325,6 @@ def rerun(run_id: str, from_step: str | None, as_json: bool, quiet: bool) -> Non
             click.echo(f"nothing in run {old.id} is out of date; recompute a step anyway "
                        "with --from STEP")
         return
-    drive(store, lambda engine: engine.rerun(old.id, from_step=from_step), as_json, quiet,
-          extra={"parent_run_id": old.id})
+    drive(store, lambda engine: engine.rerun(old.id, from_step=from_step,
+                                             use_cache=not no_cache),
+          as_json, quiet, extra={"parent_run_id": old.id})
