@@ -40,6 +40,7 @@ def cli(db: str | None) -> None:
       podium run document-pipeline       run one on the embedded model
       podium runs                        what ran
       podium show last                   every step of the last run
+      podium review                      outputs waiting for a person
     """
     if db:
         os.environ["PODIUM_DB"] = db
@@ -81,7 +82,7 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
 @friendly
 def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json: bool,
            quiet: bool) -> None:
-    """Continue RUN (interrupted, cancelled or failed) from what is stored.
+    """Continue RUN (interrupted, cancelled, failed or waiting) from what is stored.
 
     Finished steps are kept, never re-run; steps that were in flight are retried.
     """
