@@ -6,28 +6,32 @@ usage chunk, `data: [DONE]`). The client side fires N calls at once (N = 100, th
 500), five bursts in a row through ONE client per case, so bursts 2..5 run on whatever
 keep-alive connections the client kept. Cases:
 
-* Podium's `OpenAIProvider` on `providers.http.make_client()` (its DEFAULT_LIMITS),
-  through `core.provider.collect`, with `concurrency=N` (so its semaphore is not what
-  is measured) and with the default concurrency (16);
+* Podium's `OpenAIProvider` on `providers.http.make_client()` (its DEFAULT_LIMITS, on
+  `providers.pool.PoolTransport`), through `core.provider.collect`, with
+  `concurrency=N` (so its semaphore is not what is measured) and with 16;
+* the same provider on httpx's own pool (`httpx.AsyncHTTPTransport`, httpcore 1.0's
+  `AsyncConnectionPool`) with the limits Podium shipped before its pool (1024
+  connections, 20 kept alive): the "before" row;
 * plain httpx with max_connections=200, max_keepalive_connections=200 (encode/httpx#3215);
 * plain httpx with its default limits (100 connections, 20 keep-alive);
 * plain aiohttp (`TCPConnector(limit=N)`), the peer.
 
 The plain clients do the same streaming POST and read the stream line by line to its
 end, parsing each `data:` line. The server counts the TCP connections it accepts, so
-the table shows how many each burst had to open (0 = full keep-alive reuse).
+the table shows how many each burst had to open (0 = full keep-alive reuse). One
+untimed call warms the server before the first case, so that case does not pay the
+server's first-request costs; each client's own first-call costs stay in its burst 1.
 
-`--explore` adds a grid for Podium's provider alone: httpx.Limits (max_connections /
-max_keepalive_connections, keepalive_expiry) x provider concurrency; "drained" rows swap
-in an SSE reader that reads the response to its end after `[DONE]` (the shipped reader
-returns at `[DONE]`, before the chunked terminator, so httpcore closes the connection
-instead of keeping it); and the same provider on other pools: httpx2 (pydantic's fork),
-httpx with a patched pool that reserves the idle connection it hands out
-("httpx+reserving-pool"), and httpx's API over an aiohttp pool ("aiohttp-transport").
+`--explore` adds a grid for Podium's provider alone: `make_client(limits=...)`
+(max_connections / max_keepalive_connections, keepalive_expiry) x provider concurrency;
+Podium's pool on httpcore's default network backend (anyio) instead of its asyncio one
+("pool+anyio"); and the same provider on other pools: httpx's own ("httpx-pool"),
+httpx2 (pydantic's fork, whose pool reserves the idle connection it hands out), and
+httpx's API over an aiohttp pool ("aiohttp-transport").
 `--tls` serves HTTPS (a self-signed certificate made with `openssl`), so a new
 connection costs a real handshake; `--connect-ms` adds a simulated round-trip cost to
 each new connection. Nothing outside this script is changed: the experiments build
-their own clients, and the drained reader is swapped in only around its cases.
+their own clients.
 
 Run: `.venv/bin/python bench/remote_burst.py [--json] [--ns 100,500] [--bursts 5]
 [--explore] [--only TEXT] [--tls] [--connect-ms MS] [--check]`. About 2.5 minutes
@@ -193,7 +197,9 @@ def server_process(delay: float = DELAY_S, connect_penalty: float = 0.0,
             if not line.startswith("PORT "):
                 raise RuntimeError(f"the bench server did not start: {line!r}")
             _, port, stats_port = line.split()
-            yield Server(int(port), int(stats_port), context)
+            server = Server(int(port), int(stats_port), context)
+            warm_up(server)
+            yield server
         finally:
             proc.terminate()
             try:
@@ -201,6 +207,16 @@ def server_process(delay: float = DELAY_S, connect_penalty: float = 0.0,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+def warm_up(server: Server) -> None:
+    """One untimed call before any case, so that the first case to run does not pay the
+    server process's own first-request costs (measured: ~45 ms on aiohttp's burst 1)."""
+    request = urllib.request.Request(f"{server.base_url}/chat/completions",
+                                     data=json.dumps(BODY).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10, context=server.tls) as r:
+        r.read()
 
 
 def server_stats(port: int) -> dict[str, int]:
@@ -231,18 +247,18 @@ LimitsSpec = tuple[int | None, int | None, float]  # max_connections, max_keepal
 @dataclass(frozen=True)
 class Case:
     """One client configuration. `limits` for httpx clients (None: the client's own
-    defaults for "httpx", `make_client()`'s DEFAULT_LIMITS for "podium"); `lib` is the
-    httpx package ("httpx"; "httpx2", pydantic's fork, whose pool reserves the idle
-    connection it hands out; or "aiohttp-transport", httpx's API on an aiohttp pool);
-    `concurrency` is the provider's semaphore (None: N); `drain` swaps in an SSE reader
-    that reads the response to its end after [DONE]."""
+    defaults for "httpx", `make_client()`'s DEFAULT_LIMITS for "podium"); `lib` is
+    where the provider's client comes from: "podium" (`make_client`), "pool+anyio"
+    (Podium's pool on httpcore's anyio network backend), "httpx-pool" (httpx's own
+    transport and pool), "httpx2" (pydantic's fork, whose pool reserves the idle
+    connection it hands out) or "aiohttp-transport" (httpx's API on an aiohttp pool);
+    `concurrency` is the provider's semaphore (None: N)."""
 
     label: str
     kind: str  # "podium" | "httpx" | "aiohttp"
     limits: LimitsSpec | None = None
     concurrency: int | None = None
-    drain: bool = False
-    lib: str = "httpx"
+    lib: str = "podium"
 
 
 Call = Callable[[], Awaitable[str]]
@@ -252,107 +268,37 @@ def _httpx_client(case: Case, server: Server) -> Any:
     """The case's httpx(2) client, with Podium's timeouts."""
     import importlib
 
+    import httpcore
+
     from providers.http import DEFAULT_TIMEOUT, make_client
+    from providers.pool import PoolTransport
 
     c, k, e = case.limits or (None, None, 5.0)
-    if case.lib == "httpx" and case.kind == "podium":
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=k, keepalive_expiry=e)
+    verify = server.tls or True
+    if case.kind == "podium" and case.lib == "podium":
         if case.limits is None:
             return make_client()  # exactly what the registry builds (TLS: SSL_CERT_FILE)
-        return make_client(limits=httpx.Limits(max_connections=c, max_keepalive_connections=k,
-                                               keepalive_expiry=e))
-    if case.lib == "httpx+reserving-pool":
-        limits = httpx.Limits(max_connections=c, max_keepalive_connections=k, keepalive_expiry=e)
-        transport = httpx.AsyncHTTPTransport(limits=limits, verify=server.tls or True)
-        transport._pool.__class__ = reserving_pool_class()
+        return make_client(limits=limits)
+    if case.lib == "pool+anyio":
+        transport = PoolTransport(limits, verify=verify, network_backend=httpcore.AnyIOBackend())
         return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False,
                                  transport=transport)
+    if case.lib == "httpx-pool":
+        return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False,
+                                 limits=limits, verify=verify)
     if case.lib == "aiohttp-transport":
         return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=False,
                                  transport=AiohttpTransport(c or 0, e, server.tls))
-    lib = importlib.import_module(case.lib)
+    lib = importlib.import_module("httpx" if case.lib == "podium" else case.lib)
     t = DEFAULT_TIMEOUT
     timeout = lib.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
-    verify = server.tls or True
     if case.limits is None:
         # No limits: the client's own defaults (100 connections, 20 keep-alive, 5 s). A
         # bare `httpx.Limits()` is NOT that: its fields default to None (unbounded).
         return lib.AsyncClient(timeout=timeout, verify=verify)
     return lib.AsyncClient(timeout=timeout, verify=verify, limits=lib.Limits(
         max_connections=c, max_keepalive_connections=k, keepalive_expiry=e))
-
-
-def reserving_pool_class() -> type:
-    """Experiment: httpcore 1.0's pool with one change in how it hands out connections,
-    after httpcore2's: an idle connection assigned to a request is reserved until that
-    request starts on it, so requests arriving in the same tick do not all get the same
-    idle connection and retry (ConnectionNotAvailable) one by one; surplus idle
-    connections are counted once per pass instead of once per connection, and an idle
-    connection's expiry (a socket probe) is checked when it is handed out, or when the
-    pool is quiet, not for every idle connection at every pool event. Uses
-    httpcore's private attributes (`_requests`, `_connections`, `_max_*`)."""
-    import httpcore
-
-    class ReservingPool(httpcore.AsyncConnectionPool):
-        def _assign_requests_to_connections(self) -> list[Any]:
-            closing: list[Any] = []
-            reserved = {id(r.connection) for r in self._requests if r.connection is not None}
-            kept = [c for c in self._connections if not c.is_closed()]
-            if not self._requests:  # a quiet moment: close idle connections that expired
-                closing = [c for c in kept if c.is_idle() and c.has_expired()]
-                kept = [c for c in kept if c not in closing]
-            idle = ([c for c in kept if c.is_idle() and id(c) not in reserved]
-                    if len(kept) > self._max_keepalive_connections else [])
-            surplus = len(idle) - self._max_keepalive_connections
-            if surplus > 0:
-                dropped = {id(c) for c in idle[:surplus]}
-                closing += idle[:surplus]
-                kept = [c for c in kept if id(c) not in dropped]
-            self._connections = kept
-            available: list[Any] | None = None  # built at the first queued request
-            budget = self._max_connections - len(kept)
-            for request in self._requests:
-                if not request.is_queued():
-                    continue
-                if available is None:
-                    available = [c for c in kept if c.is_available()
-                                 and not (c.is_idle() and id(c) in reserved)]
-                if not available and budget <= 0:
-                    break
-                origin = request.request.url.origin
-                i = 0
-                while i < len(available):
-                    connection = available[i]
-                    if not connection.can_handle_request(origin):
-                        i += 1
-                        continue
-                    if connection.is_idle():  # HTTP/1.1: one request per idle connection
-                        del available[i]
-                        if connection.has_expired():  # checked only when it is handed out
-                            self._connections.remove(connection)
-                            closing.append(connection)
-                            budget += 1
-                            continue
-                    request.assign_to_connection(connection)
-                    break
-                else:
-                    if budget > 0:
-                        connection = self.create_connection(origin)
-                        self._connections.append(connection)
-                        request.assign_to_connection(connection)
-                        budget -= 1
-                        continue
-                    for i, connection in enumerate(available):  # replace an idle one
-                        if connection.is_idle():
-                            del available[i]
-                            self._connections.remove(connection)
-                            closing.append(connection)
-                            connection = self.create_connection(origin)
-                            self._connections.append(connection)
-                            request.assign_to_connection(connection)
-                            break
-            return closing
-
-    return ReservingPool
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -415,8 +361,7 @@ async def open_client(case: Case, n: int, server: Server) -> AsyncIterator[Call]
             return (await collect(provider, request)).text
 
         try:
-            with draining_sse(case.drain):
-                yield podium_call
+            yield podium_call
         finally:
             await client.aclose()
     elif case.kind == "httpx":
@@ -455,41 +400,6 @@ async def open_client(case: Case, n: int, server: Server) -> AsyncIterator[Call]
             await session.close()
     else:
         raise ValueError(case.kind)
-
-
-# The experiment's SSE reader: the same events as providers.http.sse_events, but after
-# `[DONE]` it keeps reading to the end of the response instead of returning, so httpcore
-# sees the end of the message and can put the connection back in the pool.
-async def _sse_events_drained(response: httpx.Response, where: str, *,
-                              done_marker: bool = True) -> AsyncIterator[tuple[str, Any]]:
-    from providers.http import sse_events
-
-    lines = response.aiter_lines()
-
-    class Lines:  # hands sse_events the one line iterator we keep reading afterwards
-        def aiter_lines(self) -> AsyncIterator[str]:
-            return lines
-
-    async for item in sse_events(Lines(), where, done_marker=done_marker):  # type: ignore[arg-type]
-        yield item
-    async for _ in lines:  # bounded: the rest of one short response (the chunked end)
-        pass
-
-
-@contextlib.contextmanager
-def draining_sse(enabled: bool) -> Iterator[None]:
-    """Swap the SSE reader the OpenAI provider uses (benchmark experiment only)."""
-    if not enabled:
-        yield
-        return
-    import providers.openai as openai_module
-
-    original = vars(openai_module)["sse_events"]
-    setattr(openai_module, "sse_events", _sse_events_drained)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(openai_module, "sse_events", original)  # noqa: B010
 
 
 # httpcore assigns a request to an idle connection without reserving it: requests that
@@ -582,10 +492,14 @@ def run_case(case: Case, n: int, server: Server, bursts: int) -> CaseResult:
 
 
 def main_cases() -> list[Case]:
-    """The four clients of the brief (Podium twice: concurrency N and its default)."""
+    """Podium's provider as shipped (concurrency N and 16), the same provider on httpx's
+    own pool with the limits shipped before (the "before" row), plain httpx twice, and
+    aiohttp."""
     return [
         Case("podium (make_client, concurrency=N)", "podium"),
         Case("podium (make_client, concurrency=16)", "podium", concurrency=16),
+        Case("podium on httpx's pool 1024/20 (before)", "podium", limits=(1024, 20, 5.0),
+             lib="httpx-pool"),
         Case("httpx max_conn=200 keepalive=200", "httpx", limits=(200, 200, 5.0)),
         Case("httpx default limits (100/20)", "httpx"),
         Case("aiohttp TCPConnector(limit=N)", "aiohttp"),
@@ -593,45 +507,40 @@ def main_cases() -> list[Case]:
 
 
 def explore_cases() -> list[Case]:
-    """Podium's provider under other pool limits (max_connections/max_keepalive,
-    keepalive_expiry 5 s unless said), concurrency bounds, the drained SSE reader, and
-    on an httpx2 client."""
-    def podium(c: int | None, k: int | None, conc: int | None = None, *, drain: bool = False,
-               e: float = 5.0, lib: str = "httpx") -> Case:
-        prefix = f"{lib} " if lib != "httpx" else ""
+    """Podium's provider under other limits of its pool (max_connections/max_keepalive,
+    keepalive_expiry 5 s unless said), other concurrency bounds, and on other pools."""
+    def podium(c: int | None, k: int | None, conc: int | None = None, *,
+               e: float = 5.0, lib: str = "podium") -> Case:
+        prefix = f"{lib} " if lib != "podium" else ""
         keep = "none" if k is None else str(k)
         label = (f"{prefix}{c or 'none'}/{keep}"
-                 f"{f' exp {e:g}s' if e != 5.0 else ''}, conc={conc or 'N'}"
-                 f"{', drained' if drain else ''}")
-        return Case(label, "podium", (c, k, e), conc, drain, lib)
+                 f"{f' exp {e:g}s' if e != 5.0 else ''}, conc={conc or 'N'}")
+        return Case(label, "podium", (c, k, e), conc, lib)
 
     return [
-        # the pool queue: N calls in flight through a pool of fewer connections
-        podium(100, 20),  # as shipped (concurrency=N)
-        podium(100, 20, 100),
-        podium(200, 20, 200),
-        podium(500, 20),
+        # Podium's pool: a bound below N (requests wait for a connection), keep-alive
+        # bounds, a short expiry, no bound at all
+        podium(100, 100),
+        podium(200, 200),
         podium(1024, 20),
-        podium(None, 20),
-        # concurrency defaults on a pool that never queues
-        podium(1024, 20, 16),
-        podium(1024, 20, 64),
-        podium(1024, 20, 256),
-        # keep-alive reuse (needs the drained reader) and the idle-connection herd
-        podium(100, 20, drain=True),
-        podium(100, 10, drain=True),
-        podium(100, 100, drain=True),
-        podium(100, 100, e=0.1, drain=True),
-        podium(1024, 20, drain=True),
-        podium(500, 500, drain=True),
+        podium(1024, 100),
+        podium(1024, 256),
+        podium(1024, 1024, e=0.1),
+        podium(None, None),
+        # concurrency bounds on a pool that never makes a request wait
+        podium(1024, 1024, 16),
+        podium(1024, 1024, 64),
+        podium(1024, 1024, 256),
+        # the network backend: httpcore's default (anyio) under Podium's pool
+        podium(1024, 1024, lib="pool+anyio"),
         # the same provider on other pools
-        podium(100, 100, drain=True, lib="httpx2"),
-        podium(500, 500, drain=True, lib="httpx2"),
-        podium(100, 20, drain=True, lib="httpx+reserving-pool"),
-        podium(100, 100, drain=True, lib="httpx+reserving-pool"),
-        podium(1024, 1024, drain=True, lib="httpx+reserving-pool"),
-        podium(100, 100, drain=True, lib="aiohttp-transport"),
-        podium(1024, 1024, drain=True, lib="aiohttp-transport"),
+        podium(100, 20, lib="httpx-pool"),
+        podium(1024, 20, lib="httpx-pool"),
+        podium(100, 100, lib="httpx-pool"),
+        podium(100, 100, lib="httpx2"),
+        podium(500, 500, lib="httpx2"),
+        podium(100, 100, lib="aiohttp-transport"),
+        podium(1024, 1024, lib="aiohttp-transport"),
     ]
 
 
@@ -640,6 +549,11 @@ def explore_cases() -> list[Case]:
 
 def _cell(t: float) -> str:
     return f"{t:.3f}"
+
+
+def _httpcore_pool(case: Case) -> bool:
+    """Whether the case's requests go through an httpcore(2) connection pool."""
+    return case.kind == "httpx" or case.lib in ("httpx-pool", "httpx2")
 
 
 def render(results: list[CaseResult], title: str) -> str:
@@ -652,7 +566,7 @@ def render(results: list[CaseResult], title: str) -> str:
         rows.append([r.case.label, str(r.n), *times,
                      _cell(r.median) if r.times else r.first_error or "-",
                      "/".join(str(c) for c in r.new_connections),
-                     "/".join(str(c) for c in r.pool_retries) if r.case.kind != "aiohttp" else "-",
+                     "/".join(str(c) for c in r.pool_retries) if _httpcore_pool(r.case) else "-",
                      f"{statistics.median(r.cpu):.3f}" if r.cpu else "-",
                      str(sum(r.errors))])
     return f"{title}\n\n{table(header, rows)}"
@@ -709,7 +623,8 @@ def summary(main: list[CaseResult], explore: list[CaseResult]) -> dict[str, Any]
 NOTES = """\
 new conns/burst: TCP connections the server accepted during each burst (0 = every call
 reused a keep-alive connection). pool retries/burst: httpcore ConnectionNotAvailable
-retries (requests handed an idle connection another request took first). cpu s/burst:
+retries (requests handed an idle connection another request took first; "-" where no
+httpcore pool is involved: Podium's own pool, aiohttp). cpu s/burst:
 the client process's CPU time for the burst (the server has its own process). A
 burst's floor is the server's 200 ms; with a pool of C connections and N > C calls it
 is ceil(N / C) x 200 ms, with a concurrency of G it is ceil(N / G) x 200 ms."""
@@ -761,8 +676,8 @@ def main(argv: list[str] | None = None) -> int:
         if targets(main_results):
             parts.append(table(["target", "value", "limit", "result"], targets(main_results)))
         if explore_results:
-            parts.append(render(explore_results, "Podium's OpenAIProvider: limits x "
-                                "concurrency (make_client(limits=...))"))
+            parts.append(render(explore_results, "Podium's OpenAIProvider: its pool's limits "
+                                "x concurrency (make_client(limits=...)), and other pools"))
         parts += [NOTES, load_note()]
         print("\n\n".join(parts))
     failed = any(row[3] == "FAIL" for row in targets(main_results))

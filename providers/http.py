@@ -16,16 +16,16 @@ from typing import Any, Literal
 import httpx
 
 from core.errors import AuthError, BadResponse, ProviderError, RateLimited, Timeout, Unavailable
+from providers.pool import PoolTransport
 
-# Measured in bench/remote_burst.py (httpcore 1.0.9):
-# - requests queued inside httpcore's pool are rescanned against every connection at
-#   each pool event (encode/httpx#3215): 500 calls through a 100-connection pool took
-#   4.7 s a burst. A pool as large as any provider's concurrency never queues: 0.79 s.
-# - many idle keep-alive connections make a thundering herd (every request of a tick
-#   is handed the same idle connection; one wins, the rest retry): keep 20.
-DEFAULT_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=20,
+# Connections come from providers.pool (see why there). Measured in
+# bench/remote_burst.py: with no idle-connection herd to fear, keeping every connection
+# a burst opened spares the next burst its connects (and, remote, its TLS handshakes);
+# the timer closes them after 5 s idle.
+DEFAULT_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=1024,
                               keepalive_expiry=5.0)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=30.0)
+PROXIED_KEEPALIVE = 20  # idle connections kept behind a proxy, on httpx's own pool
 
 
 class RemoteProvider:
@@ -55,8 +55,26 @@ class RemoteProvider:
 
 def make_client(*, limits: httpx.Limits = DEFAULT_LIMITS,
                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
-    """The one client every remote provider of a process shares."""
-    return httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=False)
+    """The one client every remote provider of a process shares, on Podium's pool.
+
+    Behind a proxy named in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), which
+    Podium's pool does not speak to, it is httpx's own transport, as before that pool,
+    keeping at most 20 connections idle (more make httpcore's idle-connection herd)."""
+    if _environment_proxies():
+        keep = min(limits.max_keepalive_connections or PROXIED_KEEPALIVE, PROXIED_KEEPALIVE)
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=httpx.Limits(
+            max_connections=limits.max_connections, max_keepalive_connections=keep,
+            keepalive_expiry=limits.keepalive_expiry))
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False,
+                             transport=PoolTransport(limits))
+
+
+def _environment_proxies() -> bool:
+    # The variables httpx itself reads (through the same urllib function) when it is
+    # given no transport; a client given one ignores them.
+    import urllib.request
+
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -3,16 +3,23 @@
 `ScriptServer` answers each request from a script (a list of behaviours, used in
 order, the last repeating): an OpenAI- or Anthropic-format stream, or a fault (429
 with Retry-After, 500, a slow body, a cut connection, malformed JSON). It records
-every request, so a test can prove what reached the network and what did not.
+every request and the client port it came from (one port, one TCP connection), so a
+test can prove what reached the network, and on how many connections. `tls_server`
+serves the same over HTTPS with a throw-away certificate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import ssl
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +33,8 @@ class Behaviour:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     usage: tuple[int, int] | None = (11, 5)  # None: the stream reports no usage
+    keep_alive: bool = False  # streams: chunked, connection kept (else closed after)
+    drop: bool = False  # close the connection after answering, without saying so
 
 
 def openai_events(text: str, usage: tuple[int, int] | None, model: str = "m") -> list[str]:
@@ -93,15 +102,28 @@ class ScriptServer:
                 with server._lock:
                     n = len(server.requests)
                     server.requests.append({"path": self.path, "body": body,
-                                            "headers": dict(self.headers)})
+                                            "headers": dict(self.headers),
+                                            "port": self.client_address[1]})
                     b = server.script[min(n, len(server.script) - 1)]
-                server.respond(self, b, body)
+                try:
+                    server.respond(self, b, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client hung up (on purpose, in some tests)
+                if b.drop:
+                    self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one, at the end of every test.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                        kwargs={"poll_interval": 0.05})
+
+    @property
+    def connections(self) -> int:
+        """TCP connections the requests so far came on."""
+        return len({r["port"] for r in self.requests})
 
     def __enter__(self) -> ScriptServer:
         self._thread.start()
@@ -135,7 +157,8 @@ class ScriptServer:
             lines = lines[:1] + ["data: {not json\n\n"] + lines[1:]
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
-        h.send_header("connection", "close")
+        h.send_header(*(("transfer-encoding", "chunked") if b.keep_alive
+                        else ("connection", "close")))
         h.end_headers()
         for i, line in enumerate(lines):
             if b.kind == "cut" and i == 2:
@@ -144,5 +167,30 @@ class ScriptServer:
                 return
             if b.kind == "slow":
                 time.sleep(b.delay)
-            h.wfile.write(line.encode())
+            data = line.encode()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if b.keep_alive else data)
             h.wfile.flush()
+        if b.keep_alive:
+            h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+
+
+@contextlib.contextmanager
+def tls_server(script: list[Behaviour], tmp: Path) -> Iterator[tuple[ScriptServer, str]]:
+    """A `ScriptServer` on HTTPS, with a self-signed certificate for 127.0.0.1 made by
+    the openssl command; yields it (its `url` says https) and the certificate's path."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = ScriptServer(script)
+    # The handshake happens in the handler's thread, not in accept() on the server's.
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True,
+                                              do_handshake_on_connect=False)
+    server.url = server.url.replace("http://", "https://")
+    with server:
+        yield server, str(cert)

@@ -20,6 +20,7 @@ from core.provider import Message, ModelRequest, collect
 from core.recipe import loads
 from core.store import Store
 from providers.anthropic import AnthropicProvider
+from providers.http import make_client
 from providers.openai import OpenAIProvider
 from providers.registry import build_hub
 from tests.servers import Behaviour, ScriptServer
@@ -36,9 +37,13 @@ def openai(server: ScriptServer, client: httpx.AsyncClient, **kw: Any) -> OpenAI
                           key=SECRET, **kw)
 
 
-def run_async(coro_fn: Any) -> Any:
+def run_async(coro_fn: Any, *, own_pool: bool = False) -> Any:
+    """Run `coro_fn(client)` on the client the registry builds (Podium's pool), or with
+    `own_pool` on a plain httpx client (httpx's own pool), as before Podium had one."""
     async def main() -> Any:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as client:
+        timeout = httpx.Timeout(2.0)
+        client = httpx.AsyncClient(timeout=timeout) if own_pool else make_client(timeout=timeout)
+        async with client:
             return await coro_fn(client)
     return asyncio.run(main())
 
@@ -105,9 +110,10 @@ def test_anthropic_text_and_structured_output() -> None:
     (Behaviour(kind="cut"), (Unavailable, BadResponse)),
     (Behaviour(kind="slow", delay=3.0), Timeout),
 ])
-def test_faults_map_to_typed_errors(behaviour: Behaviour, error: Any) -> None:
+@pytest.mark.parametrize("own_pool", [False, True], ids=["podium-pool", "httpx-pool"])
+def test_faults_map_to_typed_errors(behaviour: Behaviour, error: Any, own_pool: bool) -> None:
     with ScriptServer([behaviour]) as server, pytest.raises(error) as caught:
-        run_async(lambda c: collect(openai(server, c), ask()))
+        run_async(lambda c: collect(openai(server, c), ask()), own_pool=own_pool)
     assert SECRET not in str(caught.value) and SECRET not in (caught.value.hint or "")
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == 3.0
