@@ -56,6 +56,10 @@ class ModelSpec(BaseModel):
     price_out: float = Field(0.0, ge=0, description="USD per million output tokens.")
     threads: int | None = Field(None, ge=1, description="CPU threads for llamacpp.")
     gpu_layers: int = Field(0, description="Layers to offload to a GPU (-1: all).")
+    ubatch: int = Field(31, ge=1, le=4096, description="Prompt tokens llamacpp computes "
+                        "per pass. Under 32 avoids a kernel that gives wrong answers on "
+                        "some AVX-512/AMX CPUs; raise it (e.g. 512) elsewhere for faster "
+                        "prompts.")
     description: str = ""
 
     @property

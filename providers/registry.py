@@ -28,7 +28,8 @@ def build_providers(settings: Settings, *, client: Any = None,
             from providers.llamacpp import LlamaCppProvider
 
             out[name] = LlamaCppProvider(name, spec.path, context=spec.context,
-                                         threads=spec.threads, gpu_layers=spec.gpu_layers)
+                                         threads=spec.threads, gpu_layers=spec.gpu_layers,
+                                         ubatch=spec.ubatch)
             continue
         key = resolve_key(spec.key_env) if spec.key_env else None
         if spec.key_env and not key:

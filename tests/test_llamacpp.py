@@ -33,6 +33,21 @@ def test_streams_text_and_counts_tokens(model_path: Path) -> None:
     assert "paris" in response.text.lower()
 
 
+@pytest.mark.parametrize("country, capital", [("France", "Paris"), ("Japan", "Tokyo"),
+                                              ("Italy", "Rome")])
+def test_prompts_of_32_tokens_or_more_get_right_answers(model_path: Path, country: str,
+                                                         capital: str) -> None:
+    """llama.cpp 0.3.16's kernel for passes of 32+ prompt tokens gives wrong logits on
+    AVX-512/AMX CPUs ("You're welcome." for the capital of France): passes are kept
+    under 32 tokens. With the default system prompt these are over 40 tokens."""
+    provider = LlamaCppProvider("smollm2", model_path)
+    response = asyncio.run(collect(provider, ask(
+        f"What is the capital of {country}? Answer in one word.", max_tokens=12,
+        temperature=0.0)))
+    assert response.usage.input_tokens >= 32
+    assert capital in response.text
+
+
 def test_json_schema_output_is_valid(model_path: Path) -> None:
     provider = LlamaCppProvider("smollm2", model_path)
     schema = {"type": "object", "required": ["city", "country"],
