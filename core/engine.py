@@ -123,7 +123,11 @@ class Engine:
                 done[sid] = "skipped"
             elif rec.status == "waiting" and sid in asked:
                 done[sid] = "waiting"  # nothing to do until a person decides
+        from core.review import parse_value
+
         for sid, value in (settle or {}).items():
+            if isinstance(value, str):  # typed by a person: shaped like the step's output
+                value = parse_value(recipe.steps[sid], value, where=sid)
             self.store.finish_step(run.id, sid, 0, status="succeeded", output=value,
                                    has_output=True, model="by hand")
             outputs[sid] = value
@@ -329,12 +333,12 @@ class Engine:
         if some were decided in the meantime."""
         failed = schedule.failed()
         final = self._outputs(recipe, plan, values, schedule.status)
-        error = ("failed: " + ", ".join(failed) + "; ") if failed else ""
-        error += "waiting for review: " + ", ".join(s for s in plan.order if s in waiting)
+        error = ("failed: " + ", ".join(failed)) if failed else None
+        gates = ", ".join(s for s in plan.order if s in waiting)
         decided = self.store.finish_run(run_id, "waiting", final, error,
-                                        "decide with `podium review`; the run then "
-                                        f"continues (or later: podium resume {run_id})",
-                                        waiting_on=waiting)
+                                        f"waiting for review: {gates}; decide with `podium "
+                                        "review`, and the run continues (or later: podium "
+                                        f"resume {run_id})", waiting_on=waiting)
         if decided:
             for sid in decided:
                 waiting.discard(sid)

@@ -193,8 +193,9 @@ def _check_review(recipe: Recipe, sid: str, step: Any, problems: list[Problem]) 
     if step.on_reject == "retry" and target.kind not in MODEL_KINDS:
         problems.append(Problem(("steps", sid, "on_reject"),
                                 f"'{step.of}' is a {target.kind} step: running it again "
-                                "with feedback gives the same output",
-                                'use on_reject = "fail", or review a model step'))
+                                "with feedback (on_reject = \"retry\", the default) gives "
+                                "the same output",
+                                'set on_reject = "fail", or review a model step'))
     if step.items and target.kind not in ("map", "ensemble"):
         problems.append(Problem(("steps", sid, "items"),
                                 f"'{step.of}' is a {target.kind} step, which has no items",
@@ -211,7 +212,9 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
             templates.compile_check(source, expression=is_expr)
     except templates.TemplateSyntaxError as e:
         what = "expression" if is_expr else "template"
-        hint = "templates are Jinja2: {{ steps.x }}, {% if ... %}...{% endif %}"
+        hint = ("expressions are Jinja2 expressions: steps.x.label == 'angry', "
+                "inputs.n > 3" if is_expr else
+                "templates are Jinja2: {{ steps.x }}, {% if ... %}...{% endif %}")
         message = e.message or ""
         if message.startswith("No filter named"):
             name = message.split("'")[1] if "'" in message else ""

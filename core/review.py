@@ -178,9 +178,13 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
     record = store.review(review_id)
     if record.status != "pending":
         when = f" by {record.decided_by}" if record.decided_by else ""
+        pending = store.reviews(run_id=record.run_id, step_id=record.step_id)
+        hint = (f"a decision is final; the gate now asks in review {pending[0].id}"
+                if pending else "a decision is final" if record.kind == "budget" else
+                f"a decision is final; to change the output now, use `podium edit "
+                f"{record.run_id} {record.step_id}` and `podium rerun`")
         raise ReviewError(f"review {record.id} was already decided: {record.status}{when}",
-                          "a decision is final; to change the output now, use `podium "
-                          f"edit {record.run_id} {record.of_step}` and `podium rerun`")
+                          hint)
     if action not in ACTIONS:
         raise ReviewError(f"unknown action '{action}'", "actions: " + ", ".join(ACTIONS))
     by = by or who()
@@ -194,14 +198,19 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
         store.decide_review(record.id, "approved", by=by, decided=record.original,
                             has_decided=True, feedback=feedback)
     elif action == "edit":
-        if value is None:
-            raise ReviewError("an edit needs the new value", "give --value TEXT or --file F")
+        if value is None or not value.strip():
+            raise ReviewError("an edit needs the new value (it was empty)",
+                              "give --value TEXT or --file F; to drop an output, reject it")
         item_of = of_step if record.item is None else _item_step(of_step)
         decided = parse_value(item_of, value, record.original,
                               where=f"review {record.id}")
         store.decide_review(record.id, "edited", by=by, decided=decided, has_decided=True,
                             feedback=feedback)
     elif action == "reject":
+        if gate is not None and gate.on_reject == "retry" and record.item is None and \
+                not (feedback or "").strip():
+            raise ReviewError("say what is wrong: the step runs again with your feedback",
+                              f"podium review reject {record.id} --feedback TEXT")
         store.decide_review(record.id, "rejected", by=by, feedback=feedback)
     else:
         if record.item is None:
@@ -218,24 +227,34 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
 
 def _decide_budget(store: Store, record: ReviewRecord, action: str, amount: float | None,
                    local: bool, by: str) -> ReviewRecord:
+    spent = record.original or {}
+    tokens = spent.get("what") == "tokens"
+    unit = "TOKENS" if tokens else "USD"
+    options = (f"approve {record.id} --budget {unit} (more budget)"
+               + ("" if tokens else f", approve {record.id} --local (the rest on this "
+                  "machine)") + f", or reject {record.id} (stop the run)")
     if action == "approve":
-        if local and (record.original or {}).get("what") == "tokens":
+        if local and tokens:
             raise ReviewError("local models use tokens too: keeping the rest local does "
-                              "not answer a token cap",
-                              f"approve {record.id} --budget TOKENS, or reject it to stop")
+                              "not answer a token cap", options)
         if local:
             store.decide_review(record.id, "approved", by=by, action="local")
         else:
-            if amount is not None and amount <= 0:
-                raise ReviewError("--budget must be more than 0", "e.g. --budget 0.50")
+            short = float(spent.get("spent", 0)) - float(spent.get("cap", 0))
+            if amount is not None and (amount <= 0 or (tokens and amount != int(amount))):
+                what = "whole number of tokens" if tokens else "amount of USD"
+                raise ReviewError(f"--budget must be a positive {what}", options)
+            if amount is not None and amount <= short:
+                need = int(short) + 1 if tokens else round(short + 0.0001, 4)
+                raise ReviewError(f"that leaves the cap under what the run has used "
+                                  f"({spent.get('spent')} of {spent.get('cap')})",
+                                  f"add more than {short:g}, e.g. --budget {need}")
             store.decide_review(record.id, "approved", by=by, action="continue",
                                 amount=amount)
     elif action == "reject":
         store.decide_review(record.id, "rejected", by=by, action="stop")
     else:
-        raise ReviewError(f"a budget review takes approve or reject, not {action}",
-                          "approve --budget USD (more budget), approve --local (the rest "
-                          "on this machine), or reject (stop the run)")
+        raise ReviewError(f"a budget review takes approve or reject, not {action}", options)
     store.supersede(record.run_id, "budget", record.id)  # one answer for the whole run
     return store.review(record.id)
 
@@ -347,6 +366,9 @@ def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
     from core.recipe import loads
 
     rid, record, step = editable(store, run_id, step_id)
+    if not text.strip():
+        raise ReviewError("the new output is empty", "give the text or JSON the step "
+                          "should have output")
     value = parse_value(step, text, record.output, where=step_id)
     if value == record.output:
         return Edit(rid, step_id, None, [])

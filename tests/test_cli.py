@@ -40,7 +40,9 @@ def test_document_pipeline_outputs_and_show(podium_home: Path) -> None:
     assert out["outputs"]["type"] in ("complaint", "invoice", "news article", "recipe",
                                       "contract")
     assert 0 < out["outputs"]["confidence"] <= 1
-    assert set(out["outputs"]["entities"]) == {"people", "organizations", "dates"}
+    entities = out["outputs"]["entities"]
+    assert set(entities) == {"people", "organizations", "dates"}
+    assert "Maria Lopez" in entities["people"]  # read from the text, not made up
     assert isinstance(out["outputs"]["summary"], str) and out["outputs"]["summary"]
     shown = as_json(podium(podium_home, "show", out["run_id"], "--json"))
     steps = {s["step_id"]: s for s in shown["steps"]}

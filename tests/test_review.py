@@ -509,14 +509,14 @@ def test_bad_gates_are_caught_before_running(gate: str, message: str) -> None:
     assert any(message in str(err) and err.line for err in e.value.errors), str(e.value)
 
 
-def test_budget_numbers_of_a_waiting_run_are_in_the_database() -> None:
+def test_a_waiting_run_is_in_the_database_as_waiting() -> None:
     engine = make_engine(ScriptedProvider(answer=numbered))
     result = run(engine, DRAFT)
     conn = sqlite3.connect(engine.store.path)
-    status = conn.execute("SELECT status, error FROM runs WHERE id = ?",
+    status = conn.execute("SELECT status, error, hint FROM runs WHERE id = ?",
                           (result.run_id,)).fetchone()
     conn.close()
-    assert status == ("waiting", "waiting for review: check")
+    assert status[:2] == ("waiting", None) and status[2].startswith("waiting for review")
 
 
 # --- regressions from a review of the first version ------------------------------------------
@@ -688,3 +688,49 @@ def test_validation_covers_the_usual_schema_keywords() -> None:
                                 "$.level: True is not one of [1, 2]",
                                 "$.tags: at least 1 items", "$: unexpected field 'x'"]
     assert problems({"n": 3, "tag": "ab", "level": 2, "tags": ["a"]}, schema) == []
+
+
+# --- regressions from a new-user walkthrough ---------------------------------------------
+
+
+def test_settling_a_step_by_hand_checks_its_schema() -> None:
+    engine = make_engine(ScriptedProvider(answer='{"name": "Ada"}'))
+    recipe = SCHEMA.replace('[steps.check]\nkind = "review"\nof = "extract"\n', "") \
+        .replace("steps.check.name", "steps.extract.name")
+    loaded = loads(recipe)
+    run_id = engine.create(loaded, {})
+    with pytest.raises(ReviewError, match="not valid JSON"):
+        asyncio.run(engine.resume(run_id, settle={"extract": '{"name": '}))
+    done = asyncio.run(engine.resume(run_id, settle={"extract": '{"name": "Bo"}'}))
+    assert done.outputs == {"use": "Bo"}
+
+
+def test_a_rejection_that_sends_the_draft_back_needs_feedback() -> None:
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    run(engine, DRAFT)
+    [item] = engine.store.reviews()
+    with pytest.raises(ReviewError, match="say what is wrong"):
+        decide(engine.store, item.id, "reject")
+    with pytest.raises(ReviewError, match="empty"):
+        decide(engine.store, item.id, "edit", value="  ")
+    assert engine.store.review(item.id).status == "pending"
+
+
+def test_budget_answers_are_checked_against_what_was_spent() -> None:
+    engine = make_engine(ScriptedProvider(answer="ok"))
+    run(engine, BUDGETED)
+    [item] = engine.store.reviews()  # 11 of 10 tokens used
+    with pytest.raises(ReviewError, match="whole number of tokens"):
+        decide(engine.store, item.id, "approve", amount=0.5)
+    with pytest.raises(ReviewError, match="under what the run has used") as e:
+        decide(engine.store, item.id, "approve", amount=1)
+    assert "--budget 2" in (e.value.hint or "")
+    assert engine.store.review(item.id).status == "pending"
+    assert decide(engine.store, item.id, "reject").action == "stop"  # no feedback needed
+
+
+def test_a_waiting_run_is_not_an_error() -> None:
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    result = run(engine, DRAFT)
+    stored = engine.store.get_run(result.run_id)
+    assert stored.error is None and "waiting for review: check" in (stored.hint or "")

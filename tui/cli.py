@@ -87,21 +87,13 @@ def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json:
     Finished steps are kept, never re-run; steps that were in flight are retried.
     """
     store = open_store()
-    outputs = {k: _maybe_json(v) for k, v in parse_pairs(settle, "--output").items()}
+    outputs: dict[str, Any] = dict(parse_pairs(settle, "--output"))  # checked by the engine
     found = store.get_run(run_id)
     rid = found.id
     if found.status == "succeeded" and not (skip or settle):
         click.secho(f"run {rid} already succeeded; nothing to resume", fg="yellow", err=True)
     drive(store, lambda engine: engine.resume(rid, skip=list(skip), settle=outputs),
            as_json, quiet)
-
-
-def _maybe_json(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    return value if isinstance(value, dict | list) else text
 
 
 def _read_input_file(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ was left waiting (or its process was killed), or in the process already running 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,12 @@ def show_item(review_id: str, as_json: bool) -> None:
         if r.status == "edited":
             click.echo(_text(r.decided))
     elif r.kind == "budget":
-        click.echo(f"\napprove with more: podium review approve {r.id} --budget AMOUNT\n"
-                   f"keep the rest local: podium review approve {r.id} --local\n"
-                   f"stop the run:        podium review reject {r.id}")
+        tokens = (r.original or {}).get("what") == "tokens"
+        click.echo(f"\napprove with more: podium review approve {r.id} --budget "
+                   + ("TOKENS" if tokens else "USD"))
+        if not tokens:
+            click.echo(f"keep the rest local: podium review approve {r.id} --local")
+        click.echo(f"stop the run:        podium review reject {r.id}")
     else:
         click.echo(f"\napprove: podium review approve {r.id}\nedit:    podium review edit "
                    f"{r.id}\nreject:  podium review reject {r.id} --feedback TEXT")
@@ -206,19 +210,29 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
         if r.status != "pending":  # say so before opening an editor, not after
             raise ReviewError(f"review {r.id} was already decided: {r.status}",
                               "a decision is final")
+        typed = path is None
         value = _read_value(path, r.original)
+        if typed:
+            try:
+                _decide(review_id, "edit", no_resume, as_json, quiet, value=value,
+                        feedback=feedback)
+            except ReviewError as e:
+                _keep_on_error(value, ".txt" if isinstance(r.original, str) else ".json", e)
+                raise
+            return
     _decide(review_id, "edit", no_resume, as_json, quiet, value=value, feedback=feedback)
 
 
 @review.command()
 @click.argument("review_id", metavar="ID")
-@click.option("-f", "--feedback", required=True,
-              help="What is wrong: given to the model when the step runs again.")
+@click.option("-f", "--feedback",
+              help="What is wrong: given to the model when the step runs again (needed "
+              "when it does).")
 @_resume_option
 @_json_option
 @_quiet_option
 @friendly
-def reject(review_id: str, feedback: str, no_resume: bool, as_json: bool,
+def reject(review_id: str, feedback: str | None, no_resume: bool, as_json: bool,
            quiet: bool) -> None:
     """Send item ID back: the reviewed step runs again with the feedback (or the gate
     fails, as the recipe says). For an item of a map or ensemble: drop it. For a
@@ -247,12 +261,37 @@ def _read_value(path: str | None, original: Any) -> str:
             return Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read {path}: {e}", "give a UTF-8 text file") from None
+    import os
+    import sys
+
+    if not (os.environ.get("VISUAL") or os.environ.get("EDITOR")) and not sys.stdin.isatty():
+        raise InputError("no $EDITOR and no terminal to open one in",
+                         "give the new output with --value TEXT or --file F")
     suffix = ".txt" if isinstance(original, str) else ".json"
-    edited = click.edit(_text(original), extension=suffix)
+    try:
+        edited = click.edit(_text(original), extension=suffix)
+    except click.ClickException as e:
+        raise InputError(f"the editor failed: {e.message}",
+                         "check $EDITOR, or give --value TEXT or --file F") from None
     if edited is None:
         raise InputError("the editor closed without a change; nothing was decided",
                          "save the file before closing the editor, or use --value")
     return edited
+
+
+def _keep_on_error(text: str, suffix: str, error: Exception) -> None:
+    """A person's edit that was refused is saved, so fixing it does not mean typing it
+    all again."""
+    import tempfile
+
+    from core.errors import PodiumError
+
+    fd, path = tempfile.mkstemp(prefix="podium-edit-", suffix=suffix)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    if isinstance(error, PodiumError):
+        error.hint = (error.hint + "; " if error.hint else "") + \
+            f"your text is saved in {path}: fix it, then use --file {path}"
 
 
 # --- edit / rerun ------------------------------------------------------------------------
@@ -274,13 +313,19 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
     downstream becomes stale; `podium rerun RUN` recomputes only those, as a new run.
     Without --value or --file, opens $EDITOR on the output.
     """
-    from core.review import edit_output, editable
+    from core.review import ReviewError, edit_output, editable
 
     store = open_store()
+    typed = value is None and path is None
     if value is None:
         _, record, _ = editable(store, run_id, step_id)  # say what is wrong before $EDITOR
         value = _read_value(path, record.output)
-    done = edit_output(store, run_id, step_id, value)
+    try:
+        done = edit_output(store, run_id, step_id, value)
+    except ReviewError as e:
+        if typed:
+            _keep_on_error(value, ".json" if value.lstrip()[:1] in "[{" else ".txt", e)
+        raise
     if as_json:
         emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
                    "stale": done.stale})

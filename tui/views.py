@@ -26,7 +26,7 @@ def run_summary(run: Any) -> dict[str, Any]:
     return {"run_id": run.id, "recipe": run.recipe_name, "status": run.shown_status,
             "created_at": run.created_at, "duration_s": _duration(run),
             "input_tokens": run.input_tokens, "output_tokens": run.output_tokens,
-            "cost": run.cost, "error": run.error}
+            "cost": run.cost, "error": run.error, "parent_run_id": run.parent_run_id}
 
 
 def step_json(s: Any, orphaned: bool = False) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def run_json(store: Any, run: Any) -> dict[str, Any]:
     orphaned = run.orphaned
     return {**run_summary(run), "outputs": run.outputs, "inputs": _inputs_brief(run.inputs),
             "recipe_hash": run.recipe_hash, "recipe_path": run.recipe_path,
-            "parent_run_id": run.parent_run_id, "hint": run.hint,
+            "hint": run.hint, "waiting_for": [r.id for r in store.reviews(run_id=run.id)],
             "steps": [step_json(s, orphaned) for s in steps]}
 
 
