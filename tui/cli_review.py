@@ -210,6 +210,9 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
         if r.status != "pending":  # say so before opening an editor, not after
             raise ReviewError(f"review {r.id} was already decided: {r.status}",
                               "a decision is final")
+        if r.kind == "budget":
+            raise ReviewError(f"review {r.id} is a budget review: there is no output to edit",
+                              f"approve {r.id} --budget N, or reject {r.id} to stop the run")
         typed = path is None
         value = _read_value(path, r.original)
         if typed:
