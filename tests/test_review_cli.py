@@ -94,6 +94,11 @@ def test_pause_then_reject_with_feedback_then_edit_from_other_processes(
 
     twice = podium(podium_home, "review", "approve", str(second["id"]))
     assert twice.returncode == 2 and "already decided: edited" in twice.stderr
+    shown = out(podium(podium_home, "show", run["run_id"], "--json"))
+    assert [(r["round"], r["status"]) for r in shown["reviews"]] == [(1, "rejected"),
+                                                                   (2, "edited")]
+    human = podium(podium_home, "show", run["run_id"]).stdout
+    assert "(round 1): rejected" in human and "Write about a cat instead." in human
 
 
 def test_approve_passes_the_draft_unchanged(podium_home: Path, tmp_path: Path) -> None:

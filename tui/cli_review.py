@@ -15,16 +15,7 @@ from typing import Any
 import click
 
 from tui.cli_common import drive, emit_json, friendly, open_store
-
-
-def review_json(r: Any) -> dict[str, Any]:
-    """A review item as JSON."""
-    return {"id": r.id, "run_id": r.run_id, "step_id": r.step_id, "of_step": r.of_step,
-            "item": r.item, "kind": r.kind, "round": r.round, "status": r.status,
-            "instructions": r.instructions, "original": r.original, "decided": r.decided,
-            "feedback": r.feedback, "action": r.action, "amount": r.amount,
-            "created_at": r.created_at, "decided_at": r.decided_at,
-            "decided_by": r.decided_by}
+from tui.views import review_json
 
 
 def _age(ts: float) -> str:

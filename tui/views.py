@@ -40,6 +40,16 @@ def step_json(s: Any, orphaned: bool = False) -> dict[str, Any]:
             "version": s.version or 1}
 
 
+def review_json(r: Any) -> dict[str, Any]:
+    """A review item as JSON."""
+    return {"id": r.id, "run_id": r.run_id, "step_id": r.step_id, "of_step": r.of_step,
+            "item": r.item, "kind": r.kind, "round": r.round, "status": r.status,
+            "instructions": r.instructions, "original": r.original, "decided": r.decided,
+            "feedback": r.feedback, "action": r.action, "amount": r.amount,
+            "created_at": r.created_at, "decided_at": r.decided_at,
+            "decided_by": r.decided_by}
+
+
 def _step_status(s: Any, orphaned: bool) -> str:
     # A step still `running` in a run whose process is gone is in doubt.
     return "in_doubt" if s.status == "running" and orphaned else s.status
@@ -52,6 +62,7 @@ def run_json(store: Any, run: Any) -> dict[str, Any]:
     return {**run_summary(run), "outputs": run.outputs, "inputs": _inputs_brief(run.inputs),
             "recipe_hash": run.recipe_hash, "recipe_path": run.recipe_path,
             "hint": run.hint, "waiting_for": [r.id for r in store.reviews(run_id=run.id)],
+            "reviews": [review_json(r) for r in store.reviews(status=None, run_id=run.id)],
             "steps": [step_json(s, orphaned) for s in steps]}
 
 
@@ -129,6 +140,14 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             click.secho(f"    {label}: {s.reason}", dim=True)
         if s.stale:
             click.secho(f"    stale: {s.stale}", fg="yellow")
+        if s.kind == "review":
+            for r in store.reviews(status=None, run_id=run.id, step_id=s.step_id):
+                said = f": {preview(r.feedback, 60)}" if r.feedback else ""
+                item = f" item {r.item}" if r.item is not None else ""
+                who = f" by {r.decided_by}" if r.decided_by else ""
+                click.secho(f"    review {r.id}{item} (round {r.round}): {r.status}{who}{said}",
+                            fg="yellow" if r.status == "pending" else None, dim=r.status
+                            != "pending")
         if status == "waiting":
             asked = store.reviews(run_id=run.id, step_id=s.step_id)
             ids = ", ".join(str(r.id) for r in asked) or "?"
