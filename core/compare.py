@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core import templates
 from core.errors import PodiumError, StoreError
 from core.hub import ModelHub
 from core.recipe import loads
@@ -18,6 +19,7 @@ from core.steps.base import StepContext
 from core.store import Store
 
 COMPARABLE = ("llm", "classify", "ensemble")
+VERDICTS = ("local", "remote", "both", "neither")
 
 
 @dataclass
@@ -61,13 +63,30 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
         raise PodiumError(f"no {other} model could answer ({why})",
                           "add one with `podium models add`" if other == "remote" else None)
     model = ",".join(sorted(set(ctx.answered)))
+    source_text = str(getattr(step, "prompt", None) or getattr(step, "input", ""))
     store.add_comparison(run.id, step_id, original_model=record.model,
                          original_tier=record.tier, model=model, tier=other,
                          output=result.output, input_tokens=ctx.usage.input_tokens,
                          output_tokens=ctx.usage.output_tokens, cost=ctx.cost,
-                         latency_ms=latency)
+                         latency_ms=latency,
+                         prompt=templates.render(source_text, values, what=step_id))
     original = Side(record.model, record.tier, record.output, record.input_tokens,
                     record.output_tokens, record.cost, record.latency_ms)
     fresh = Side(model, other, result.output, ctx.usage.input_tokens,
                  ctx.usage.output_tokens, ctx.cost, latency)
     return original, fresh
+
+
+def judge(store: Store, run_id: str, step_id: str, verdict: str) -> None:
+    """A person says which answer of a step's latest comparison was right."""
+    if verdict not in VERDICTS:
+        raise PodiumError(f"unknown verdict '{verdict}'", "verdicts: " + ", ".join(VERDICTS))
+    store.judge_comparison(store.get_run(run_id).id, step_id, verdict)
+
+
+def calibration_rows(store: Store) -> list[dict[str, Any]]:
+    """Judged comparisons as rows for the routing calibration set
+    (`bench/calibration/fit.py --extra FILE`): the prompt, and whether the local
+    answer was right."""
+    return [{"prompt": p["prompt"], "local_correct": p["verdict"] in ("local", "both"),
+             "run_id": p["run_id"], "step_id": p["step_id"]} for p in store.judged_pairs()]

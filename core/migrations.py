@@ -150,3 +150,14 @@ def m004_reviews(db: sqlite_utils.Database) -> None:
         db.table("steps").add_column("stale", str)  # why the output is out of date, or NULL
     if "version" not in columns:
         db.table("steps").add_column("version", int)  # current output version (NULL: 1)
+
+
+@migration
+def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
+    # A comparison keeps the prompt both tiers answered and, once a person says so,
+    # which answer was right: a labelled pair for the routing calibration set.
+    columns = db.table("comparisons").columns_dict
+    if "prompt" not in columns:
+        db.table("comparisons").add_column("prompt", str)
+    if "verdict" not in columns:
+        db.table("comparisons").add_column("verdict", str)  # local|remote|both|neither

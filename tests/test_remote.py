@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -342,8 +343,20 @@ def test_compare_runs_a_step_on_the_other_tier(podium_home: Path, tmp_path: Path
     assert len(server.requests) == 2
     db = sqlite3.connect(podium_home / "podium.db")
     assert db.execute("SELECT COUNT(*) FROM comparisons").fetchone()[0] == 2
+    judged = podium("compare", "last", "a", "--verdict", "remote")
+    pairs = podium("compare", "--pairs").stdout.splitlines()
+    # A person's verdicts extend the routing calibration set.
+    (tmp_path / "pairs.jsonl").write_text("\n".join(pairs))
+    refit = subprocess.run([sys.executable, str(ROOT / "bench" / "calibration" / "fit.py"),
+                            "--extra", str(tmp_path / "pairs.jsonl")], capture_output=True,
+                           text=True, cwd=ROOT, timeout=300)
     shown = json.loads(podium("show", "last", "--json").stdout)
     assert shown["steps"][0]["tier"] == "local"  # the original is untouched
+    assert judged.returncode == 0 and "the remote answer was right" in judged.stdout
+    assert [json.loads(p)["prompt"] for p in pairs] == [
+        "What is the capital of France? Answer briefly."]
+    assert json.loads(pairs[0])["local_correct"] is False
+    assert refit.returncode == 0 and "extra: 1 judged pairs" in refit.stdout, refit.stderr
 
 
 def test_error_events_and_odd_shapes_are_provider_errors() -> None:

@@ -121,7 +121,7 @@ def test_blank_database_schema(store: Store) -> None:
                      "created_at"},
         "comparisons": {"id", "run_id", "step_id", "original_model", "original_tier",
                         "model", "tier", "output_hash", "input_tokens", "output_tokens",
-                        "cost", "latency_ms", "created_at"},
+                        "cost", "latency_ms", "created_at", "prompt", "verdict"},
         "reviews": {"id", "run_id", "step_id", "of_step", "item", "kind", "round", "status",
                     "instructions", "original_hash", "decided_hash", "feedback", "action",
                     "amount", "created_at", "decided_at", "decided_by"},

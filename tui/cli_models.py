@@ -126,19 +126,47 @@ def models_add(name: str, path: str | None, provider: str | None, base_url: str 
 
 
 @click.command()
-@click.argument("run_id", metavar="RUN")
-@click.argument("step_id", metavar="STEP")
+@click.argument("run_id", metavar="RUN", required=False)
+@click.argument("step_id", metavar="STEP", required=False)
+@click.option("--verdict", type=click.Choice(["local", "remote", "both", "neither"]),
+              help="Say which answer of the step's last comparison was right (no model "
+              "is called).")
+@click.option("--pairs", is_flag=True, help="Print the judged comparisons as JSON lines "
+              "{prompt, local_correct}, for bench/calibration/fit.py --extra.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @friendly
-def compare(run_id: str, step_id: str, as_json: bool) -> None:
+def compare(run_id: str | None, step_id: str | None, verdict: str | None, pairs: bool,
+            as_json: bool) -> None:
     """Run a finished model STEP of RUN again on the other tier (local <-> remote) and
-    show both answers side by side; the sibling is stored, the original kept."""
+    show both answers side by side; the sibling is stored, the original kept.
+
+    \b
+    podium compare RUN STEP                     both answers side by side
+    podium compare RUN STEP --verdict remote    which one was right
+    podium compare --pairs > pairs.jsonl        judged pairs, to refit the router
+    """
     import asyncio
     from dataclasses import asdict
 
+    from core.compare import calibration_rows, judge
     from core.compare import compare as run_compare
 
     store = open_store()
+    if pairs:
+        for row in calibration_rows(store):
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if run_id is None or step_id is None:
+        raise click.UsageError("give RUN and STEP (or --pairs)")
+    if verdict is not None:
+        judge(store, run_id, step_id, verdict)
+        if as_json:
+            emit_json({"run_id": store.get_run(run_id).id, "step_id": step_id,
+                       "verdict": verdict})
+        else:
+            click.echo(f"{step_id}: the {verdict} answer was right" if verdict in (
+                "local", "remote") else f"{step_id}: {verdict} were right")
+        return
     engine = make_engine(store, None)
 
     async def main() -> Any:

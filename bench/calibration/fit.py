@@ -90,9 +90,21 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update core/routing.py")
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--cv", action="store_true", help="5-fold CV on the train half")
+    parser.add_argument("--extra", type=Path, metavar="PAIRS.jsonl",
+                        help="judged pairs from `podium compare --pairs`, added to the "
+                        "train half")
     args = parser.parse_args()
     items, labels = load()
     train, _ = split(items)
+    if args.extra:  # people's verdicts on real requests: train only, never the test half
+        import json
+
+        for n, line in enumerate(args.extra.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                row = json.loads(line)
+                train.append({"id": f"pair{n}", "prompt": row["prompt"], "kind": "pair"})
+                labels[f"pair{n}"] = bool(row["local_correct"])
+        print(f"extra: {sum(1 for it in train if it['kind'] == 'pair')} judged pairs")
     names = [k for k in routing.signals(request_for("x")) if k not in PRIORS]
     x = np.array([[routing.signals(request_for(it["prompt"]))[k] for k in names]
                   for it in train])

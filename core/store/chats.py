@@ -71,7 +71,7 @@ class Conversations:
     def add_comparison(self, run_id: str, step_id: str, *, original_model: str | None,
                        original_tier: str | None, model: str, tier: str, output: Any,
                        input_tokens: int, output_tokens: int, cost: float,
-                       latency_ms: float) -> None:
+                       latency_ms: float, prompt: str | None = None) -> None:
         """Store a sibling answer of a finished step, from the other tier."""
         content = dumps(output)
         digest = hashlib.sha256(content.encode()).hexdigest()
@@ -81,9 +81,28 @@ class Conversations:
                       "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
             c.execute("INSERT INTO comparisons (run_id, step_id, original_model, "
                       "original_tier, model, tier, output_hash, input_tokens, output_tokens, "
-                      "cost, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      "cost, latency_ms, created_at, prompt) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       (run_id, step_id, original_model, original_tier, model, tier, digest,
-                       input_tokens, output_tokens, cost, latency_ms, now))
+                       input_tokens, output_tokens, cost, latency_ms, now, prompt))
+
+    def judge_comparison(self, run_id: str, step_id: str, verdict: str) -> None:
+        """Record which answer of the step's latest comparison was right."""
+        with self._write() as c:
+            row = c.execute("SELECT id FROM comparisons WHERE run_id = ? AND step_id = ? "
+                            "ORDER BY id DESC LIMIT 1", (run_id, step_id)).fetchone()
+            if row is None:
+                raise StoreError(f"step '{step_id}' of run {run_id} has not been compared",
+                                 f"compare it first: podium compare {run_id} {step_id}")
+            c.execute("UPDATE comparisons SET verdict = ? WHERE id = ?", (verdict, row[0]))
+
+    def judged_pairs(self) -> list[dict[str, Any]]:
+        """Every comparison a person judged, with its prompt, oldest first."""
+        cur = self.conn.execute("SELECT run_id, step_id, prompt, original_tier, tier, "
+                                "verdict, created_at FROM comparisons WHERE verdict IS NOT "
+                                "NULL AND prompt IS NOT NULL ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def cost_since(self, since: float) -> float:
         """USD spent by steps that finished after `since` (epoch seconds)."""
