@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	@# An editable install gets no bytecode (pip compiles only what it copies); without
+	@# it, and with PYTHONDONTWRITEBYTECODE set, every start compiles Podium anew.
+	$(BIN)/python -m compileall -q core providers tui
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -88,7 +88,8 @@ class PoolTransport(httpx.AsyncBaseTransport):
     def __init__(self, limits: httpx.Limits, *, verify: ssl.SSLContext | bool = True,
                  trust_env: bool = True,
                  network_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._ssl = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        self._verify, self._trust_env = verify, trust_env
+        self._ssl: ssl.SSLContext | None = None  # made at the first https connection
         self._max_open = limits.max_connections
         self._max_idle = limits.max_keepalive_connections
         self._expiry = limits.keepalive_expiry
@@ -184,10 +185,19 @@ class PoolTransport(httpx.AsyncBaseTransport):
         return self._max_open is not None and self._slots >= self._max_open
 
     def _new(self, origin: httpcore.Origin) -> Connection:
-        connection = Connection(origin, ssl_context=self._ssl, keepalive_expiry=self._expiry,
-                                network_backend=self._backend)
+        connection = Connection(origin, ssl_context=self._ssl_context(origin),
+                                keepalive_expiry=self._expiry, network_backend=self._backend)
         self._open[connection] = _key(origin)
         return connection
+
+    def _ssl_context(self, origin: httpcore.Origin) -> ssl.SSLContext | None:
+        """The TLS context, for https only: loading the CA bundle costs ~20 ms, which a
+        process that only talks to plain-http servers (or none) need not pay."""
+        if origin.scheme != b"https":
+            return None
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(verify=self._verify, trust_env=self._trust_env)
+        return self._ssl
 
     def _pop_idle(self, key: Key, stale: list[Connection]) -> Connection | None:
         idle = self._idle.get(key)
