@@ -223,6 +223,14 @@ def _count(db: Path, sql: str, args: tuple[Any, ...] = ()) -> int:
         return 0
 
 
+def _copy_db(db: Path, copy: Path) -> Path:
+    """A fresh copy of a crashed SQLite database, its WAL included, to resume once."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{db}{suffix}").exists():
+            shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+    return copy
+
+
 def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -259,10 +267,7 @@ def podium_crash(repeats: int) -> dict[str, Any]:
             done_before = _count(db, "SELECT COUNT(*) FROM steps WHERE status = 'succeeded'")
             times = []
             for i in range(repeats + 1):
-                copy = Path(tmp) / f"copy{i}.db"
-                for suffix in ("", "-wal", "-shm"):
-                    if Path(f"{db}{suffix}").exists():
-                        shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+                copy = _copy_db(db, Path(tmp) / f"copy{i}.db")
                 took, out = _timed([PODIUM, "--db", str(copy), "resume", "last", "-q",
                                     "--json"], env)
                 run = json.loads(out)
@@ -327,10 +332,7 @@ def langgraph_crash(repeats: int) -> dict[str, Any]:
         proc.communicate()
         times = []
         for i in range(repeats + 1):
-            copy = Path(tmp) / f"copy{i}.db"
-            for suffix in ("", "-wal", "-shm"):
-                if Path(f"{db}{suffix}").exists():
-                    shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+            copy = _copy_db(db, Path(tmp) / f"copy{i}.db")
             took, _ = _timed([*me, "resume", str(copy)], dict(os.environ))
             if i:
                 times.append(took)

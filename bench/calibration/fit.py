@@ -84,6 +84,16 @@ def cross_validate(x: np.ndarray, y: np.ndarray, signs: np.ndarray, l2: float,
     return float(np.mean(shares))
 
 
+def write_block(name: str, block: str) -> None:
+    """Replace the `# --- NAME ... # --- end of NAME ---` block of core/routing.py."""
+    path = ROOT / "core" / "routing.py"
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(rf"# --- {name}.*?# --- end of {name} ---", lambda _: block, text,
+                  flags=re.S)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
 def main() -> None:
     """Fit, print the weights and the train APGR; `--write` puts them in core/routing.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -128,7 +138,6 @@ def main() -> None:
     print(f"  {'bias':<13} {bias:+.3f}\nREMOTE_THRESHOLD {threshold} (train CPT(50%) "
           f"{cpt(points):.1%})")
     if args.write:
-        path = ROOT / "core" / "routing.py"
         lines = ",\n".join(f'    "{k}": {v}' for k, v in weights.items())
         block = ("# --- fitted weights (bench/calibration/fit.py --write rewrites this block) ---\n"
                  f"# A logistic regression (L2 = {args.l2}, signs fixed) of 'the local model gets\n"
@@ -138,11 +147,7 @@ def main() -> None:
                  f"REMOTE_THRESHOLD = {threshold}\n"
                  f"BIAS = {round(bias, 3)}\nWEIGHTS: dict[str, float] = {{\n{lines},\n}}\n"
                  "# --- end of fitted weights ---")
-        text = path.read_text(encoding="utf-8")
-        text = re.sub(r"# --- fitted weights.*?# --- end of fitted weights ---",
-                      lambda _: block, text, flags=re.S)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+        write_block("fitted weights", block)
 
 
 if __name__ == "__main__":

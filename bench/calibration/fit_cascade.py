@@ -16,7 +16,6 @@ Run: `.venv/bin/python bench/calibration/fit_cascade.py [--select] [--write]`.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from calibration.build import SYSTEM  # noqa: E402
 from calibration.confidence import load_answers, request_for  # noqa: E402
-from calibration.fit import cross_validate, fit  # noqa: E402
+from calibration.fit import cross_validate, fit, write_block  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
 from core.routing import confidence_features  # noqa: E402
@@ -113,7 +112,6 @@ def main() -> None:
     print(f"  {'bias':<12} {bias:+.4f}\nCASCADE_MIN_CONFIDENCE {minimum} "
           f"(train CPT(50%) {f['cpt50']:.1%})")
     if args.write:
-        path = ROOT / "core" / "routing.py"
         lines = ",\n".join(f'    "{k}": {v}' for k, v in weights.items())
         block = (
             "# --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites "
@@ -127,11 +125,7 @@ def main() -> None:
             f"CASCADE_MIN_CONFIDENCE = {minimum}\nCASCADE_BIAS = {bias}\n"
             f"CASCADE_WEIGHTS: dict[str, float] = {{\n{lines},\n}}\n"
             "# --- end of fitted cascade weights ---")
-        text = path.read_text(encoding="utf-8")
-        text = re.sub(r"# --- fitted cascade weights.*?# --- end of fitted cascade weights ---",
-                      lambda _: block, text, flags=re.S)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+        write_block("fitted cascade weights", block)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ step answered again on the other tier)."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from contextlib import AbstractContextManager
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StoreError
-from core.store.records import dumps, new_run_id
+from core.store.records import dumps, new_run_id, put_artifact
 
 
 class Conversations:
@@ -73,12 +72,9 @@ class Conversations:
                        input_tokens: int, output_tokens: int, cost: float,
                        latency_ms: float, prompt: str | None = None) -> None:
         """Store a sibling answer of a finished step, from the other tier."""
-        content = dumps(output)
-        digest = hashlib.sha256(content.encode()).hexdigest()
         now = time.time()
         with self._write() as c:
-            c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                      "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+            digest = put_artifact(c, output, now)
             c.execute("INSERT INTO comparisons (run_id, step_id, original_model, "
                       "original_tier, model, tier, output_hash, input_tokens, output_tokens, "
                       "cost, latency_ms, created_at, prompt) "

@@ -9,7 +9,6 @@ content-addressed artifacts, so storage grows with unique content only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -30,6 +29,7 @@ from core.store.records import (
     Finished,
     RunRecord,
     StepRecord,
+    artifact_row,
     dumps,
     new_run_id,
     pid_alive,
@@ -318,10 +318,8 @@ class Store(ReviewQueue, Conversations):
         artifacts = []
         for f in finished:
             if f.has_output:
-                content = dumps(f.output)
-                digest = hashlib.sha256(content.encode()).hexdigest()
-                artifacts.append((digest, content, len(content), now))
-                digests.append(digest)
+                artifacts.append(artifact_row(f.output, now))
+                digests.append(artifacts[-1][0])
             else:
                 digests.append(None)
         c.executemany("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "

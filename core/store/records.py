@@ -3,10 +3,12 @@ items; and the small helpers every part of the store shares."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import socket
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -163,3 +165,19 @@ def new_run_id() -> str:
 def dumps(value: Any) -> str:
     """Canonical JSON for outputs and inputs."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def artifact_row(value: Any, now: float) -> tuple[str, str, int, float]:
+    """(hash, content, size, created_at) of a value stored as a content-addressed
+    artifact: canonical JSON, named by its SHA-256."""
+    content = dumps(value)
+    return hashlib.sha256(content.encode()).hexdigest(), content, len(content), now
+
+
+def put_artifact(c: sqlite3.Connection, value: Any, now: float) -> str:
+    """Store `value` once, whoever else stored the same content; return its hash."""
+    row = artifact_row(value, now)
+    c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
+              "VALUES (?, ?, ?, ?)", row)
+    return row[0]
+

@@ -3,7 +3,6 @@ version of an edited output, and the stale marks an edit leaves downstream."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StoreError
-from core.store.records import ReviewRecord, dumps
+from core.store.records import ReviewRecord, dumps, put_artifact
 
 
 class ReviewQueue:
@@ -29,8 +28,6 @@ class ReviewQueue:
         """Store `value` as a new version of a finished step's output (the first version
         kept) and mark `stale` steps out of date, in one transaction. Returns the
         new version number."""
-        content = dumps(value)
-        digest = hashlib.sha256(content.encode()).hexdigest()
         now = time.time()
         with self._write() as c:
             row = c.execute("SELECT output_hash, COALESCE(version, 1), finished_at FROM steps "
@@ -44,8 +41,7 @@ class ReviewQueue:
                           "source, created_at, created_by) VALUES (?, ?, 1, ?, 'run', ?, NULL)",
                           (run_id, step_id, old_hash, finished_at or now))
             version += 1
-            c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                      "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+            digest = put_artifact(c, value, now)
             c.execute("INSERT INTO step_versions (run_id, step_id, version, output_hash, "
                       "source, created_at, created_by) VALUES (?, ?, ?, ?, 'edit', ?, ?)",
                       (run_id, step_id, version, digest, now, by))
@@ -100,10 +96,7 @@ class ReviewQueue:
         ids = []
         with self._write() as c:
             for (item, original), n in zip(items, rounds, strict=True):
-                content = dumps(original)
-                digest = hashlib.sha256(content.encode()).hexdigest()
-                c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                          "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+                digest = put_artifact(c, original, now)
                 cur = c.execute("INSERT INTO reviews (run_id, step_id, of_step, item, kind, "
                                 "round, status, instructions, original_hash, created_at) "
                                 "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
@@ -169,10 +162,7 @@ class ReviewQueue:
         digest = None
         with self._write() as c:
             if has_decided:
-                content = dumps(decided)
-                digest = hashlib.sha256(content.encode()).hexdigest()
-                c.execute("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "
-                          "VALUES (?, ?, ?, ?)", (digest, content, len(content), now))
+                digest = put_artifact(c, decided, now)
             cur = c.execute("UPDATE reviews SET status = ?, decided_hash = ?, feedback = ?, "
                             "action = ?, amount = ?, decided_at = ?, decided_by = ? "
                             "WHERE id = ? AND status = 'pending'",
