@@ -324,9 +324,10 @@ class Edit:
     stale: list[str]
 
 
-def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any]:
-    """(run id, the step's record, the step whose output shape an edit must keep) of a
-    step a person may edit now, or a `ReviewError` saying why not."""
+def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any, Recipe]:
+    """(run id, the step's record, the step whose output shape an edit must keep, the
+    run's pinned recipe) of a step a person may edit now, or a `ReviewError` saying why
+    not."""
     from core.recipe import loads
 
     run = store.get_run(run_id)
@@ -352,10 +353,11 @@ def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any]:
                           f"settle it by hand with: podium resume {run.id} --output "
                           f"{step_id}=TEXT")
     _, path, source = store.recipe_source(run.recipe_hash)
-    step = loads(source, path, checked=True).steps[step_id]
+    recipe = loads(source, path, checked=True)
+    step = recipe.steps[step_id]
     if isinstance(step, ReviewStep):  # a gate passes the reviewed step's output on
-        step = loads(source, path, checked=True).steps[step.of]
-    return run.id, record, step
+        step = recipe.steps[step.of]
+    return run.id, record, step, recipe
 
 
 def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
@@ -363,17 +365,15 @@ def edit_output(store: Store, run_id: str, step_id: str, text: str, *,
     """Store `text` (shaped like the step's output, JSON checked against its schema) as
     a new version of a finished step's output, and mark every step downstream stale.
     The original stays stored; `podium rerun` recomputes the stale steps."""
-    from core.recipe import loads
 
-    rid, record, step = editable(store, run_id, step_id)
+    rid, record, step, recipe = editable(store, run_id, step_id)
     if not text.strip():
         raise ReviewError("the new output is empty", "give the text or JSON the step "
                           "should have output")
     value = parse_value(step, text, record.output, where=step_id)
     if value == record.output:
         return Edit(rid, step_id, None, [])
-    _, path, source = store.recipe_source(store.get_run(rid).recipe_hash)
-    plan = loads(source, path, checked=True).plan
+    plan = recipe.plan
     downstream = [s for s in plan.order if s in plan.descendants(step_id)]
     version = store.edit_step(rid, step_id, value, by=by or who(), stale={
         s: f"'{step_id}' was edited by hand" for s in downstream})

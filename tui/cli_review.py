@@ -312,7 +312,7 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
     store = open_store()
     typed = value is None and path is None
     if value is None:
-        _, record, _ = editable(store, run_id, step_id)  # say what is wrong before $EDITOR
+        _, record, _, _ = editable(store, run_id, step_id)  # say what is wrong before $EDITOR
         value = _read_value(path, record.output)
     try:
         done = edit_output(store, run_id, step_id, value)
