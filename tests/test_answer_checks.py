@@ -1,0 +1,69 @@
+"""The checks a program makes of a local answer before the cascade trusts it."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.answer_checks import evaluate, false_arithmetic, missed_sum, problem, repeated_line
+
+
+@pytest.mark.parametrize("text", [
+    "2 + 3 = 5", "3 + 4 + 5 = 12", "10 / 3 = 3.33", "$5 + $3 = $8", "2 x 3 = 6",
+    "1,000 * 2 = 2,000", "(2 + 3) * 4 = 20", "5 * 2 = 10 + 1 = 11",
+    "She has 3 * 49 = 147 books.", "On 2024-05-01 = a Wednesday", "no equation here"])
+def test_true_or_no_arithmetic_passes(text: str) -> None:
+    assert false_arithmetic(text) is None
+
+
+@pytest.mark.parametrize("text, said", [
+    ("Sam has 7 - 3 = 2 more coins.", "says 7 - 3 = 2, which is false"),
+    ("So, 95 * 27 = 27 * 27 = 69.", "says 27 * 27 = 69, which is false"),
+    ("66 + 52 = 188.", "says 66 + 52 = 188, which is false"),
+    ("10 / 4 = 2.4", "says 10 / 4 = 2.4, which is false")])
+def test_false_arithmetic_is_named(text: str, said: str) -> None:
+    assert false_arithmetic(text) == said
+
+
+def test_a_bare_sum_must_be_answered() -> None:
+    assert missed_sum("What is 56 - 22?", "56 - 22 gives you 11.") == (
+        "does not give 56 - 22 = 34")
+    assert missed_sum("Calculate 826 * 36.", "It is 29,736.") is None
+    assert missed_sum("What is 56 - 22?", "The answer is 34") is None
+    # Not a bare sum: a word problem, or a sentence that merely holds numbers.
+    assert missed_sum("Tom has 3 apples and eats 1 - how many are left?", "5") is None
+    assert missed_sum("Call 555-1234 for help", "ok") is None
+
+
+def test_a_loop_is_caught_but_code_may_repeat() -> None:
+    loop = "The answer is not known here.\nThe answer is not known here.\n"
+    assert repeated_line(loop) == "repeats itself ('The answer is not known here.' 2 times)"
+    code = "```python\nprint('hello there')\nprint('hello there')\n```"
+    assert repeated_line(code) is None
+    assert repeated_line("Yes. Yes. Yes.") is None  # too short to be a loop
+
+
+def test_evaluate_is_arithmetic_only() -> None:
+    assert evaluate("(2 + 3) x 4") == 20.0 and evaluate("-5 + 3") == -2.0
+    assert evaluate("1 / 0") is None
+    assert evaluate("__import__('os')") is None and evaluate("2 ** 8") is None
+
+
+def test_problem_orders_the_checks() -> None:
+    assert problem("?", "  ", "stop") == "was empty"
+    assert problem("?", '{"a": 1', "stop", {"type": "object"}) == "was not valid JSON"
+    assert problem("?", '{"a": 1}', "length", {"type": "object"}) == "was cut off"
+    assert problem("What is 2 + 2?", "2 + 2 = 5", "stop") == "says 2 + 2 = 5, which is false"
+    assert problem("What is 2 + 2?", "4", "stop") is None
+
+
+def test_no_right_calibration_answer_is_flagged() -> None:
+    """On the embedded model's cached answers, the checks flag only wrong ones."""
+    from bench.calibration.confidence import load_answers
+    from bench.calibration.metrics import load
+
+    items, labels = load()
+    answers, _ = load_answers()
+    flagged = [it["id"] for it in items if problem(
+        it["prompt"], answers[it["id"]].text, answers[it["id"]].finish_reason) is not None]
+    assert len(flagged) >= 60
+    assert not [i for i in flagged if labels[i]]
