@@ -17,16 +17,26 @@ every threshold:
 
 * random: the expected value (PGR = share sent).
 * prompt length: the best single length threshold (direction chosen on train).
-* heuristic: `core.routing.complexity`.
+* features alone: the logistic score of the instant features (`feature_score`), the
+  heuristic as it was before it looked up similar asks.
+* heuristic: `core.routing.complexity`: the features' score blended with the share
+  the local model got wrong among the most similar train-half prompts
+  (`core.neighbours`; the shipped examples are the train half). Train prompts, scored
+  to place the threshold, are scored without themselves among the examples.
 * kind+level lookup: the train half's failure rate of the prompt's kind and level,
   which no text feature sees directly: about the best a router that recognises the
   task and its difficulty could do; what is left is the model's per-prompt luck.
 * cascade (local confidence): `route = "cascade"`: 1 - `core.routing.answer_confidence`,
   the fitted chance that the local answer is wrong given its own token probabilities
   and the complexity score (`bench/calibration/fit_cascade.py`), from the cached
-  answers in `bench/calibration/local_confidence.json`; an answer that fails a hard
-  check (`cascade_problem`: empty, invalid JSON) comes first. Unlike the others it sees
+  answers in `bench/calibration/local_confidence.json`; an answer that fails a check a
+  program can make (`core.answer_checks`: empty, invalid JSON, false arithmetic, a
+  missed sum, a loop) comes first. Unlike the others it sees
   the answer, so it pays one local call for every prompt, the escalated ones included.
+* judge: `route = "judge"`: the embedded model asked whether the request is simple or
+  complex (`core.routing.judge_request`), scored as its chance of "complex"
+  (`judged_complex`) from `bench/calibration/local_judge.json` (`build.py --judge`).
+  It costs one local prompt pass per call; "train thr" is the engine's 0.5.
 * oracle: sends exactly the prompts the local model gets wrong.
 
 Columns: APGR (random = 0.5), CPT(50%) (share of strong calls to recover half the
@@ -47,6 +57,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from calibration.build import SYSTEM
@@ -55,8 +66,16 @@ from calibration.exams import EXAMS
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for
 from common import load_note, mark, table
 
+from core.neighbours import Neighbours, shipped
 from core.provider import Message, ModelRequest
-from core.routing import CASCADE_MIN_CONFIDENCE, answer_confidence, complexity
+from core.routing import (
+    CASCADE_MIN_CONFIDENCE,
+    JUDGE_THRESHOLD,
+    answer_confidence,
+    complexity,
+    feature_score,
+    judged_complex,
+)
 from core.steps.base import cascade_problem
 
 APGR_SHARE = 0.75  # of the oracle's APGR - 0.5
@@ -64,6 +83,7 @@ CPT_RATIO = 1.15  # of the oracle's CPT(50%)
 ANSWER_TOKENS = 64
 
 Item = dict[str, Any]
+HERE = Path(__file__).resolve().parent
 
 
 def request_for(prompt: str) -> ModelRequest:
@@ -124,8 +144,14 @@ def run() -> dict[str, Any]:
     sign = max((1.0, -1.0), key=lambda s: apgr(curve(
         [length(s)(it) for it in train], [labels[it["id"]] for it in train])))
 
+    # The shipped examples are the train half; a train prompt must not find itself.
+    examples = Neighbours(shipped().examples, leave_one_out=True)
+
+    def features(it: Item) -> float:
+        return feature_score(request_for(it["prompt"]))[0]
+
     def heuristic(it: Item) -> float:
-        return complexity(request_for(it["prompt"]))[0]
+        return complexity(request_for(it["prompt"]), examples)[0]
 
     def oracle(it: Item) -> float:
         return 0.0 if labels[it["id"]] else 1.0
@@ -134,13 +160,17 @@ def run() -> dict[str, Any]:
         return group_fail.get((it["kind"], it["level"]), 0.5)
 
     answers, cache = load_answers()
+    judged = json.loads((HERE / "calibration" / "local_judge.json").read_text(encoding="utf-8"))
+
+    def judge(it: Item) -> float:
+        return judged_complex(judged["logprobs"][it["id"]])
 
     def cascade(it: Item) -> float:  # sees the local answer: P(wrong)
         a = answers[it["id"]]
-        if cascade_problem(a.text, None, a.finish_reason) is not None:
+        if cascade_problem(it["prompt"], a.text, None, a.finish_reason) is not None:
             return 2.0  # always escalated
         confidence = answer_confidence(request_for(it["prompt"]), a.logprobs,
-                                       a.finish_reason)
+                                       a.finish_reason, examples)
         return heuristic(it) if confidence is None else 1.0 - confidence
 
     groups: dict[tuple[str, int], list[bool]] = {}
@@ -149,12 +179,15 @@ def run() -> dict[str, Any]:
     group_fail = {k: 1 - sum(v) / len(v) for k, v in groups.items()}
     rows = [random_row(test, labels)]
     for name, score in ((f"prompt length ({'long' if sign > 0 else 'short'} -> remote)",
-                         length(sign)), ("heuristic (complexity)", heuristic),
+                         length(sign)), ("features alone (before)", features),
+                        ("heuristic (complexity)", heuristic),
                         ("kind+level lookup (ceiling)", lookup),
-                        ("cascade (local confidence)", cascade), ("oracle", oracle)):
+                        ("cascade (local confidence)", cascade),
+                        ("judge (the local model rates)", judge), ("oracle", oracle)):
         # The oracle's score is 0 or 1: no threshold of it sends a chosen share.
         thr = None if score is oracle else (1.0 - CASCADE_MIN_CONFIDENCE) if (
-            score is cascade) else fitted_threshold(score, train, labels)
+            score is cascade) else JUDGE_THRESHOLD if score is judge else fitted_threshold(
+                score, train, labels)
         rows.append(evaluate(name, test, [score(it) for it in test], labels, thr))
     requests = [request_for(it["prompt"]) for it in items]
     best = float("inf")
@@ -166,7 +199,7 @@ def run() -> dict[str, Any]:
         for r in requests:
             complexity(r)
         best = min(best, time.perf_counter() - t0)
-    heur, casc, orc = rows[2], rows[4], rows[5]
+    heur, casc, orc = rows[3], rows[5], rows[7]
     families = []
     for family, members in (("exam kinds", [it for it in test if it["kind"] in EXAMS]),
                             ("everyday kinds", [it for it in test if it["kind"] not in EXAMS])):

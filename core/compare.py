@@ -13,6 +13,7 @@ from typing import Any
 from core import templates
 from core.errors import PodiumError, StoreError
 from core.hub import ModelHub
+from core.neighbours import Example, Neighbours, shipped
 from core.recipe import loads
 from core.steps import RUNNERS
 from core.steps.base import StepContext
@@ -82,6 +83,17 @@ def judge(store: Store, run_id: str, step_id: str, verdict: str) -> None:
     if verdict not in VERDICTS:
         raise PodiumError(f"unknown verdict '{verdict}'", "verdicts: " + ", ".join(VERDICTS))
     store.judge_comparison(store.get_run(run_id).id, step_id, verdict)
+
+
+def router_examples(store: Store) -> Neighbours | None:
+    """The router's examples with this store's judged comparisons added (a verdict of
+    `local` or `both` marks the local answer right), or None when there are none (the
+    shipped examples then serve)."""
+    pairs = store.judged_pairs()
+    if not pairs:
+        return None
+    return Neighbours([*shipped().examples, *(
+        Example(p["prompt"], p["verdict"] in ("local", "both"), judged=True) for p in pairs)])
 
 
 def calibration_rows(store: Store) -> list[dict[str, Any]]:

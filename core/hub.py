@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import ModelSpec
+from core.neighbours import Neighbours
 from core.provider import Provider
 
 
@@ -121,6 +122,9 @@ class ModelHub:
     unavailable: Mapping[str, str] = field(default_factory=dict)  # model -> why not
     resources: list[Any] = field(default_factory=list)  # things with `aclose()`, e.g. a client
     budget: Budget = field(default_factory=Budget)
+    # The router's examples of similar asks (None: the shipped ones), with this machine's
+    # judged comparisons added by the front end (`core.compare.router_examples`).
+    examples: Neighbours | None = None
     _limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
     def tiers(self) -> dict[str, Any]:

@@ -1,16 +1,20 @@
 """Which model answers a call, and why.
 
 `decide` turns a request and a step's policy into a `Decision`. The complexity
-score is the estimated chance that the local model gets the request wrong: a logistic
-function of instant features (`signals`: length, asks, numbers and operators, multi-step
-words, code, reasoning and letter-level words, lists, small talk, text given in quotes,
-structured output, conversation depth), with weights fitted on the embedded model's
-marks on `bench/calibration`. It is computed the same whether or not a remote model is
-available, so decisions can be compared and calibrated (`bench/routing.py` scores it).
+score is the estimated chance that the local model gets the request wrong. It blends
+two estimates: a logistic function of instant features (`signals`: length, asks,
+numbers and operators, multi-step words, code, reasoning and letter-level words, lists,
+small talk, text given in quotes, structured output, conversation depth), with weights
+fitted on the embedded model's marks on `bench/calibration`; and the share the local
+model got wrong among the most similar asks with a known outcome (`core.neighbours`).
+It is computed the same whether or not a remote model is available, so decisions can
+be compared and calibrated (`bench/routing.py` scores it).
 
 `answer_confidence` serves `route = "cascade"`, which sees the local answer before
 deciding: the estimated chance that the answer is right, from its own token
 probabilities (`answer_signals`) and the complexity score, fitted on the same marks.
+The cascade first runs the checks a program can make (`core.answer_checks`).
+`judge_request` is what `route = "judge"` asks the local model.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from core.provider import ModelRequest, TokenLogprob
+from core.neighbours import Neighbours, shipped, wrong_share
+from core.provider import Message, ModelRequest, TokenLogprob
 
 Tier = Literal["local", "remote"]
 
@@ -57,8 +62,9 @@ _QUOTED = re.compile(r"\"([^\"]{5,2000})\"|\u201c([^\u201d]{5,2000})\u201d")
 # A logistic regression (L2 = 3.0, signs fixed) of 'the local model gets
 # it wrong' on the train half of bench/calibration (365 prompts,
 # SmolLM2-135M). The last four weights are hand-set priors: the set does not
-# vary them. The threshold recovered half the quality gap on train.
-REMOTE_THRESHOLD = 0.648
+# vary them. The threshold (on the score blended with similar asks) recovered
+# half the quality gap on train.
+REMOTE_THRESHOLD = 0.698
 BIAS = 0.013
 WEIGHTS: dict[str, float] = {
     "log_chars": 0.0,
@@ -86,23 +92,45 @@ WEIGHTS: dict[str, float] = {
     "turns": 0.15,
     "context": 0.3,
 }
+# Each weighted feature's mean on train: reasons name what rose above it.
+TYPICAL: dict[str, float] = {
+    "numbers": 1.088,
+    "operators": 0.181,
+    "step_words": 0.34,
+    "reasoning": 0.214,
+    "code": 0.164,
+    "letters": 0.077,
+    "sorting": 0.052,
+    "closed": 0.096,
+    "short_plain": 0.266,
+    "longest_word": 7.252,
+    "social": 0.052,
+    "quoted": 0.115,
+}
 # --- end of fitted weights ---
 
 # --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites this block) ---
 # A logistic regression (L2 = 1.0, signs fixed) of 'the local answer is
 # wrong' from its token probabilities (greedy, top 2 alternatives) and the
-# complexity logit, on the train half of bench/calibration (365 prompts,
-# SmolLM2-135M). Fitted for the embedded model: another model's probabilities
-# mean something else. The cascade escalates below the confidence that
-# recovered half the quality gap on train.
-CASCADE_MIN_CONFIDENCE = 0.269
-CASCADE_BIAS = -1.9061
+# complexity logit, on the 325 answers of the train half of
+# bench/calibration that pass core.answer_checks (SmolLM2-135M; the others
+# escalate anyway). Fitted for the embedded model: another model's
+# probabilities mean something else. The cascade escalates below the confidence
+# that recovered half the quality gap on the whole train half.
+CASCADE_MIN_CONFIDENCE = 0.275
+CASCADE_BIAS = -1.6918
 CASCADE_WEIGHTS: dict[str, float] = {
-    "complexity": 1.1282,
-    "mean_margin": -0.0388,
-    "min_logprob": -1.2,
+    "complexity": 0.8312,
+    "min_logprob": -1.0167,
 }
 # --- end of fitted cascade weights ---
+# How much the instant features' score counts against the similar asks', in units of
+# one perfectly similar ask (5-fold CV on the train half: flat from 0.5 to 1).
+PRIOR_WEIGHT = 1.0
+# `route = "judge"`: the local model's answer to `judge_request`, escalating when it
+# finds "complex" likelier than "simple" (scored in bench/routing.py).
+JUDGE_CHOICES = ("simple", "complex")
+JUDGE_THRESHOLD = 0.5
 # Alternatives per token the cascade asks the local model for: the margin needs the
 # best token other than the chosen one.
 CONFIDENCE_TOP_LOGPROBS = 2
@@ -219,16 +247,48 @@ _LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big num
            "context": "long conversation"}
 
 
-def complexity(request: ModelRequest) -> tuple[float, list[str]]:
-    """A 0..1 score (higher is harder: the likelier the local model gets it wrong)
-    and the features that raised it most."""
+def feature_score(request: ModelRequest) -> tuple[float, dict[str, float]]:
+    """The score from the instant features alone (the logistic fit), and each
+    feature's part of its logit."""
     users = [m.content for m in request.messages if m.role == "user"]
     x = _text_signals(users[-1] if users else "", request, full=False)
     parts = {k: WEIGHTS.get(k, 0.0) * v for k, v in x.items()}
     z = BIAS + sum(parts.values())
-    score = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
-    raised = sorted((k for k, c in parts.items() if c >= 0.25), key=lambda k: -parts[k])
-    return score, [_LABELS[k] for k in raised[:4]]
+    return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))), parts
+
+
+def complexity(request: ModelRequest,
+               neighbours: Neighbours | None = None) -> tuple[float, list[str]]:
+    """A 0..1 score (higher is harder: the likelier the local model gets it wrong)
+    and, in words, what raised it most.
+
+    The score blends two estimates: the share the local model got wrong among the most
+    similar asks with a known outcome (`core.neighbours`; the shipped examples unless
+    `neighbours` is given), weighted by their similarity, and the instant features'
+    score, which counts as `PRIOR_WEIGHT` of a perfectly similar ask. An ask like
+    nothing seen is scored by its features alone."""
+    prior, parts = feature_score(request)
+    users = [m.content for m in request.messages if m.role == "user"]
+    index = shipped() if neighbours is None else neighbours
+    near = index.nearest(users[-1]) if users and len(index) else []
+    wrong, weight = wrong_share(near)
+    score = (wrong * weight + PRIOR_WEIGHT * prior) / (weight + PRIOR_WEIGHT)
+    # A feature is named when it raised the score well above what it gives a typical ask.
+    above = {k: c - WEIGHTS.get(k, 0.0) * TYPICAL.get(k, 0.0) for k, c in parts.items()}
+    raised = sorted((k for k, c in above.items() if c >= 0.25), key=lambda k: -above[k])
+    said = [_LABELS[k] for k in raised[:4]]
+    if weight >= PRIOR_WEIGHT / 2:
+        said.append(f"similar asks {wrong:.0%} wrong locally, nearest: "
+                    f"{_quote(near[0].example.prompt)}"
+                    + (" (your verdict)" if near[0].example.judged else ""))
+    elif not near:
+        said.append("no similar ask seen: by its features alone")
+    return score, said
+
+
+def _quote(text: str, limit: int = 48) -> str:
+    one_line = " ".join(text.split())
+    return repr(one_line if len(one_line) <= limit else one_line[:limit - 1] + "…")
 
 
 def answer_signals(logprobs: Sequence[TokenLogprob],
@@ -251,34 +311,52 @@ def answer_signals(logprobs: Sequence[TokenLogprob],
 
 
 def confidence_features(request: ModelRequest, logprobs: Sequence[TokenLogprob],
-                        finish_reason: str | None = None) -> dict[str, float] | None:
+                        finish_reason: str | None = None,
+                        neighbours: Neighbours | None = None) -> dict[str, float] | None:
     """`answer_signals` plus the request's complexity score as a logit: what the
     cascade's fit may weigh (None without token probabilities)."""
     x = answer_signals(logprobs, finish_reason)
     if x is None:
         return None
-    score = min(max(complexity(request)[0], 1e-6), 1 - 1e-6)
+    score = min(max(complexity(request, neighbours)[0], 1e-6), 1 - 1e-6)
     x["complexity"] = math.log(score / (1 - score))
     return x
 
 
 def answer_confidence(request: ModelRequest, logprobs: Sequence[TokenLogprob],
-                      finish_reason: str | None = None) -> float | None:
+                      finish_reason: str | None = None,
+                      neighbours: Neighbours | None = None) -> float | None:
     """The estimated chance (0..1) that the local model's answer to `request` is right,
     from the answer's token probabilities and the request's complexity score; None
     when the backend returned no token probabilities (then nothing can be said)."""
-    x = confidence_features(request, logprobs, finish_reason)
+    x = confidence_features(request, logprobs, finish_reason, neighbours)
     if x is None:
         return None
     z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
     return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
 
+def judge_request(ask: str) -> ModelRequest:
+    """What `route = "judge"` asks the local model, scoring the two `JUDGE_CHOICES`."""
+    return ModelRequest(messages=(
+        Message("system", "Rate the request: is it simple (a short fact, a small rewrite) "
+                "or complex (several steps, reasoning, code, math)? Answer simple or "
+                "complex."), Message("user", ask[:4000])), max_tokens=1)
+
+
+def judged_complex(logprobs: Sequence[float]) -> float:
+    """The judge's chance (0..1) that the ask is complex, from the log-likelihoods of
+    `JUDGE_CHOICES`: the two renormalised."""
+    simple, hard = logprobs
+    return 1.0 / (1.0 + math.exp(max(min(simple - hard, 30.0), -30.0)))
+
+
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
            default_local: str, *, unavailable: Mapping[str, str] | None = None,
-           explain: bool = True) -> Decision:
+           explain: bool = True, neighbours: Neighbours | None = None) -> Decision:
     """Pick a model from `models` (name -> tier) for `request` under `policy`;
-    `unavailable` names catalog models that cannot be called now, and why. With
+    `unavailable` names catalog models that cannot be called now, and why;
+    `neighbours` are the examples `complexity` looks up (None: the shipped ones). With
     `explain=False` (the engine's hot path) the complexity score is computed only when
     the choice depends on it; `podium route` always computes it."""
     reasons: list[str] = []
@@ -287,7 +365,7 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
                          policy.route not in ("local", "remote") and
                          (policy.model or policy.route) not in models)
     score: float | None
-    score, features = complexity(request) if needed else (None, [])
+    score, features = complexity(request, neighbours) if needed else (None, [])
     missing = dict(unavailable or {})
     wanted = policy.model or (policy.route if policy.route not in ("auto", "local",
                                                                      "remote") else None)
@@ -316,7 +394,7 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
     if policy.route == "remote":
         return Decision(remote[0], "remote", score, tuple(reasons + ["route = remote"]))
     if score is None:  # only reachable with explain=False; the choice needs the score now
-        score, features = complexity(request)
+        score, features = complexity(request, neighbours)
     if score >= REMOTE_THRESHOLD:
         why = f"complexity {score:.2f} >= {REMOTE_THRESHOLD}: " + ", ".join(features)
         return Decision(remote[0], "remote", score, tuple(reasons + [why]))

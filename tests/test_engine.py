@@ -437,6 +437,10 @@ route = "judge"
 prompt = "prove the theorem"
 """)
     assert result.outputs == {"a": "local answer", "b": "remote answer"}
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["b"].route["reasons"][0] == (
+        "judge: small rates the request complex (P(complex) 0.88, threshold 0.5)")
+    assert steps["a"].route["reasons"][0].startswith("judge: small rates the request simple")
 
 
 def test_daily_budget_keeps_calls_local_once_spent() -> None:

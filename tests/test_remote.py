@@ -343,7 +343,13 @@ def test_compare_runs_a_step_on_the_other_tier(podium_home: Path, tmp_path: Path
     assert len(server.requests) == 2
     db = sqlite3.connect(podium_home / "podium.db")
     assert db.execute("SELECT COUNT(*) FROM comparisons").fetchone()[0] == 2
+    ask = "What is the capital of France? Answer briefly."
+    before = json.loads(podium("route", ask, "--json").stdout)
     judged = podium("compare", "last", "a", "--verdict", "remote")
+    # The verdict teaches the router at once: the ask's nearest example is now it.
+    after = json.loads(podium("route", ask, "--json").stdout)
+    assert after["score"] > before["score"]
+    assert "(your verdict)" in after["reasons"][0] and "(your verdict)" not in str(before)
     pairs = podium("compare", "--pairs").stdout.splitlines()
     # A person's verdicts extend the routing calibration set.
     (tmp_path / "pairs.jsonl").write_text("\n".join(pairs))

@@ -53,6 +53,7 @@ def open_store() -> Any:
 
 
 def make_engine(store: Any, on_event: Any) -> Any:
+    from core.compare import router_examples
     from core.config import load_settings
     from core.engine import Engine
     from core.hub import Budget
@@ -60,6 +61,7 @@ def make_engine(store: Any, on_event: Any) -> Any:
 
     settings = load_settings()
     hub = build_hub(settings)
+    hub.examples = router_examples(store)
     if settings.budget_per_run is not None or settings.budget_per_day is not None or \
             settings.tokens_per_run is not None:
         import datetime as dt

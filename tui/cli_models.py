@@ -221,11 +221,12 @@ def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
         raise click.UsageError("give TEXT or --file PROMPTS.jsonl")
     hub = build_hub(load_settings())
     policy = Policy(route=route_, privacy=privacy)
+    examples = _router_examples()
 
     def one(prompt: str) -> dict[str, Any]:
         request = ModelRequest(messages=(Message("user", prompt),))
         return decide(request, policy, hub.tiers(), hub.default_local,
-                      unavailable=hub.unavailable).to_dict()
+                      unavailable=hub.unavailable, neighbours=examples).to_dict()
 
     if prompts_file is not None:
         for number, line in enumerate(prompts_file, start=1):
@@ -305,3 +306,19 @@ def chat(model: str | None, route_: str, system: str | None, chat_id: str | None
         asyncio.run(talk())
     except KeyboardInterrupt:
         click.echo()
+
+
+def _router_examples() -> Any:
+    """The examples the engine's router uses: the shipped ones plus this machine's
+    judged comparisons, if a database exists (explaining a route never creates one)."""
+    from core.compare import router_examples
+    from core.paths import db_path
+    from core.store import Store
+
+    if not db_path().exists():
+        return None
+    store = Store.open()
+    try:
+        return router_examples(store)
+    finally:
+        store.close()

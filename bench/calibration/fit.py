@@ -1,9 +1,14 @@
-"""Fit the router's weights on the train half of the calibration set.
+"""Fit the router on the train half of the calibration set.
 
-A logistic regression (L2, projected gradient steps; numpy only) predicts "the local model gets
-this wrong" from `core.routing.signals`. Features that are constant on the set (the
-priors: long answer, schema, turns, context) keep their hand-set weights. With
-`--write` the result replaces the fitted-weights block in `core/routing.py`.
+Two parts, as `core.routing.complexity` blends them. A logistic regression (L2,
+projected gradient steps; numpy only) predicts "the local model gets this wrong" from
+`core.routing.signals`; features that are constant on the set (the priors: long answer,
+schema, turns, context) keep their hand-set weights. And the train half, with the
+embedded model's marks, becomes the examples the router looks up similar asks in
+(`core.neighbours`). The escalation threshold is the one that recovered half the
+quality gap on train, each train prompt scored without itself among the examples.
+With `--write` the weights and threshold replace the fitted-weights block in
+`core/routing.py`, and the examples `core/data/routing_examples.jsonl`.
 
 Refit after changing the prompts, the labels or the signals:
 `.venv/bin/python bench/calibration/build.py --label` (only if prompts or model changed),
@@ -13,6 +18,7 @@ then `.venv/bin/python bench/calibration/fit.py --write`, then `bench/routing.py
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -26,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from calibration.build import SYSTEM  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
-from core import routing  # noqa: E402
+from core import neighbours, routing  # noqa: E402
 from core.provider import Message, ModelRequest  # noqa: E402
 
 PRIORS = {"long_answer": 0.5, "schema": 0.3, "turns": 0.15, "context": 0.3}
@@ -107,8 +113,6 @@ def main() -> None:
     items, labels = load()
     train, _ = split(items)
     if args.extra:  # people's verdicts on real requests: train only, never the test half
-        import json
-
         for n, line in enumerate(args.extra.read_text(encoding="utf-8").splitlines()):
             if line.strip():
                 row = json.loads(line)
@@ -126,28 +130,48 @@ def main() -> None:
     w, bias = fit(x, y, signs, args.l2)
     weights = {k: round(float(v), 3) for k, v in zip(names, w, strict=True)}
     weights.update(PRIORS)
-    scores = list(1 / (1 + np.exp(-(x @ w + bias))))
+    priors = list(1 / (1 + np.exp(-(x @ w + bias))))
+    examples = [neighbours.Example(it["prompt"], labels[it["id"]]) for it in train]
+    index = neighbours.Neighbours(examples, leave_one_out=True)
+    scores = [blend(prior, it["prompt"], index) for prior, it in zip(priors, train, strict=True)]
     points = curve(scores, [labels[it["id"]] for it in train])
     fitted = apgr(points)
     # Route remote from the score that recovered half the quality gap on train.
     threshold = round(threshold_for(scores, cpt(points)) - 0.0005, 3)
-    print(f"train: {len(train)} prompts, local wrong on {int(y.sum())}; "
-          f"train APGR {fitted:.3f}")
+    print(f"train: {len(train)} prompts, local wrong on {int(y.sum())}; train APGR "
+          f"{apgr(curve(priors, [labels[it['id']] for it in train])):.3f} by the features, "
+          f"{fitted:.3f} with similar asks (each without itself)")
     for k, v in weights.items():
         print(f"  {k:<13} {v:+.3f}" + ("  (prior, not fitted)" if k in PRIORS else ""))
     print(f"  {'bias':<13} {bias:+.3f}\nREMOTE_THRESHOLD {threshold} (train CPT(50%) "
           f"{cpt(points):.1%})")
     if args.write:
         lines = ",\n".join(f'    "{k}": {v}' for k, v in weights.items())
+        means = dict(zip(names, x.mean(0), strict=True))
+        typical = ",\n".join(f'    "{k}": {round(float(means[k]), 3)}' for k in names
+                             if weights[k] != 0)
         block = ("# --- fitted weights (bench/calibration/fit.py --write rewrites this block) ---\n"
                  f"# A logistic regression (L2 = {args.l2}, signs fixed) of 'the local model gets\n"
                  f"# it wrong' on the train half of bench/calibration ({len(train)} prompts,\n"
                  "# SmolLM2-135M). The last four weights are hand-set priors: the set does not\n"
-                 "# vary them. The threshold recovered half the quality gap on train.\n"
+                 "# vary them. The threshold (on the score blended with similar asks) recovered\n"
+                 "# half the quality gap on train.\n"
                  f"REMOTE_THRESHOLD = {threshold}\n"
                  f"BIAS = {round(bias, 3)}\nWEIGHTS: dict[str, float] = {{\n{lines},\n}}\n"
+                 "# Each weighted feature's mean on train: reasons name what rose above it.\n"
+                 f"TYPICAL: dict[str, float] = {{\n{typical},\n}}\n"
                  "# --- end of fitted weights ---")
         write_block("fitted weights", block)
+        neighbours.SHIPPED.write_text("".join(
+            json.dumps({"prompt": e.prompt, "local_right": e.local_right}) + "\n"
+            for e in examples), encoding="utf-8")
+        print(f"wrote {neighbours.SHIPPED.relative_to(ROOT)} ({len(examples)} examples)")
+
+
+def blend(prior: float, prompt: str, index: neighbours.Neighbours) -> float:
+    """`core.routing.complexity`'s blend of a feature score with similar asks."""
+    wrong, weight = neighbours.wrong_share(index.nearest(prompt))
+    return (wrong * weight + routing.PRIOR_WEIGHT * prior) / (weight + routing.PRIOR_WEIGHT)
 
 
 if __name__ == "__main__":

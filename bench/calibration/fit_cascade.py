@@ -4,7 +4,8 @@
 A logistic regression (fit.py's: L2, signs fixed, numpy only) predicts "the local
 model got it wrong" from the answer's own token probabilities and the request's
 complexity score (`core.routing.confidence_features`), read from the cached answers
-in `local_confidence.json` (`build.py --confidence`). The features are the ones a
+in `local_confidence.json` (`build.py --confidence`), on the answers that pass the checks a
+program can make (`core.answer_checks`; the others escalate anyway). The features are the ones a
 greedy forward selection by 5-fold cross-validation on the train half picked
 (`--select` reruns it); the held-out half is never looked at. With `--write` the
 weights and the escalation threshold replace the fitted-cascade block in
@@ -31,27 +32,39 @@ from calibration.confidence import load_answers, request_for  # noqa: E402
 from calibration.fit import cross_validate, fit, write_block  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
+from core.answer_checks import problem  # noqa: E402
+from core.neighbours import Neighbours, shipped  # noqa: E402
 from core.routing import confidence_features  # noqa: E402
 
 # Chosen by `--select` (5-fold CV on train, L2 = 1): more features added < 0.5 points.
-FEATURES = ("complexity", "mean_margin", "min_logprob")
+FEATURES = ("complexity", "min_logprob")
 L2 = 1.0  # the CV share is flat (59%) from L2 = 0.3 to 10
 # +1: a larger value can only make "wrong" likelier; -1: only less likely.
 SIGNS = {"complexity": 1.0, "tokens": 1.0, "cut_off": 1.0}  # the rest: probabilities, -1
 
 
 def table(items: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """id -> every feature, and the feature names."""
+    """id -> every feature, and the feature names. The complexity score is taken
+    without the prompt itself among the router's examples (the train half)."""
     answers, _ = load_answers()
+    examples = Neighbours(shipped().examples, leave_one_out=True)
     rows = {}
     for it in items:
         a = answers[it["id"]]
         x = confidence_features(request_for(it["prompt"], SYSTEM), a.logprobs,
-                                a.finish_reason)
+                                a.finish_reason, examples)
         if x is None:
             raise SystemExit(f"{it['id']}: no token probabilities in the cache")
         rows[it["id"]] = x
     return rows, list(next(iter(rows.values())))
+
+
+def passing(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The prompts whose local answer passes the checks a program can make: the
+    confidence decides only those (the others are escalated whatever it says)."""
+    answers, _ = load_answers()
+    return [it for it in items if problem(it["prompt"], answers[it["id"]].text,
+                                          answers[it["id"]].finish_reason) is None]
 
 
 def select(rows: dict[str, dict[str, float]], names: list[str], train: list[dict[str, Any]],
@@ -71,23 +84,30 @@ def select(rows: dict[str, dict[str, float]], names: list[str], train: list[dict
 
 
 def fitted(l2: float = L2) -> dict[str, Any]:
-    """The fit on the train half: weights, bias, the escalation threshold and figures."""
+    """The fit on the train half: weights, bias, the escalation threshold and figures.
+    The weights are fitted on the answers that pass the checks; the threshold is placed
+    on the whole half, where a flagged answer always escalates."""
     items, labels = load()
-    train, _ = split(items)  # the test half is not used here
+    everything = split(items)[0]  # the test half is not used here
+    train = passing(everything)
     rows, _ = table(train)
     y = np.array([0.0 if labels[it["id"]] else 1.0 for it in train])
     x = np.array([[rows[it["id"]][f] for f in FEATURES] for it in train])
     signs = np.array([SIGNS.get(f, -1.0) for f in FEATURES])
     w, bias = fit(x, y, signs, l2)
-    scores = list(1 / (1 + np.exp(-(x @ w + bias))))  # P(wrong)
-    points = curve(scores, [labels[it["id"]] for it in train])
+    wrong = dict(zip((it["id"] for it in train), 1 / (1 + np.exp(-(x @ w + bias))),
+                     strict=True))
+    scores = [float(wrong.get(it["id"], 2.0)) for it in everything]  # 2: flagged
+    points = curve(scores, [labels[it["id"]] for it in everything])
+    threshold = threshold_for(scores, cpt(points))
     return {
         "weights": {f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)},
         "bias": round(bias, 4),
         # Escalate below the confidence that recovered half the quality gap on train.
-        "min_confidence": round(1 - threshold_for(scores, cpt(points)) + 0.0005, 3),
-        "train": len(train), "wrong": int(y.sum()), "apgr": apgr(points),
-        "cpt50": cpt(points), "cv_share": cross_validate(x, y, signs, l2)}
+        "min_confidence": round(1 - min(threshold, 1.0) + 0.0005, 3),
+        "train": len(everything), "passing": len(train), "wrong": int(y.sum()),
+        "apgr": apgr(points), "cpt50": cpt(points),
+        "cv_share": cross_validate(x, y, signs, l2)}
 
 
 def main() -> None:
@@ -99,14 +119,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.select:
         items, labels = load()
-        train, _ = split(items)
+        train = passing(split(items)[0])
         rows, names = table(train)
         select(rows, names, train, np.array([0.0 if labels[it["id"]] else 1.0
                                               for it in train]), args.l2)
     f = fitted(args.l2)
     weights, bias, minimum = f["weights"], f["bias"], f["min_confidence"]
-    print(f"train: {f['train']} prompts, local wrong on {f['wrong']}; train APGR "
-          f"{f['apgr']:.3f}; 5-fold CV {f['cv_share']:.0%} of the oracle's gain")
+    print(f"train: {f['train']} prompts, {f['passing']} pass the checks, of which the "
+          f"local model got {f['wrong']} wrong; train APGR {f['apgr']:.3f}; 5-fold CV on "
+          f"the passing {f['cv_share']:.0%} of the oracle's gain")
     for k, v in weights.items():
         print(f"  {k:<12} {v:+.4f}")
     print(f"  {'bias':<12} {bias:+.4f}\nCASCADE_MIN_CONFIDENCE {minimum} "
@@ -118,10 +139,11 @@ def main() -> None:
             "this block) ---\n"
             f"# A logistic regression (L2 = {args.l2}, signs fixed) of 'the local answer is\n"
             "# wrong' from its token probabilities (greedy, top 2 alternatives) and the\n"
-            f"# complexity logit, on the train half of bench/calibration ({f['train']} prompts,\n"
-            "# SmolLM2-135M). Fitted for the embedded model: another model's probabilities\n"
-            "# mean something else. The cascade escalates below the confidence that\n"
-            "# recovered half the quality gap on train.\n"
+            f"# complexity logit, on the {f['passing']} answers of the train half of\n"
+            "# bench/calibration that pass core.answer_checks (SmolLM2-135M; the others\n"
+            "# escalate anyway). Fitted for the embedded model: another model's\n"
+            "# probabilities mean something else. The cascade escalates below the confidence\n"
+            "# that recovered half the quality gap on the whole train half.\n"
             f"CASCADE_MIN_CONFIDENCE = {minimum}\nCASCADE_BIAS = {bias}\n"
             f"CASCADE_WEIGHTS: dict[str, float] = {{\n{lines},\n}}\n"
             "# --- end of fitted cascade weights ---")

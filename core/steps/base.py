@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import answer_checks
 from core.errors import ConfigError, ProviderError, RateLimited, Timeout
 from core.hub import ModelHub, RateLimiter
 from core.provider import Message, ModelRequest, ModelResponse, Provider, Usage, collect
@@ -15,10 +16,14 @@ from core.recipe import ModelOptions
 from core.routing import (
     CASCADE_MIN_CONFIDENCE,
     CONFIDENCE_TOP_LOGPROBS,
+    JUDGE_CHOICES,
+    JUDGE_THRESHOLD,
     Decision,
     Policy,
     answer_confidence,
     decide,
+    judge_request,
+    judged_complex,
 )
 
 
@@ -76,10 +81,16 @@ class StepContext:
             return await self._cascade(options, messages, schema=schema,
                                        temperature=temperature, max_tokens=max_tokens,
                                        seed=seed, stream=stream)
+        judged = None
         if options.route == "judge" and not (model or options.model):
-            options = options.model_copy(update={"route": await self._judge(messages)})
+            route, judged = await self._judge(messages)
+            options = options.model_copy(update={"route": route})
         provider, decision = self.route(options, messages, schema, model=model,
                                         max_tokens=max_tokens)
+        if judged is not None:
+            decision = Decision(decision.model, decision.tier, decision.score,
+                                (judged,) + decision.reasons)
+            self.decisions[-1] = decision
         seed = options.seed if seed is None else seed
         temperature = options.temperature if temperature is None else temperature
         if self.attempt > 1:  # a retry of a deterministic call must not repeat the failure
@@ -133,7 +144,8 @@ class StepContext:
         route = "auto" if options.route in ("cascade", "judge") else options.route
         policy = Policy(route=route, model=model or options.model, privacy=options.privacy)
         decision = decide(request, policy, self.hub.tiers(), self.hub.default_local,
-                          unavailable=self.hub.unavailable, explain=False)
+                          unavailable=self.hub.unavailable, explain=False,
+                          neighbours=self.hub.examples)
         spent = self.hub.budget.exceeded(self.run_id)
         if decision.tier == "remote" and spent and not (model or options.model):
             decision = Decision(self.hub.default_local, "local", decision.score,
@@ -159,8 +171,9 @@ class StepContext:
                        max_tokens: int | None, seed: int | None,
                        stream: bool) -> ModelResponse:
         """Local first; escalate to a remote model when the local answer fails a check:
-        empty, cut off or invalid JSON, or its own token probabilities say it is
-        likely wrong (skipped when the backend gives none)."""
+        empty, cut off or invalid JSON, false arithmetic, a missed sum, a loop
+        (`core.answer_checks`), or its own token probabilities say it is likely wrong
+        (skipped when the backend gives none)."""
         kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
                                   max_tokens=max_tokens, seed=seed, stream=stream)
         local = await self.generate(options.model_copy(update={"route": "local"}),
@@ -168,7 +181,8 @@ class StepContext:
         request = ModelRequest(messages=tuple(messages), schema=schema,
                                max_tokens=max_tokens or options.max_tokens)
         confidence = answer_confidence(request, local.logprobs, local.finish_reason)
-        problem = cascade_problem(local.text, schema, local.finish_reason, confidence)
+        ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        problem = cascade_problem(ask, local.text, schema, local.finish_reason, confidence)
         first = self.decisions[-1]
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
         if problem is None or not remote or options.privacy == "local":
@@ -185,43 +199,37 @@ class StepContext:
             f"cascade: escalated because the local answer {problem}",))
         return answer
 
-    async def _judge(self, messages: list[Message]) -> str:
-        """Ask the local model whether the request is simple or complex: 'local' or
-        'remote'. Without a scoring local model, fall back to the heuristic."""
+    async def _judge(self, messages: list[Message]) -> tuple[str, str | None]:
+        """Ask the local model whether the request is simple or complex: the route
+        ('local' or 'remote') and why. Without a scoring local model, the heuristic
+        decides ('auto', None)."""
         from core.provider import ChoiceScorer
 
         local = self.hub.providers.get(self.hub.default_local)
         if not isinstance(local, ChoiceScorer):
-            return "auto"
+            return "auto", None
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        request = ModelRequest(messages=(
-            Message("system", "Rate the request: is it simple (a short fact, a small "
-                    "rewrite) or complex (several steps, reasoning, code, math)? "
-                    "Answer simple or complex."), Message("user", ask[:4000])), max_tokens=1)
-        logps, usage = await local.score_choices(request, ["simple", "complex"])
+        logps, usage = await local.score_choices(judge_request(ask), list(JUDGE_CHOICES))
         self.usage = self.usage + usage
-        return "remote" if logps[1] > logps[0] else "local"
+        p = judged_complex(logps)
+        verdict = "complex" if p >= JUDGE_THRESHOLD else "simple"
+        return ("remote" if verdict == "complex" else "local",
+                f"judge: {local.name} rates the request {verdict} "
+                f"(P(complex) {p:.2f}, threshold {JUDGE_THRESHOLD})")
 
 
 CALL_RETRIES = 2
 MAX_WAIT_S = 30.0
 
 
-def cascade_problem(text: str, schema: dict[str, Any] | None, finish_reason: str | None,
-                    confidence: float | None = None) -> str | None:
-    """What is wrong with a local answer, for `route = "cascade"`; None if nothing.
-    `confidence` is `answer_confidence` of it (None: no token probabilities, not checked)."""
-    if not text.strip():
-        return "was empty"
-    if finish_reason == "length" and schema is not None:
-        return "was cut off"
-    if schema is not None:
-        import json
-
-        try:
-            json.loads(text)
-        except json.JSONDecodeError:
-            return "was not valid JSON"
+def cascade_problem(ask: str, text: str, schema: dict[str, Any] | None,
+                    finish_reason: str | None, confidence: float | None = None) -> str | None:
+    """What is wrong with a local answer to `ask`, for `route = "cascade"`; None if
+    nothing. The checks a program can make come first (`core.answer_checks`); then
+    `confidence`, the `answer_confidence` of it (None: no token probabilities, not checked)."""
+    found = answer_checks.problem(ask, text, finish_reason, schema)
+    if found is not None:
+        return found
     if confidence is not None and confidence < CASCADE_MIN_CONFIDENCE:
         return f"had low confidence: {confidence:.2f} (< {CASCADE_MIN_CONFIDENCE})"
     return None
