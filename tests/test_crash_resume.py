@@ -49,11 +49,18 @@ def step_rows(db: Path, run_id: str | None = None) -> dict[str, tuple[Any, ...]]
     return {r[0]: r for r in rows}
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C reaches the child as it would in a terminal. A test suite started in the
+    background (`make test &`, nohup) ignores SIGINT, the child would inherit that, and
+    Python leaves an inherited SIG_IGN alone, so the run would never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_wait_for_c(home: Path, recipe: Path) -> subprocess.Popen[str]:
     """Start `podium run` and return once step c is streaming."""
     proc = subprocess.Popen([PODIUM, "run", str(recipe), "-q", "--json"], env=cli_env(home),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=as_in_a_terminal)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         rows = step_rows(home / "podium.db")
@@ -123,7 +130,7 @@ def test_ctrl_c_cancels_cleanly_and_resumes(podium_home: Path, tmp_path: Path) -
     proc = start_and_wait_for_c(podium_home, recipe)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "podium resume" in err
     run_id = json.loads(out)["run_id"]
     rows = step_rows(podium_home / "podium.db", run_id)
