@@ -415,6 +415,22 @@ prompt = "a hard one"
     assert steps["hard"].model == "big,small"  # both answered; both are paid for
 
 
+def test_cascade_escalates_when_the_local_answer_gets_its_own_sum_wrong() -> None:
+    local = ScriptedProvider("small", answer="Sam has 7 - 3 = 2 more coins.")
+    remote = RemoteScripted("big", answer="4")
+    engine = two_tier_engine(local, remote)
+    result = run(engine, """
+[steps.sum]
+kind = "llm"
+route = "cascade"
+prompt = "Sam has 7 coins and gives away 3. How many are left?"
+""")
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.output == "4" and step.tier == "remote"
+    assert "cascade: escalated because the local answer says 7 - 3 = 2, which is false" in \
+        step.route["reasons"]
+
+
 def test_judge_asks_the_local_model() -> None:
     class Judge(ScriptedProvider):
         async def score_choices(self, request: Any, choices: list[str]) -> Any:
