@@ -33,6 +33,13 @@ class AnthropicProvider(RemoteProvider):
         super().__init__(name, model=model, base_url=base_url, client=client, key=key,
                          key_env_var=key_env_var, tier=tier, concurrency=concurrency)
 
+    models_path = "/v1/models"
+
+    def headers(self) -> dict[str, str]:
+        """The API version and the key."""
+        return {"anthropic-version": API_VERSION, **({"x-api-key": self._key} if self._key
+                                                      else {})}
+
     @staticmethod
     def _wrapped(schema: dict[str, Any]) -> bool:
         return schema.get("type") != "object"
@@ -70,9 +77,7 @@ class AnthropicProvider(RemoteProvider):
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one message."""
         where = f"{self.name} ({self.base_url})"
-        headers = {"anthropic-version": API_VERSION}
-        if self._key:
-            headers["x-api-key"] = self._key
+        headers = self.headers()
         input_tokens = output_tokens = 0
         finish: str | None = None
         wrapped = request.schema is not None and self._wrapped(request.schema)

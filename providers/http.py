@@ -48,9 +48,29 @@ class RemoteProvider:
         self._key = key
         self._gate = asyncio.Semaphore(concurrency)
 
+    # The server's model list, relative to `base_url`: a cheap GET that needs the key.
+    models_path = "/models"
+
     def __repr__(self) -> str:  # never show the key
         return (f"{type(self).__name__}({self.name!r}, model={self.model!r}, "
                 f"base_url={self.base_url!r})")
+
+    def headers(self) -> dict[str, str]:
+        """The headers every request carries (the key among them)."""
+        return {"Authorization": f"Bearer {self._key}"} if self._key else {}
+
+    async def ping(self, timeout: float = 3.0) -> str:
+        """Whether the server answers, and takes the key: 'reachable', 'key refused',
+        'unreachable (...)' or 'server error N'. Costs no tokens."""
+        try:
+            response = await self._client.get(f"{self.base_url}{self.models_path}",
+                                               headers=self.headers(), timeout=timeout)
+        except httpx.HTTPError as e:
+            return f"unreachable ({type(e).__name__})"
+        if response.status_code in (401, 403):
+            return "key refused"
+        return "reachable" if response.status_code < 500 else \
+            f"server error {response.status_code}"
 
 
 def make_client(*, limits: httpx.Limits = DEFAULT_LIMITS,

@@ -67,7 +67,7 @@ class OpenAIProvider(RemoteProvider):
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one chat completion."""
         where = f"{self.name} ({self.base_url})"
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        headers = self.headers()
         usage: Usage | None = None
         finish: str | None = None
         pieces = 0

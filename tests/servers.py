@@ -87,6 +87,7 @@ class ScriptServer:
     def __init__(self, script: list[Behaviour]) -> None:
         self.script = script
         self.requests: list[dict[str, Any]] = []
+        self.gets: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         server = self
 
@@ -111,6 +112,19 @@ class ScriptServer:
                     return  # the client hung up (on purpose, in some tests)
                 if b.drop:
                     self.close_connection = True
+
+            def do_GET(self) -> None:  # noqa: N802
+                """The model list (`podium models --check`); the key 'refused' gets 401."""
+                server.gets.append({"path": self.path, "headers": dict(self.headers)})
+                key = self.headers.get("x-api-key") or self.headers.get(
+                    "authorization", "").removeprefix("Bearer ")
+                status = 401 if key == "refused" else 200
+                payload = json.dumps({"data": [{"id": "m"}]}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

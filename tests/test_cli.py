@@ -211,3 +211,29 @@ def test_models_check_reports_reachability(podium_home: Path) -> None:
     rows = {m["name"]: m for m in as_json(podium(podium_home, "models", "--check", "--json"))}
     assert rows["down"]["state"].startswith("unreachable") and not rows["down"]["available"]
     assert rows["smollm2"]["state"] == "ready"
+
+
+def test_models_check_asks_each_server_with_its_own_wire_format(podium_home: Path,
+                                                                 monkeypatch: Any) -> None:
+    from tests.servers import ScriptServer
+
+    monkeypatch.setenv("PODIUM_GOOD_KEY", "sk-good")
+    monkeypatch.setenv("PODIUM_BAD_KEY", "refused")
+    with ScriptServer([]) as server:
+        (podium_home / "config.toml").write_text(
+            f'[models.gpt]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+            'key_env = "PODIUM_GOOD_KEY"\n'
+            f'[models.claude]\nprovider = "anthropic"\nbase_url = "{server.url}"\n'
+            'key_env = "PODIUM_GOOD_KEY"\n'
+            f'[models.stale]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+            'key_env = "PODIUM_BAD_KEY"\n')
+        checked = podium(podium_home, "models", "--check", "--json")
+    rows = {m["name"]: m for m in as_json(checked)}
+    assert rows["gpt"]["state"] == rows["claude"]["state"] == "reachable"
+    assert rows["stale"]["state"] == "key refused" and not rows["stale"]["available"]
+    heads = [(g["path"], {k.lower(): v for k, v in g["headers"].items()}) for g in server.gets]
+    assert sorted((p, h.get("authorization") or h.get("x-api-key")) for p, h in heads) == [
+        ("/v1/models", "Bearer refused"), ("/v1/models", "Bearer sk-good"),
+        ("/v1/models", "sk-good")]
+    assert all(h.get("anthropic-version") for _, h in heads if "x-api-key" in h)
+    assert "sk-good" not in checked.stdout + checked.stderr

@@ -39,10 +39,9 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
                      "price_in": spec.price_in, "price_out": spec.price_out,
                      "fallbacks": spec.fallbacks, "description": spec.description})
     if check:
-        for r in rows:
-            if r["provider"] != "llamacpp" and r["available"]:
-                r["state"] = _reachability(settings.catalog()[str(r["name"])])
-                r["available"] = r["state"] == "reachable"
+        for name, state in _reachability(settings).items():
+            row = next(r for r in rows if r["name"] == name)
+            row["state"], row["available"] = state, state == "reachable"
     if as_json:
         emit_json(rows)
         return
@@ -54,26 +53,23 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     click.echo(f"\nconfig: {paths.config_file()}", err=True)
 
 
-def _reachability(spec: Any) -> str:
-    """Whether a remote model's server answers at all (a GET of its model list)."""
-    import httpx
+def _reachability(settings: Any) -> dict[str, str]:
+    """Each remote model with a key -> whether its server answers (all asked at once)."""
+    import asyncio
 
-    from core.config import resolve_key
+    from providers.registry import build_hub
 
-    key = resolve_key(spec.key_env) if spec.key_env else None
-    if spec.provider == "anthropic":
-        url = (spec.base_url or "https://api.anthropic.com").rstrip("/") + "/v1/models"
-        headers = {"anthropic-version": "2023-06-01", **({"x-api-key": key} if key else {})}
-    else:
-        url = (spec.base_url or "").rstrip("/") + "/models"
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        response = httpx.get(url, headers=headers, timeout=3.0)
-    except httpx.HTTPError as e:
-        return f"unreachable ({type(e).__name__})"
-    if response.status_code in (401, 403):
-        return "key refused"
-    return "reachable" if response.status_code < 500 else f"server error {response.status_code}"
+    hub = build_hub(settings)
+    remote = {n: p for n, p in hub.providers.items() if hasattr(p, "ping")}
+
+    async def ask() -> dict[str, str]:
+        try:
+            states = await asyncio.gather(*(p.ping() for p in remote.values()))
+            return dict(zip(remote, states, strict=True))
+        finally:
+            await hub.aclose()
+
+    return asyncio.run(ask()) if remote else {}
 
 
 @models.command("add")
