@@ -157,6 +157,7 @@ def _dependencies(recipe: Recipe, problems: list[Problem], *,
             in_map = "step" in loc[2:3]
             mine |= _check_refs(recipe, loc, source, is_expr, {sid}, problems,
                                 allow_item=in_map, compile=compile)
+        mine |= _check_verify(recipe, sid, step, problems, compile)
         deps[sid] = mine
     for sid, step in recipe.steps.items():
         if step.kind != "branch":
@@ -175,6 +176,29 @@ def _dependencies(recipe: Recipe, problems: list[Problem], *,
                 else:
                     deps.setdefault(name, set()).add(sid)
     return deps
+
+
+def _check_verify(recipe: Recipe, sid: str, step: Any, problems: list[Problem],
+                  compile: bool) -> set[str]:
+    """A cascade's `verify` is an expression that may also read `answer`; it means
+    something only when the call is a cascade."""
+    found: set[str] = set()
+    calls: list[tuple[tuple[Any, ...], Any]] = [(("steps", sid), step)]
+    if step.kind == "map":
+        calls.append((("steps", sid, "step"), step.step))
+    for loc, call in calls:
+        source = getattr(call, "verify", None)
+        if not source:
+            continue
+        if call.route != "cascade":
+            problems.append(Problem(loc + ("verify",), "verify only applies to route = "
+                                    f"\"cascade\" (this call's route is \"{call.route}\")",
+                                    'set route = "cascade", or remove verify'))
+            continue
+        found |= _check_refs(recipe, loc + ("verify",), source, True, {sid}, problems,
+                             allow_item=False, compile=compile,  # answer is the item's
+                             extra=frozenset({"answer"}))
+    return found
 
 
 def _check_review(recipe: Recipe, sid: str, step: Any, problems: list[Problem]) -> set[str]:
@@ -205,7 +229,7 @@ def _check_review(recipe: Recipe, sid: str, step: Any, problems: list[Problem]) 
 
 def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool,
                 self_ids: set[str], problems: list[Problem], *, allow_item: bool,
-                compile: bool = True) -> set[str]:
+                compile: bool = True, extra: frozenset[str] = frozenset()) -> set[str]:
     try:
         tree = templates.parse(source, expression=is_expr)
         if compile:  # unknown filters and tests show only when compiled
@@ -232,12 +256,13 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
                                 "steps['<id>'])", "a computed reference hides which step "
                                 "this one depends on; name the step, or add it to needs "
                                 "and use a branch"))
-    allowed = {"steps", "inputs"} | ({"item", "index"} if allow_item else set())
+    allowed = {"steps", "inputs"} | ({"item", "index"} if allow_item else set()) | extra
     for name in sorted(free - allowed):
         close = difflib.get_close_matches(name, sorted(allowed), n=1)
         hint = f"did you mean '{close[0]}'?" if close else (
             "templates can use inputs.<name> and steps.<id>"
-            + (", and item / index inside a map" if allow_item else ""))
+            + (", and item / index inside a map" if allow_item else "")
+            + "".join(f", and {n}" for n in sorted(extra)))
         problems.append(Problem(loc, f"unknown name '{name}'", hint))
     known = set(recipe.steps)
     for s in sorted(steps):

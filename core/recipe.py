@@ -70,6 +70,10 @@ class ModelOptions(Strict):
     fallbacks: list[str] = Field(default_factory=list, description="Models to try in order "
                                  "when the chosen one fails; \"local\" is the default "
                                  "local model.")
+    verify: str | None = Field(None, description="With route = \"cascade\": an expression "
+                               "over `answer` (the local answer; parsed JSON when there is a "
+                               "schema), `inputs` and `steps`. When it is false, the call "
+                               "escalates to a remote model.")
 
 
 class StepBase(Strict):

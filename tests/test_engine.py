@@ -606,3 +606,33 @@ def test_cancel_keeps_a_result_that_arrived_at_the_last_moment() -> None:
         assert s.status in ("succeeded", "cancelled", "pending")
         if s.status == "succeeded":
             assert s.output == "FAST DONE"
+
+
+def test_cascade_verify_is_the_recipe_own_check() -> None:
+    """`verify` escalates a local answer the recipe finds wanting (after the program's
+    checks, before the confidence check); a passing one stays local."""
+    local = ScriptedProvider("small", answer=lambda req, n: '{"total": 41}' if "sum" in
+                             req.messages[-1].content else "Paris")
+    remote = RemoteScripted("big", answer='{"total": 42}')
+    engine = two_tier_engine(local, remote)
+    result = run(engine, """
+[inputs.expected]
+type = "integer"
+default = 42
+[steps.sum]
+kind = "llm"
+route = "cascade"
+prompt = "the sum"
+schema = { type = "object", properties = { total = { type = "integer" } } }
+verify = "answer.total == inputs.expected"
+[steps.city]
+kind = "llm"
+route = "cascade"
+prompt = "a city"
+verify = "answer | length < 20"
+""")
+    steps = {s.step_id: s for s in engine.store.get_steps(result.run_id)}
+    assert steps["sum"].output == {"total": 42} and steps["sum"].tier == "remote"
+    assert "cascade: escalated because the local answer failed the recipe's check " \
+        "(verify = 'answer.total == inputs.expected')" in steps["sum"].route["reasons"]
+    assert steps["city"].output == "Paris" and steps["city"].tier == "local"

@@ -109,6 +109,13 @@ CASES: list[Any] = [
     pytest.param('[steps.my-step]\nkind = "template"\ntemplate = "x"\n',
                  "[steps.my-step]", "steps.my-step", "step id 'my-step' is not a valid name",
                  "'my_step'", id="invalid-step-id"),
+    pytest.param('[steps.title]\nkind = "llm"\nprompt = "x"\nverify = "answer != \'\'"\n',
+                 "verify =", "steps.title.verify", "verify only applies to route = \"cascade\"",
+                 'set route = "cascade"', id="verify-without-cascade"),
+    pytest.param('[steps.title]\nkind = "llm"\nprompt = "x"\nroute = "cascade"\n'
+                 'verify = "anwser | length < 80"\n',
+                 "verify =", "steps.title.verify", "unknown name 'anwser'",
+                 "did you mean 'answer'?", id="verify-unknown-name"),
     pytest.param('[steps.title]\nkind = "llm"\nprompt = "x"\nmax_tokens = "ten"\n',
                  "max_tokens =", "steps.title.max_tokens", "valid integer",
                  "", id="wrong-type"),

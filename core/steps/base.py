@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import answer_checks
+from core import answer_checks, templates
 from core.errors import ConfigError, ProviderError, RateLimited, Timeout
 from core.hub import ModelHub, RateLimiter
 from core.provider import Message, ModelRequest, ModelResponse, Provider, Usage, collect
@@ -172,8 +172,9 @@ class StepContext:
                        stream: bool) -> ModelResponse:
         """Local first; escalate to a remote model when the local answer fails a check:
         empty, cut off or invalid JSON, false arithmetic, a missed sum, a loop
-        (`core.answer_checks`), or its own token probabilities say it is likely wrong
-        (skipped when the backend gives none)."""
+        (`core.answer_checks`), the recipe's own `verify` expression is false, or its
+        own token probabilities say it is likely wrong (skipped when the backend gives
+        none)."""
         kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
                                   max_tokens=max_tokens, seed=seed, stream=stream)
         local = await self.generate(options.model_copy(update={"route": "local"}),
@@ -182,7 +183,8 @@ class StepContext:
                                max_tokens=max_tokens or options.max_tokens)
         confidence = answer_confidence(request, local.logprobs, local.finish_reason)
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        problem = cascade_problem(ask, local.text, schema, local.finish_reason, confidence)
+        problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
+            self._verify(options, local.text, schema) or low_confidence(confidence)
         first = self.decisions[-1]
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
         if problem is None or not remote or options.privacy == "local":
@@ -198,6 +200,21 @@ class StepContext:
         self.decisions[-1] = Decision(last.model, last.tier, last.score, last.reasons + (
             f"cascade: escalated because the local answer {problem}",))
         return answer
+
+    def _verify(self, options: ModelOptions, text: str,
+                schema: dict[str, Any] | None) -> str | None:
+        """The recipe's own check of a local answer (`verify`): what failed, or None. A
+        check that cannot be evaluated fails the step, naming the field: it is a
+        recipe error, not a reason to pay for a remote call."""
+        if not options.verify:
+            return None
+        import json
+
+        answer: Any = json.loads(text) if schema is not None else text  # checked: JSON
+        if templates.evaluate(options.verify, {**self.values, "answer": answer},
+                              what=f"steps.{self.step_id}.verify"):
+            return None
+        return f"failed the recipe's check (verify = {options.verify!r})"
 
     async def _judge(self, messages: list[Message]) -> tuple[str, str | None]:
         """Ask the local model whether the request is simple or complex: the route
@@ -226,10 +243,13 @@ def cascade_problem(ask: str, text: str, schema: dict[str, Any] | None,
                     finish_reason: str | None, confidence: float | None = None) -> str | None:
     """What is wrong with a local answer to `ask`, for `route = "cascade"`; None if
     nothing. The checks a program can make come first (`core.answer_checks`); then
-    `confidence`, the `answer_confidence` of it (None: no token probabilities, not checked)."""
-    found = answer_checks.problem(ask, text, finish_reason, schema)
-    if found is not None:
-        return found
+    `confidence`, the `answer_confidence` of it (None: no token probabilities, not checked).
+    (A recipe's `verify` sits between the two, in `StepContext._cascade`.)"""
+    return answer_checks.problem(ask, text, finish_reason, schema) or low_confidence(confidence)
+
+
+def low_confidence(confidence: float | None) -> str | None:
+    """The cascade's confidence check: what is wrong, or None (also when not checked)."""
     if confidence is not None and confidence < CASCADE_MIN_CONFIDENCE:
         return f"had low confidence: {confidence:.2f} (< {CASCADE_MIN_CONFIDENCE})"
     return None
