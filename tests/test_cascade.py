@@ -127,7 +127,7 @@ privacy = "local"
 prompt = "How many eggs are left?"
 """)
     assert steps["a"].tier == "local" and not remote.calls
-    assert any("had low confidence" in r and "no remote model may be used" in r
+    assert any("had low confidence" in r and "privacy = local keeps it on this machine" in r
                for r in steps["a"].route["reasons"])
 
 

@@ -24,7 +24,8 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("recipe", ["document-pipeline", "ensemble-vote", "triage"])
+@pytest.mark.parametrize("recipe", ["document-pipeline", "ensemble-vote", "triage",
+                                    "quick-answer"])
 def test_shipped_recipes_run_offline(podium_home: Path, recipe: str) -> None:
     proc = podium(podium_home, "run", recipe, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -33,6 +34,22 @@ def test_shipped_recipes_run_offline(podium_home: Path, recipe: str) -> None:
     assert out["outputs"] and all(v is not None for v in out["outputs"].values())
     assert out["input_tokens"] > 0 and out["output_tokens"] > 0
     assert "Traceback" not in proc.stderr
+
+
+def test_quick_answer_cascade_says_what_its_checks_found(podium_home: Path) -> None:
+    """Offline the cascade keeps the local answer; its reasons say whether the answer
+    passed, and name the false arithmetic when the embedded model states some."""
+    from core.answer_checks import false_arithmetic
+
+    out = as_json(podium(podium_home, "run", "quick-answer", "--json"))
+    [step] = out["steps"]
+    reasons = " ".join(step["route"]["reasons"])
+    assert step["tier"] == "local" and "cascade: the local answer" in reasons
+    wrong = false_arithmetic(out["outputs"]["answer"])
+    if wrong:
+        assert f"the local answer {wrong}, but no remote model is available" in reasons
+    else:
+        assert "cascade: the local answer passed" in reasons
 
 
 def test_document_pipeline_outputs_and_show(podium_home: Path) -> None:

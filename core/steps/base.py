@@ -190,7 +190,9 @@ class StepContext:
         if problem is None or not remote or options.privacy == "local":
             notes = ("cascade: the local answer passed",
                      confidence_note(confidence, first.model)) if problem is None else (
-                f"cascade: the local answer {problem}, but no remote model may be used",)
+                f"cascade: the local answer {problem}, but "
+                + ("privacy = local keeps it on this machine" if options.privacy == "local"
+                   else "no remote model is available to escalate to"),)
             self.decisions[-1] = Decision(first.model, first.tier, first.score,
                                           first.reasons + notes)
             return local
