@@ -282,6 +282,9 @@ def test_sigkill_during_a_rerun_after_an_edit_loses_nothing(podium_home: Path,
     done = out(resumed)
     assert done["status"] == "succeeded" and done["outputs"]["d"].endswith("characters")
     assert attempts(db, rerun["run_id"]) == {"c": 2, "d": 1}  # a and b kept, not run
+    listed = podium(podium_home, "runs").stdout.splitlines()
+    assert any(line.startswith(rerun["run_id"]) and line.endswith(
+        f"rerun of {first['run_id']}") for line in listed)
     steps = {s["step_id"]: s for s in done["steps"]}
     assert steps["b"]["output"] == "Hi there." and steps["b"]["version"] == 2
     # The old run is as it was: its outputs, and its stale marks.

@@ -87,7 +87,8 @@ def print_runs(runs: list[Any]) -> None:
         d = _duration(r)
         click.echo(f"{r.id:<13} {r.recipe_name[:22]:<22} {r.shown_status:<12} "
                    f"{_when(r.created_at):<19} {f'{d:.1f}s' if d else '-':>7} "
-                   f"{r.input_tokens + r.output_tokens:>7}")
+                   f"{r.input_tokens + r.output_tokens:>7}"
+                   + (f"  rerun of {r.parent_run_id}" if r.parent_run_id else ""))
 
 
 def print_run(store: Any, run: Any, *, full: bool = False) -> None:
