@@ -21,11 +21,9 @@ from collections import Counter
 from typing import Any
 
 _NUM = r"-?\$?\d+(?:,\d{3})*(?:\.\d+)?"
-_OP = r"[-+*/x×÷]"
-# An expression of two or more numbers joined by operators (parentheses allowed).
-_EXPR = rf"\(?\s*{_NUM}\s*\)?(?:\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+"
-_EQUATION = re.compile(rf"(?<![\w.])({_EXPR})\s*=\s*({_NUM})(?![\d.]*\s*{_OP}\s*\d)")
-_ASKED_EXPR = re.compile(rf"(?<![\w.])({_EXPR})(?!\w|\.\d)")
+# A stretch of arithmetic: digits, operators, parentheses, spaces and '='. Found in one
+# linear pass and then parsed, so no pattern can backtrack on a long run of terms.
+_STRETCH = re.compile(r"[\d$(][\d.,$()+\-*/x×÷= \t]*")
 _NUMBER = re.compile(_NUM)
 _WORD = re.compile(r"[A-Za-z]+")
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
@@ -54,30 +52,34 @@ def problem(ask: str, text: str, finish_reason: str | None,
 
 
 def false_arithmetic(text: str) -> str | None:
-    """The first equation in `text` whose two sides differ, as 'says A = B'."""
-    for left, right in _EQUATION.findall(text):
-        value = evaluate(left)
-        stated = _number(right)
-        if value is not None and stated is not None and not _close(value, stated, right):
-            return f"says {' '.join(left.split())} = {right}, which is false"
+    """The first equation in `text` whose two sides differ, as 'says A = B'. In a chain
+    (A = B = C) each side that is a plain number is checked against the one before it."""
+    for stretch in _STRETCH.findall(text):
+        sides = stretch.split("=")
+        for left, right in zip(sides, sides[1:], strict=False):
+            shown = right.strip().rstrip(".,")
+            value, stated = _sum_value(left), _number(shown)
+            if value is not None and stated is not None and not _close(value, stated, shown):
+                return f"says {' '.join(left.split())} = {shown}, which is false"
     return None
 
 
 def missed_sum(ask: str, text: str) -> str | None:
     """When the ask is a bare sum ("What is 56 - 22?"), whether the answer gives its value."""
-    found = _ASKED_EXPR.findall(ask)
-    if len(found) != 1 or len(ask) > 120:
+    if len(ask) > 120:
         return None
-    rest = _ASKED_EXPR.sub(" ", ask)
+    sums = [s for s in _STRETCH.findall(ask) if "=" not in s and _sum_value(s) is not None]
+    if len(sums) != 1:
+        return None
+    rest = ask.replace(sums[0], " ")
     if any(w.lower() not in _ASK_WORDS for w in _WORD.findall(rest)):
         return None  # a word problem or a sentence, not a bare sum
-    value = evaluate(found[0])
-    if value is None:
-        return None
+    value = _sum_value(sums[0])
+    assert value is not None
     numbers = [n for n in (_number(m) for m in _NUMBER.findall(text)) if n is not None]
     if any(abs(n - value) <= max(1e-6, abs(value) * 1e-3) for n in numbers):
         return None
-    return f"does not give {' '.join(found[0].split())} = {_show(value)}"
+    return f"does not give {' '.join(sums[0].strip().rstrip('.,').split())} = {_show(value)}"
 
 
 def repeated_line(text: str) -> str | None:
@@ -94,12 +96,28 @@ def repeated_line(text: str) -> str | None:
 def evaluate(expression: str) -> float | None:
     """The value of a plain arithmetic expression (numbers, + - * / x × ÷, parentheses),
     or None if it is not one or divides by zero. Parsed, never `eval`ed."""
-    source = expression.replace("$", "").replace(",", "").strip()
-    source = re.sub(r"[x×]", "*", source).replace("÷", "/")
+    tree = _parse(expression)
     try:
-        tree = ast.parse(source, mode="eval")
-        return _value(tree.body)
-    except (SyntaxError, ZeroDivisionError, ValueError, RecursionError):
+        return None if tree is None else _value(tree)
+    except (ZeroDivisionError, ValueError, RecursionError):
+        return None
+
+
+def _sum_value(expression: str) -> float | None:
+    """`evaluate`, for an expression with at least one operator between numbers (a sum,
+    not a lone number or a negative one)."""
+    tree = _parse(expression)
+    return evaluate(expression) if isinstance(tree, ast.BinOp) else None
+
+
+def _parse(expression: str) -> ast.expr | None:
+    source = expression.replace("$", "").replace(",", "").strip().rstrip(".")
+    source = re.sub(r"[x×]", "*", source).replace("÷", "/")
+    if not source or len(source) > 200:
+        return None
+    try:
+        return ast.parse(source, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
         return None
 
 

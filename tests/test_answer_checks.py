@@ -67,3 +67,16 @@ def test_no_right_calibration_answer_is_flagged() -> None:
         it["prompt"], answers[it["id"]].text, answers[it["id"]].finish_reason) is not None]
     assert len(flagged) >= 60
     assert not [i for i in flagged if labels[i]]
+
+
+def test_long_runs_of_terms_do_not_hang_the_checks() -> None:
+    """A local answer that rambles '1 + 1 + ... ' with no '=' once made the equation
+    pattern backtrack exponentially (10 terms took 0.2 s, 25 would take hours); the
+    checks now scan stretches linearly and parse them."""
+    import time
+
+    for n in (10, 30, 3000):
+        terms = " + ".join(["1"] * n) + " is the sum"
+        t0 = time.perf_counter()
+        assert problem("What is " + terms, terms, "stop") is None
+        assert time.perf_counter() - t0 < 1.0
