@@ -112,16 +112,16 @@ TYPICAL: dict[str, float] = {
 # --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites this block) ---
 # A logistic regression (L2 = 1.0, signs fixed) of 'the local answer is
 # wrong' from its token probabilities (greedy, top 2 alternatives) and the
-# complexity logit, on the 325 answers of the train half of
+# complexity logit, on the 328 answers of the train half of
 # bench/calibration that pass core.answer_checks (SmolLM2-135M; the others
 # escalate anyway). Fitted for the embedded model: another model's
 # probabilities mean something else. The cascade escalates below the confidence
 # that recovered half the quality gap on the whole train half.
-CASCADE_MIN_CONFIDENCE = 0.275
-CASCADE_BIAS = -1.6918
+CASCADE_MIN_CONFIDENCE = 0.277
+CASCADE_BIAS = -1.7014
 CASCADE_WEIGHTS: dict[str, float] = {
-    "complexity": 0.8312,
-    "min_logprob": -1.0167,
+    "complexity": 0.8407,
+    "min_logprob": -1.0254,
 }
 # --- end of fitted cascade weights ---
 # How much the instant features' score counts against the similar asks', in units of

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.answer_checks import evaluate, false_arithmetic, missed_sum, problem, repeated_line
@@ -19,7 +21,9 @@ def test_true_or_no_arithmetic_passes(text: str) -> None:
     ("Sam has 7 - 3 = 2 more coins.", "says 7 - 3 = 2, which is false"),
     ("So, 95 * 27 = 27 * 27 = 69.", "says 27 * 27 = 69, which is false"),
     ("66 + 52 = 188.", "says 66 + 52 = 188, which is false"),
-    ("10 / 4 = 2.4", "says 10 / 4 = 2.4, which is false")])
+    ("10 / 4 = 2.4", "says 10 / 4 = 2.4, which is false"),
+    ("2 + 2 = 4. 3 + 3 = 7.", "says 3 + 3 = 7, which is false"),
+    ("\u22125 + 3 = \u22123", "says -5 + 3 = -3, which is false")])
 def test_false_arithmetic_is_named(text: str, said: str) -> None:
     assert false_arithmetic(text) == said
 
@@ -36,10 +40,51 @@ def test_a_bare_sum_must_be_answered() -> None:
 
 def test_a_loop_is_caught_but_code_may_repeat() -> None:
     loop = "The answer is not known here.\nThe answer is not known here.\n"
-    assert repeated_line(loop) == "repeats itself ('The answer is not known here.' 2 times)"
+    assert repeated_line("?", loop, "length") == (
+        "repeats itself ('The answer is not known here.' 2 times)")
+    assert repeated_line("?", loop, "stop") is None  # said twice and finished: a chorus
+    assert repeated_line("?", "It is not known here. " * 3, "stop") is not None
     code = "```python\nprint('hello there')\nprint('hello there')\n```"
-    assert repeated_line(code) is None
-    assert repeated_line("Yes. Yes. Yes.") is None  # too short to be a loop
+    assert repeated_line("?", code * 3, "length") is None
+    assert repeated_line("?", "Yes. Yes. Yes.", "length") is None  # too short to be a loop
+
+
+@pytest.mark.parametrize("text", [
+    "Stir for 2 minutes. Add salt. Stir for 2 minutes.",
+    "**Advantages:**\n- fast\n**Advantages:**\n- cheap\n**Advantages:**\n- small",
+    "+------------+------------+\n| a | b |\n+------------+------------+\n" * 2,
+    "~~~\nprint('hello there you')\nprint('hello there you')\nprint('hello there you')\n~~~",
+    "    print('hello there you')\n    print('hello there you')\n    print('hello there you')"])
+def test_ordinary_repetition_is_not_a_loop(text: str) -> None:
+    assert repeated_line("Write something", text, "length") is None
+
+
+def test_repetition_the_ask_asked_for_is_not_a_loop() -> None:
+    line = "I will not talk in class."
+    assert repeated_line(f"Write '{line}' three times.", f"{line}\n" * 3, "stop") is None
+
+
+def test_structured_answers_may_repeat_their_keys() -> None:
+    listing = json.dumps([{"status": "active"}] * 3, indent=2)
+    assert problem("?", listing, "stop", {"type": "array"}) is None
+
+
+@pytest.mark.parametrize("text", [
+    "x^2 - 4 = 0", "10^3 - 1 = 999", "2**3 + 1 = 9", "√16 + 2 = 6", "9:15 + 45 = 10:00",
+    "12:30 - 1 = 11:30", "19 / 5 = 3 remainder 4", "23 / 4 = 5 R3", "1/2 = 50%",
+    "Pages 10-12 = 3 pages", "0-4 = 1 point", "-(2 + 3) = -5", "- 5 + 3 = -2",
+    "So 1" + "0" * 400 + " x 2 = 5."])
+def test_times_ranges_powers_and_remainders_are_not_false_arithmetic(text: str) -> None:
+    assert false_arithmetic(text) is None
+
+
+@pytest.mark.parametrize(("ask", "answer"), [
+    ("What is 2 / 3?", "0.67"), ("What is 10/3?", "About 3.3"), ("What is 5 - 7?", "\u22122"),
+    ("What is 2 - 10?", "\u20138"), ("What is 3 + 3?", "Six."),
+    ("What is 10 / 3?", "3 remainder 1"), ("What is 2^10 + 1?", "1025"),
+    ("Is 7 x 8 = 56?", "Yes.")])
+def test_a_sum_answered_in_another_form_passes(ask: str, answer: str) -> None:
+    assert missed_sum(ask, answer) is None
 
 
 def test_evaluate_is_arithmetic_only() -> None:
@@ -65,7 +110,7 @@ def test_no_right_calibration_answer_is_flagged() -> None:
     answers, _ = load_answers()
     flagged = [it["id"] for it in items if problem(
         it["prompt"], answers[it["id"]].text, answers[it["id"]].finish_reason) is not None]
-    assert len(flagged) >= 60
+    assert len(flagged) >= 65
     assert not [i for i in flagged if labels[i]]
 
 
