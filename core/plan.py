@@ -190,6 +190,12 @@ def _check_verify(recipe: Recipe, sid: str, step: Any, problems: list[Problem],
         source = getattr(call, "verify", None)
         if not source:
             continue
+        if call.route == "cascade" and call.model:
+            problems.append(Problem(loc + ("verify",), f"model = \"{call.model}\" pins the "
+                                    "model, so there is no cascade for verify to check",
+                                    "remove model (the cascade picks local, then remote), or "
+                                    "remove verify"))
+            continue
         if call.route != "cascade":
             problems.append(Problem(loc + ("verify",), "verify only applies to route = "
                                     f"\"cascade\" (this call's route is \"{call.route}\")",

@@ -636,3 +636,22 @@ verify = "answer | length < 20"
     assert "cascade: escalated because the local answer failed the recipe's check " \
         "(verify = 'answer.total == inputs.expected')" in steps["sum"].route["reasons"]
     assert steps["city"].output == "Paris" and steps["city"].tier == "local"
+
+
+def test_cascade_verify_that_the_answer_breaks_escalates() -> None:
+    """The names in `verify` were checked at load; an error at run time comes from the
+    local answer's shape, so the answer fails the check (and escalates)."""
+    local = ScriptedProvider("small", answer='{"total": "many"}')
+    remote = RemoteScripted("big", answer='{"total": 42}')
+    engine = two_tier_engine(local, remote)
+    result = run(engine, """
+[steps.sum]
+kind = "llm"
+route = "cascade"
+prompt = "the sum"
+schema = { type = "object" }
+verify = "answer.total > 3"
+""")
+    step = engine.store.get_steps(result.run_id)[0]
+    assert step.output == {"total": 42} and step.tier == "remote"
+    assert any("could not be checked by verify" in r for r in step.route["reasons"])

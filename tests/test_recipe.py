@@ -113,6 +113,10 @@ CASES: list[Any] = [
                  "verify =", "steps.title.verify", "verify only applies to route = \"cascade\"",
                  'set route = "cascade"', id="verify-without-cascade"),
     pytest.param('[steps.title]\nkind = "llm"\nprompt = "x"\nroute = "cascade"\n'
+                 'model = "smollm2"\nverify = "answer != \'\'"\n',
+                 "verify =", "steps.title.verify", "pins the model, so there is no cascade",
+                 "remove model", id="verify-with-pinned-model"),
+    pytest.param('[steps.title]\nkind = "llm"\nprompt = "x"\nroute = "cascade"\n'
                  'verify = "anwser | length < 80"\n',
                  "verify =", "steps.title.verify", "unknown name 'anwser'",
                  "did you mean 'answer'?", id="verify-unknown-name"),

@@ -181,7 +181,8 @@ class StepContext:
                                     messages, top_logprobs=CONFIDENCE_TOP_LOGPROBS, **kw)
         request = ModelRequest(messages=tuple(messages), schema=schema,
                                max_tokens=max_tokens or options.max_tokens)
-        confidence = answer_confidence(request, local.logprobs, local.finish_reason)
+        confidence = answer_confidence(request, local.logprobs, local.finish_reason,
+                                       self.hub.examples)
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
         problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
             self._verify(options, local.text, schema) or low_confidence(confidence)
@@ -205,17 +206,22 @@ class StepContext:
 
     def _verify(self, options: ModelOptions, text: str,
                 schema: dict[str, Any] | None) -> str | None:
-        """The recipe's own check of a local answer (`verify`): what failed, or None. A
-        check that cannot be evaluated fails the step, naming the field: it is a
-        recipe error, not a reason to pay for a remote call."""
+        """The recipe's own check of a local answer (`verify`): what failed, or None.
+        Names were checked when the recipe loaded, so an error here comes from the
+        answer's shape (a string where a number was meant): that fails the check too."""
         if not options.verify:
             return None
         import json
 
+        from core.errors import StepError
+
         answer: Any = json.loads(text) if schema is not None else text  # checked: JSON
-        if templates.evaluate(options.verify, {**self.values, "answer": answer},
-                              what=f"steps.{self.step_id}.verify"):
-            return None
+        try:
+            if templates.evaluate(options.verify, {**self.values, "answer": answer},
+                                  what="verify"):
+                return None
+        except StepError as e:
+            return f"could not be checked by verify ({e.message})"
         return f"failed the recipe's check (verify = {options.verify!r})"
 
     async def _judge(self, messages: list[Message]) -> tuple[str, str | None]:
