@@ -161,6 +161,9 @@ def run() -> dict[str, Any]:
 
     answers, cache = load_answers()
     judged = json.loads((HERE / "calibration" / "local_judge.json").read_text(encoding="utf-8"))
+    if set(judged["logprobs"]) != {it["id"] for it in items}:
+        raise SystemExit("local_judge.json is not for these prompts: run "
+                         "`.venv/bin/python bench/calibration/build.py --judge`")
 
     def judge(it: Item) -> float:
         return judged_complex(judged["logprobs"][it["id"]])

@@ -89,11 +89,13 @@ def router_examples(store: Store) -> Neighbours | None:
     """The router's examples with this store's judged comparisons added (a verdict of
     `local` or `both` marks the local answer right), or None when there are none (the
     shipped examples then serve)."""
-    pairs = store.judged_pairs()
-    if not pairs:
+    # One example per prompt, its latest verdict: judging an ask again corrects it.
+    latest = {p["prompt"]: p["verdict"] for p in store.judged_pairs() if p["prompt"].strip()}
+    if not latest:
         return None
     return Neighbours([*shipped().examples, *(
-        Example(p["prompt"], p["verdict"] in ("local", "both"), judged=True) for p in pairs)])
+        Example(prompt, verdict in ("local", "both"), judged=True)
+        for prompt, verdict in latest.items())])
 
 
 def calibration_rows(store: Store) -> list[dict[str, Any]]:

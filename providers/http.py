@@ -65,8 +65,8 @@ class RemoteProvider:
         try:
             response = await self._client.get(f"{self.base_url}{self.models_path}",
                                                headers=self.headers(), timeout=timeout)
-        except httpx.HTTPError as e:
-            return f"unreachable ({type(e).__name__})"
+        except (httpx.HTTPError, OSError, ValueError, OverflowError) as e:
+            return f"unreachable ({type(e).__name__})"  # e.g. a port past 65535
         if response.status_code in (401, 403):
             return "key refused"
         return "reachable" if response.status_code < 500 else \

@@ -228,6 +228,12 @@ def test_models_check_reports_reachability(podium_home: Path) -> None:
     rows = {m["name"]: m for m in as_json(podium(podium_home, "models", "--check", "--json"))}
     assert rows["down"]["state"].startswith("unreachable") and not rows["down"]["available"]
     assert rows["smollm2"]["state"] == "ready"
+    # A port past 65535 is unreachable too, not a traceback.
+    (podium_home / "config.toml").write_text(
+        '[models.odd]\nprovider = "openai"\nbase_url = "http://127.0.0.1:99999/v1"\n')
+    odd = podium(podium_home, "models", "--check", "--json")
+    assert odd.returncode == 0 and "Traceback" not in odd.stderr, odd.stderr
+    assert as_json(odd)[-1]["state"].startswith("unreachable")
 
 
 def test_models_check_asks_each_server_with_its_own_wire_format(podium_home: Path,

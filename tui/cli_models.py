@@ -54,20 +54,25 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
 
 
 def _reachability(settings: Any) -> dict[str, str]:
-    """Each remote model with a key -> whether its server answers (all asked at once)."""
+    """Each remote model with a key -> whether its server answers (all asked at once).
+    Works without the embedded model too: nothing local is loaded."""
     import asyncio
 
-    from providers.registry import build_hub
+    from providers.registry import build_providers
 
-    hub = build_hub(settings)
-    remote = {n: p for n, p in hub.providers.items() if hasattr(p, "ping")}
+    owned: list[Any] = []
+    remote = {n: p for n, p in build_providers(settings, owned=owned).items()
+              if hasattr(p, "ping")}
 
     async def ask() -> dict[str, str]:
         try:
-            states = await asyncio.gather(*(p.ping() for p in remote.values()))
-            return dict(zip(remote, states, strict=True))
+            states = await asyncio.gather(*(p.ping() for p in remote.values()),
+                                          return_exceptions=True)
+            return {name: s if isinstance(s, str) else f"unreachable ({type(s).__name__})"
+                    for name, s in zip(remote, states, strict=True)}
         finally:
-            await hub.aclose()
+            for client in owned:
+                await client.aclose()
 
     return asyncio.run(ask()) if remote else {}
 

@@ -131,7 +131,10 @@ def main() -> None:
     weights = {k: round(float(v), 3) for k, v in zip(names, w, strict=True)}
     weights.update(PRIORS)
     priors = list(1 / (1 + np.exp(-(x @ w + bias))))
-    examples = [neighbours.Example(it["prompt"], labels[it["id"]]) for it in train]
+    # Judged pairs (--extra) stay out of the shipped examples: they are someone's own
+    # requests, and the engine adds them from that person's database anyway.
+    examples = [neighbours.Example(it["prompt"], labels[it["id"]]) for it in train
+                if it["kind"] != "pair"]
     index = neighbours.Neighbours(examples, leave_one_out=True)
     scores = [blend(prior, it["prompt"], index) for prior, it in zip(priors, train, strict=True)]
     points = curve(scores, [labels[it["id"]] for it in train])
