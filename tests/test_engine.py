@@ -655,3 +655,33 @@ verify = "answer.total > 3"
     step = engine.store.get_steps(result.run_id)[0]
     assert step.output == {"total": 42} and step.tier == "remote"
     assert any("could not be checked by verify" in r for r in step.route["reasons"])
+
+
+def test_concurrent_cascades_of_one_step_keep_their_own_reasons() -> None:
+    """A map's items share their step's context and run at once; each cascade's notes
+    go on its own decision, not on whichever call happened to finish last."""
+    from core.provider import Message
+    from core.recipe import ModelOptions
+    from core.steps.base import StepContext
+
+    local = ScriptedProvider("small", delay=0.0, answer=lambda req, n: "" if "hard" in
+                             req.messages[-1].content else "fine")
+    remote = RemoteScripted("big", answer="from the big model", delay=0.05)
+    hub = two_tier_engine(local, remote).hub
+    ctx = StepContext("run", "step", {}, hub)
+    options = ModelOptions(route="cascade")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            ctx.generate(options, [Message("user", "a hard one")]),
+            ctx.generate(options, [Message("user", "an easy one")]))
+
+    hard, easy = asyncio.run(both())
+    assert (hard.text.strip(), easy.text.strip()) == ("from the big model", "fine")
+    for d in ctx.decisions:
+        if d.tier == "remote":
+            assert any("escalated because the local answer was empty" in r for r in d.reasons)
+        elif any(r.startswith("cascade:") for r in d.reasons):
+            assert "cascade: the local answer passed" in d.reasons
+    notes = [r for d in ctx.decisions for r in d.reasons if r.startswith("cascade:")]
+    assert sum("escalated" in r for r in notes) == 1 and sum("passed" in r for r in notes) == 1

@@ -74,9 +74,12 @@ class StepContext:
                        schema: dict[str, Any] | None = None, temperature: float | None = None,
                        max_tokens: int | None = None, seed: int | None = None,
                        model: str | None = None, stream: bool = True,
-                       top_logprobs: int = 0) -> ModelResponse:
+                       top_logprobs: int = 0,
+                       used: list[Decision] | None = None) -> ModelResponse:
         """Route and run one model call, adding its usage and cost to this step;
-        `top_logprobs` asks for token probabilities (the cascade's local call)."""
+        `top_logprobs` asks for token probabilities (the cascade's local call); the
+        decision that answered is appended to `used`, for a caller that adds reasons
+        (calls of one step may run at once, as a map's items do)."""
         if options.route == "cascade" and not (model or options.model):
             return await self._cascade(options, messages, schema=schema,
                                        temperature=temperature, max_tokens=max_tokens,
@@ -88,9 +91,9 @@ class StepContext:
         provider, decision = self.route(options, messages, schema, model=model,
                                         max_tokens=max_tokens)
         if judged is not None:
-            decision = Decision(decision.model, decision.tier, decision.score,
-                                (judged,) + decision.reasons)
-            self.decisions[-1] = decision
+            decision = self._amend(decision, Decision(decision.model, decision.tier,
+                                                      decision.score,
+                                                      (judged,) + decision.reasons))
         seed = options.seed if seed is None else seed
         temperature = options.temperature if temperature is None else temperature
         if self.attempt > 1:  # a retry of a deterministic call must not repeat the failure
@@ -132,6 +135,8 @@ class StepContext:
                 self.decisions.append(decision)
                 continue
             self.account(decision, response.usage)
+            if used is not None:
+                used.append(decision)
             return response
         raise ConfigError("no model could be called", "check `podium models`")
 
@@ -177,8 +182,10 @@ class StepContext:
         none)."""
         kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
                                   max_tokens=max_tokens, seed=seed, stream=stream)
+        used: list[Decision] = []
         local = await self.generate(options.model_copy(update={"route": "local"}),
-                                    messages, top_logprobs=CONFIDENCE_TOP_LOGPROBS, **kw)
+                                    messages, top_logprobs=CONFIDENCE_TOP_LOGPROBS,
+                                    used=used, **kw)
         request = ModelRequest(messages=tuple(messages), schema=schema,
                                max_tokens=max_tokens or options.max_tokens)
         confidence = answer_confidence(request, local.logprobs, local.finish_reason,
@@ -186,7 +193,7 @@ class StepContext:
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
         problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
             self._verify(options, local.text, schema) or low_confidence(confidence)
-        first = self.decisions[-1]
+        first = used[-1]
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
         if problem is None or not remote or options.privacy == "local":
             notes = ("cascade: the local answer passed",
@@ -194,15 +201,24 @@ class StepContext:
                 f"cascade: the local answer {problem}, but "
                 + ("privacy = local keeps it on this machine" if options.privacy == "local"
                    else "no remote model is available to escalate to"),)
-            self.decisions[-1] = Decision(first.model, first.tier, first.score,
-                                          first.reasons + notes)
+            self._amend(first, Decision(first.model, first.tier, first.score,
+                                        first.reasons + notes))
             return local
         answer = await self.generate(options.model_copy(update={"route": "remote"}),
-                                     messages, **kw)
-        last = self.decisions[-1]
-        self.decisions[-1] = Decision(last.model, last.tier, last.score, last.reasons + (
-            f"cascade: escalated because the local answer {problem}",))
+                                     messages, used=used, **kw)
+        last = used[-1]
+        self._amend(last, Decision(last.model, last.tier, last.score, last.reasons + (
+            f"cascade: escalated because the local answer {problem}",)))
         return answer
+
+    def _amend(self, old: Decision, new: Decision) -> Decision:
+        """Put `new` in the place of `old` among this step's decisions (found by
+        identity: other calls of the step may have appended theirs since)."""
+        for i in range(len(self.decisions) - 1, -1, -1):
+            if self.decisions[i] is old:
+                self.decisions[i] = new
+                break
+        return new
 
     def _verify(self, options: ModelOptions, text: str,
                 schema: dict[str, Any] | None) -> str | None:
