@@ -156,7 +156,10 @@ def _stretches(text: str) -> list[tuple[str, str]]:
     for m in _STRETCH.finditer(text):
         if m.start() and text[m.start() - 1] in _NOT_BEFORE:
             continue
-        if text[:m.start()].rstrip()[-1:] in ("-", "+", "*", "/", "=", "×", "÷"):
+        before = m.start() - 1
+        while before >= 0 and text[before] in " \t":
+            before -= 1
+        if before >= 0 and text[before] in "-+*/=×÷":
             continue  # the tail of a longer expression ("- 5 + 3")
         if _RANGE.search(m.group()):
             continue
