@@ -32,6 +32,8 @@ test: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/ruff check core providers tui tests bench
+	@mkdir -p .typecheck/podium
+	@for d in core providers tui; do ln -sfn ../../$$d .typecheck/podium/$$d; done
 	$(BIN)/mypy
 
 bench: $(STAMP)

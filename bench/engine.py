@@ -40,10 +40,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from sleep_provider import SleepProvider
 
-from core.engine import Engine
-from core.hub import ModelHub
-from core.recipe import Recipe, loads
-from core.store import Store
+from podium.core.models.hub import ModelHub
+from podium.core.recipe.load import loads
+from podium.core.recipe.schema import Recipe
+from podium.core.run.engine import Engine
+from podium.core.store import Store
 
 CHAIN_STEPS = 200
 FANOUT = 100
@@ -91,7 +92,7 @@ def podium_engine(synchronous: str = "NORMAL", max_parallel: int = 8) -> Iterato
 
 
 async def _podium_runs(engine: Engine, recipe: Recipe, repeats: int) -> Sample:
-    from core.routing import _ask_signals
+    from podium.core.models.routing import _ask_signals
 
     async def once() -> None:
         _ask_signals.cache_clear()  # route every prompt as if first seen

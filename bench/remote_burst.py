@@ -270,8 +270,8 @@ def _httpx_client(case: Case, server: Server) -> Any:
 
     import httpcore
 
-    from providers.http import DEFAULT_TIMEOUT, make_client
-    from providers.pool import PoolTransport
+    from podium.providers.http import DEFAULT_TIMEOUT, make_client
+    from podium.providers.pool import PoolTransport
 
     c, k, e = case.limits or (None, None, 5.0)
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=k, keepalive_expiry=e)
@@ -348,8 +348,8 @@ async def open_client(case: Case, n: int, server: Server) -> AsyncIterator[Call]
     """A zero-argument coroutine function that makes one call and returns its text."""
     url = f"{server.base_url}/chat/completions"
     if case.kind == "podium":
-        from core.provider import Message, ModelRequest, collect
-        from providers.openai import OpenAIProvider
+        from podium.core.models.provider import Message, ModelRequest, collect
+        from podium.providers.openai import OpenAIProvider
 
         client = _httpx_client(case, server)  # httpx2 works too: the provider duck-types it
         provider = OpenAIProvider("bench", model="bench", base_url=server.base_url,
@@ -583,7 +583,7 @@ def targets(results: list[CaseResult]) -> list[list[str]]:
                          f"worst {worst:.3f} s", f"< {TARGET_N100_S} s",
                          mark(worst < TARGET_N100_S and not sum(r.errors))])
         else:
-            from providers.http import DEFAULT_LIMITS
+            from podium.providers.http import DEFAULT_LIMITS
 
             pool = DEFAULT_LIMITS.max_connections or r.n
             pool_floor = -(-r.n // pool) * DELAY_S  # ceil(N / pool) waves of 200 ms

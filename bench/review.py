@@ -68,11 +68,11 @@ type = "integer"
 
 
 def podium_gate(repeats: int) -> dict[str, Any]:
-    from core.engine import Engine
-    from core.hub import ModelHub
-    from core.recipe import loads
-    from core.review import decide
-    from core.store import Store
+    from podium.core.models.hub import ModelHub
+    from podium.core.recipe.load import loads
+    from podium.core.review.decisions import decide
+    from podium.core.run.engine import Engine
+    from podium.core.store import Store
 
     recipe = loads(GATE_TOML)
     with tempfile.TemporaryDirectory(prefix="podium-review-bench-") as tmp:

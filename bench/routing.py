@@ -66,9 +66,10 @@ from calibration.exams import EXAMS
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for
 from common import load_note, mark, table
 
-from core.neighbours import Neighbours, shipped
-from core.provider import Message, ModelRequest
-from core.routing import (
+from podium.core.models.caller import cascade_problem
+from podium.core.models.neighbours import Neighbours, shipped
+from podium.core.models.provider import Message, ModelRequest
+from podium.core.models.routing import (
     CASCADE_MIN_CONFIDENCE,
     JUDGE_THRESHOLD,
     answer_confidence,
@@ -76,7 +77,6 @@ from core.routing import (
     feature_score,
     judged_complex,
 )
-from core.steps.base import cascade_problem
 
 APGR_SHARE = 0.75  # of the oracle's APGR - 0.5
 CPT_RATIO = 1.15  # of the oracle's CPT(50%)
@@ -194,7 +194,7 @@ def run() -> dict[str, Any]:
         rows.append(evaluate(name, test, [score(it) for it in test], labels, thr))
     requests = [request_for(it["prompt"]) for it in items]
     best = float("inf")
-    from core.routing import _ask_signals
+    from podium.core.models.routing import _ask_signals
 
     for _ in range(5):
         _ask_signals.cache_clear()  # time the first sight of each prompt, not the cache

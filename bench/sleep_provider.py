@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from core.provider import Chunk, ModelRequest, Usage
+from podium.core.models.provider import Chunk, ModelRequest, Usage
 
 
 class SleepProvider:

@@ -114,7 +114,7 @@ def collect(repeats: int) -> Results:
 def slowest_imports(n: int = 12) -> list[tuple[str, float]]:
     """The modules `podium --help` spends most import time on (cumulative, seconds),
     from `python -X importtime`."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "tui.cli", "--help"],
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "podium.tui.cli", "--help"],
                           capture_output=True, text=True)
     rows: list[tuple[str, float]] = []
     for line in proc.stderr.splitlines():

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core import paths
-from core.errors import ConfigError
+from podium.core import paths
+from podium.core.errors import ConfigError
 
 EMBEDDED_MODEL = "smollm2"
 _EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -6,12 +6,16 @@
      ├── ConfigError       config.toml or the model catalog is wrong
      ├── StoreError        the database, a run or a step that is not there
      │    └── RunBusy      another live process is running that run
+     ├── ReviewError       a decision that cannot be taken (wrong action, bad value, decided)
      ├── StepError         a step failed in a way a retry will not fix (bad template, bad JSON)
+     │    └── StepTimeout  an attempt ran past the step's `timeout` (retryable)
      └── ProviderError     a model backend failed; `retryable` says if trying again may help
           ├── RateLimited(retry_after)
           ├── Timeout
           ├── Unavailable
+          │    └── ModelMissing   the model file is not there (waiting will not help)
           ├── BadResponse
+          ├── Rejected      the backend refused the request as given (not retryable)
           └── AuthError
 
 The CLI and the TUI catch `PodiumError` and show `message` and `hint`; any other
@@ -20,11 +24,16 @@ exception is a bug and may show a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class PodiumError(Exception):
-    """An expected failure with a message for a person and a hint on what to do."""
+    """An expected failure with a message for a person and a hint on what to do.
+    `retryable` is a property of the class: whether trying again may help."""
 
     exit_code = 1
+    retryable = False
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -108,14 +117,24 @@ class RunBusy(StoreError):
         self.pid = pid
 
 
+class ReviewError(PodiumError):
+    """A decision that cannot be taken: wrong action, bad value, already decided."""
+
+    exit_code = 2
+
+
 class StepError(PodiumError):
     """A step failed in a way that retrying will not fix."""
 
 
+class StepTimeout(StepError):
+    """One attempt of a step ran past its `timeout`; another attempt may finish."""
+
+    retryable = True
+
+
 class ProviderError(PodiumError):
     """A model backend failed. `retryable` tells the engine whether to try again."""
-
-    retryable = False
 
 
 class RateLimited(ProviderError):
@@ -141,11 +160,33 @@ class Unavailable(ProviderError):
     retryable = True
 
 
+class ModelMissing(Unavailable):
+    """The model's file is not there: waiting will not bring it back."""
+
+    retryable = False
+
+
 class BadResponse(ProviderError):
     """The backend answered with something we cannot use."""
 
     retryable = True
 
 
+class Rejected(ProviderError):
+    """The backend refused the request as given (a 4xx, a schema it cannot follow):
+    sending it again will not help."""
+
+
 class AuthError(ProviderError):
     """The key is missing or refused. Never includes the key itself."""
+
+
+def did_you_mean(name: str, known: Iterable[str], otherwise: str | None = None, *,
+                 prefix: str = "", always: bool = False) -> str | None:
+    """`did you mean 'x'?` for the closest of `known`; else `otherwise`. With `always`,
+    `otherwise` follows the suggestion too."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if not close:
+        return otherwise
+    said = f"did you mean '{prefix}{close[0]}'?"
+    return f"{said} {otherwise}" if always and otherwise else said

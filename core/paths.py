@@ -52,3 +52,14 @@ def config_file() -> Path:
 def recipes_dir() -> Path:
     """The user's own recipes folder (besides `./recipes`)."""
     return config_dir() / "recipes"
+
+
+def shipped_data(name: str) -> Path:
+    """A data file shipped inside Podium (`core/data/`), e.g. the router's examples."""
+    return Path(__file__).resolve().parent / "data" / name
+
+
+def shipped_recipes_dir() -> Path:
+    """The recipes shipped with Podium: `recipes/` beside `core/`, in a clone and in the
+    installed package alike."""
+    return Path(__file__).resolve().parent.parent / "recipes"

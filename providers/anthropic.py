@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import httpx
 
-from core.errors import BadResponse, ProviderError, RateLimited, Unavailable
-from core.provider import Chunk, Message, ModelRequest, ToolCall, Usage
-from providers.http import RemoteProvider, sse_events, status_error, transport_error
-from providers.tools import tool_arguments
+from podium.core.errors import BadResponse, ProviderError, RateLimited, Unavailable
+from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
+from podium.providers.http import RemoteProvider, sse_events, status_error, transport_error
+from podium.providers.tools import tool_arguments
 
 API_VERSION = "2023-06-01"
 

@@ -15,8 +15,16 @@ from typing import Any, Literal
 
 import httpx
 
-from core.errors import AuthError, BadResponse, ProviderError, RateLimited, Timeout, Unavailable
-from providers.pool import PoolTransport
+from podium.core.errors import (
+    AuthError,
+    BadResponse,
+    ProviderError,
+    RateLimited,
+    Rejected,
+    Timeout,
+    Unavailable,
+)
+from podium.providers.pool import PoolTransport
 
 # Connections come from providers.pool (see why there). Measured in
 # bench/remote_burst.py: with no idle-connection herd to fear, keeping every connection
@@ -135,10 +143,8 @@ def status_error(response: httpx.Response, where: str, body: str,
     if code >= 500:
         return Unavailable(f"{where}: server error (HTTP {code}){detail}",
                            "retried automatically; add a fallback model to go on without it")
-    error = BadResponse(f"{where}: request rejected (HTTP {code}){detail}",
-                        "check the model name and options in config.toml")
-    error.retryable = False
-    return error
+    return Rejected(f"{where}: request rejected (HTTP {code}){detail}",
+                    "check the model name and options in config.toml")
 
 
 def _error_detail(body: str) -> str:

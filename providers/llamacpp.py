@@ -21,8 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import BadResponse, Unavailable
-from core.provider import Chunk, ModelRequest, TokenLogprob, Usage
+from podium.core.errors import BadResponse, ModelMissing, Rejected, Unavailable
+from podium.core.models.provider import Chunk, ModelRequest, TokenLogprob, Usage
 
 _LOADED: dict[str, Any] = {}
 _LOCKS: dict[str, threading.Lock] = {}
@@ -100,10 +100,8 @@ def _load(path: str, n_ctx: int, threads: int | None, gpu_layers: int,
     with _LOAD_LOCK:
         if path not in _LOADED:
             if not Path(path).exists():
-                missing = Unavailable(f"model file not found: {path}",
-                                      "check the path in config.toml (`podium models`)")
-                missing.retryable = False  # waiting will not bring the file back
-                raise missing
+                raise ModelMissing(f"model file not found: {path}",
+                                   "check the path in config.toml (`podium models`)")
             try:
                 import llama_cpp._logger as llama_logger
                 from llama_cpp import Llama
@@ -161,10 +159,8 @@ def _grammar(schema_json: str) -> Any:
         with _quiet_stderr():
             return LlamaGrammar.from_json_schema(schema_json, verbose=False)
     except Exception as e:  # the converter asserts on what it does not support
-        error = BadResponse(f"cannot turn this JSON schema into a grammar: {e}",
-                            "simplify the schema (plain types, enum, required)")
-        error.retryable = False
-        raise error from None
+        raise Rejected(f"cannot turn this JSON schema into a grammar: {e}",
+                       "simplify the schema (plain types, enum, required)") from None
 
 
 class _Logprobs:

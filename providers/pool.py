@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpcore
 import httpx
 
-from providers.netio import AsyncioBackend
+from podium.providers.netio import AsyncioBackend
 
 # httpcore's public exceptions -> httpx's (the table of httpx's AsyncHTTPTransport).
 # Looked up along the raised type's MRO, so the most specific class wins.

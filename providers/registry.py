@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import ModelSpec, Settings, resolve_key
-from core.errors import ConfigError
-from core.hub import ModelHub
-from core.provider import Provider
+from podium.core.config import ModelSpec, Settings, resolve_key
+from podium.core.errors import ConfigError
+from podium.core.models.hub import ModelHub
+from podium.core.models.provider import Provider
 
 
 def build_providers(settings: Settings, *, client: Any = None,
@@ -25,7 +25,7 @@ def build_providers(settings: Settings, *, client: Any = None,
         if spec.provider == "llamacpp":
             if not spec.path:
                 continue  # the embedded model's package is missing; `podium models` says so
-            from providers.llamacpp import LlamaCppProvider
+            from podium.providers.llamacpp import LlamaCppProvider
 
             out[name] = LlamaCppProvider(name, spec.path, context=spec.context,
                                          threads=spec.threads, gpu_layers=spec.gpu_layers,
@@ -35,7 +35,7 @@ def build_providers(settings: Settings, *, client: Any = None,
         if spec.key_env and not key:
             continue
         if client is None:
-            from providers.http import make_client
+            from podium.providers.http import make_client
 
             client = make_client()
             if owned is not None:
@@ -46,13 +46,13 @@ def build_providers(settings: Settings, *, client: Any = None,
 
 def _remote(name: str, spec: ModelSpec, client: Any, key: str | None) -> Provider:
     if spec.provider == "openai":
-        from providers.openai import OpenAIProvider
+        from podium.providers.openai import OpenAIProvider
 
         return OpenAIProvider(name, model=spec.model or name, base_url=spec.base_url or "",
                               client=client, key=key, key_env_var=spec.key_env,
                               tier=spec.resolved_tier, schema_mode=spec.schema_mode,
                               concurrency=spec.concurrency)
-    from providers.anthropic import AnthropicProvider
+    from podium.providers.anthropic import AnthropicProvider
 
     return AnthropicProvider(name, model=spec.model or name, client=client,
                              base_url=spec.base_url or "https://api.anthropic.com", key=key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.errors import BadResponse
+from podium.core.errors import BadResponse
 
 
 def tool_arguments(text: str, where: str) -> dict[str, Any]:

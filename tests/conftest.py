@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.config import embedded_model_path
-from core.provider import Chunk, ModelRequest, Usage
+from podium.core.config import embedded_model_path
+from podium.core.models.provider import Chunk, ModelRequest, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 PODIUM = str(Path(sys.executable).parent / "podium")

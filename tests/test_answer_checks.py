@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from core.answer_checks import evaluate, false_arithmetic, missed_sum, problem, repeated_line
+from podium.core.models.answer_checks import (
+    evaluate,
+    false_arithmetic,
+    missed_sum,
+    problem,
+    repeated_line,
+)
 
 
 @pytest.mark.parametrize("text", [

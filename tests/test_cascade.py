@@ -13,10 +13,9 @@ import pytest
 
 from bench.calibration.build import SYSTEM
 from bench.calibration.confidence import load_answers, request_for
-from core.config import ModelSpec
-from core.engine import Engine
-from core.hub import ModelHub
-from core.provider import (
+from podium.core.config import ModelSpec
+from podium.core.models.hub import ModelHub
+from podium.core.models.provider import (
     Chunk,
     Message,
     ModelRequest,
@@ -25,10 +24,15 @@ from core.provider import (
     Usage,
     collect,
 )
-from core.recipe import loads
-from core.routing import CASCADE_MIN_CONFIDENCE, CONFIDENCE_TOP_LOGPROBS, answer_confidence
-from core.store import Store
-from providers.llamacpp import LlamaCppProvider
+from podium.core.models.routing import (
+    CASCADE_MIN_CONFIDENCE,
+    CONFIDENCE_TOP_LOGPROBS,
+    answer_confidence,
+)
+from podium.core.recipe.load import loads
+from podium.core.run.engine import Engine
+from podium.core.store import Store
+from podium.providers.llamacpp import LlamaCppProvider
 from tests.conftest import ScriptedProvider
 
 
@@ -141,7 +145,7 @@ def fresh_model_afterwards(model_path: Path) -> Iterator[None]:
     what a call leaves in the context changes later calls (test_llamacpp.py's
     score_choices test flips after any generation)."""
     yield
-    from providers import llamacpp
+    from podium.providers import llamacpp
 
     loaded = llamacpp._LOADED.get(str(model_path))
     if loaded is not None:

@@ -39,7 +39,7 @@ def test_shipped_recipes_run_offline(podium_home: Path, recipe: str) -> None:
 def test_quick_answer_cascade_says_what_its_checks_found(podium_home: Path) -> None:
     """Offline the cascade keeps the local answer; its reasons say whether the answer
     passed, and name the false arithmetic when the embedded model states some."""
-    from core.answer_checks import false_arithmetic
+    from podium.core.models.answer_checks import false_arithmetic
 
     out = as_json(podium(podium_home, "run", "quick-answer", "--json"))
     [step] = out["steps"]

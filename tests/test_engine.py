@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from core.config import ModelSpec
-from core.engine import Engine
-from core.errors import AuthError, Unavailable
-from core.events import Event, StepFinished, StepStarted
-from core.hub import ModelHub
-from core.recipe import loads
-from core.store import Store
+from podium.core.config import ModelSpec
+from podium.core.errors import AuthError, Unavailable
+from podium.core.events import Event, StepFinished, StepStarted
+from podium.core.models.hub import ModelHub
+from podium.core.recipe.load import loads
+from podium.core.run.engine import Engine
+from podium.core.store import Store
 from tests.conftest import ScriptedProvider
 
 
@@ -356,7 +356,7 @@ template = "{{ steps.b }}!"
 def test_resume_uses_the_pinned_recipe_version(scripted: ScriptedProvider,
                                                tmp_path: Any) -> None:
     """Editing the recipe file after a run never changes what that run means."""
-    from core.recipe import load
+    from podium.core.recipe.load import load
 
     path = tmp_path / "r.toml"
     path.write_text('[steps.a]\nkind = "llm"\nprompt = "x"\nretries = 0\n'
@@ -434,7 +434,7 @@ prompt = "Sam has 7 coins and gives away 3. How many are left?"
 def test_judge_asks_the_local_model() -> None:
     class Judge(ScriptedProvider):
         async def score_choices(self, request: Any, choices: list[str]) -> Any:
-            from core.provider import Usage
+            from podium.core.models.provider import Usage
 
             hard = "prove" in request.messages[-1].content
             return ([-3.0, -1.0] if hard else [-1.0, -3.0]), Usage(5, 2)
@@ -460,7 +460,7 @@ prompt = "prove the theorem"
 
 
 def test_daily_budget_keeps_calls_local_once_spent() -> None:
-    from core.hub import Budget
+    from podium.core.models.hub import Budget
 
     local = ScriptedProvider("small", answer="local")
     remote = RemoteScripted("big", answer="remote")
@@ -660,15 +660,15 @@ verify = "answer.total > 3"
 def test_concurrent_cascades_of_one_step_keep_their_own_reasons() -> None:
     """A map's items share their step's context and run at once; each cascade's notes
     go on its own decision, not on whichever call happened to finish last."""
-    from core.provider import Message
-    from core.recipe import ModelOptions
-    from core.steps.base import StepContext
+    from podium.core.models.caller import ModelCaller
+    from podium.core.models.provider import Message
+    from podium.core.recipe.schema import ModelOptions
 
     local = ScriptedProvider("small", delay=0.0, answer=lambda req, n: "" if "hard" in
                              req.messages[-1].content else "fine")
     remote = RemoteScripted("big", answer="from the big model", delay=0.05)
     hub = two_tier_engine(local, remote).hub
-    ctx = StepContext("run", "step", {}, hub)
+    ctx = ModelCaller(hub, "run")
     options = ModelOptions(route="cascade")
 
     async def both() -> list[Any]:

@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 
-from core import inputs, recipe
-from core.errors import InputError
-from core.inputs import resolve_inputs
+from podium.core.errors import InputError
+from podium.core.recipe import inputs
+from podium.core.recipe import load as recipe
+from podium.core.recipe.inputs import resolve_inputs
+from podium.core.recipe.schema import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = '\n[steps.s]\nkind = "template"\ntemplate = "x"\n'
 
 
-def with_input(kind: str, extra: str = "") -> recipe.Recipe:
+def with_input(kind: str, extra: str = "") -> Recipe:
     """A recipe with one input `x` of type `kind`."""
     return recipe.loads(f'[inputs.x]\ntype = "{kind}"\n{extra}' + STEP, "r.toml")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.provider import Message, ModelRequest, collect
-from providers.openai import OpenAIProvider
+from podium.core.models.provider import Message, ModelRequest, collect
+from podium.providers.openai import OpenAIProvider
 
 
 def free_port() -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import BadResponse, Unavailable
-from core.provider import ChoiceScorer, Message, ModelRequest, Provider, collect
-from providers import llamacpp
-from providers.llamacpp import LlamaCppProvider
+from podium.core.errors import BadResponse, Unavailable
+from podium.core.models.provider import ChoiceScorer, Message, ModelRequest, Provider, collect
+from podium.providers import llamacpp
+from podium.providers.llamacpp import LlamaCppProvider
 
 
 def ask(text: str, **kw: object) -> ModelRequest:

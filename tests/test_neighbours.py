@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 
 from bench.calibration.metrics import load, split
-from core.neighbours import MIN_SIMILARITY, Example, Neighbours, shipped, trigrams, wrong_share
+from podium.core.models.neighbours import (
+    MIN_SIMILARITY,
+    Example,
+    Neighbours,
+    shipped,
+    trigrams,
+    wrong_share,
+)
 
 EXAMPLES = [Example("What is the capital of France?", True),
             Example("What is the capital of Mongolia?", False),

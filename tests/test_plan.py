@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from core import plan, recipe
-from core.errors import RecipeError, RecipeErrors
+from podium.core.errors import RecipeError, RecipeErrors
+from podium.core.recipe import check
+from podium.core.recipe import load as recipe
+from podium.core.recipe.schema import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
 INPUT = '[inputs.text]\ntype = "string"\ndefault = "hello"\n'
 
 
-def load(body: str) -> recipe.Recipe:
+def load(body: str) -> Recipe:
     """A recipe with one string input `text` and the given steps."""
     return recipe.loads(INPUT + textwrap.dedent(body), "r.toml")
 
@@ -43,7 +45,7 @@ def test_deps_from_needs_and_template_references() -> None:
     r = load(template("fetch", "{{ inputs.text }}")
              + template("clean", "x", needs='["fetch"]')
              + template("report", "{{ steps.clean }} {{ steps['fetch'] | length }}"))
-    p = plan.build(r)
+    p = r.plan
     assert p.deps == {"fetch": set(), "clean": {"fetch"}, "report": {"clean", "fetch"}}
     assert p.dependents["fetch"] == {"clean", "report"}
 
@@ -62,7 +64,7 @@ input = "{{ steps.b }}"
 instructions = "Consider {{ steps.c }}"
 labels = ["x", "y"]
 ''')
-    deps = plan.build(r).deps
+    deps = r.plan.deps
     assert deps["ask"] == {"a"}
     assert deps["label"] == {"b", "c"}
 
@@ -71,7 +73,7 @@ def test_branch_governs_its_cases() -> None:
     """Every step a branch may choose (any case or the default) depends on the branch,
     and `governed_by` records which branch chooses it."""
     r = recipe.load(ROOT / "recipes" / "triage.toml")
-    p = plan.build(r)
+    p = r.plan
     assert p.deps["dispatch"] == {"kind"}
     for handler in ("billing", "bug", "question"):
         assert p.deps[handler] == {"dispatch"}
@@ -92,7 +94,7 @@ over = "steps.people"
 kind = "llm"
 prompt = "{{ index }}: describe {{ item }} in the style of {{ steps.style }}"
 ''')
-    assert plan.build(r).deps["each"] == {"people", "style"}
+    assert r.plan.deps["each"] == {"people", "style"}
 
 
 # --- order -------------------------------------------------------------------------------
@@ -103,7 +105,7 @@ def test_order_follows_dependencies_not_declaration() -> None:
     r = load(template("report", "{{ steps.summary }}")
              + template("summary", "{{ steps.extract }}")
              + template("extract"))
-    assert plan.build(r).order == ["extract", "summary", "report"]
+    assert r.plan.order == ["extract", "summary", "report"]
 
 
 def test_order_keeps_declaration_order_among_peers() -> None:
@@ -111,7 +113,7 @@ def test_order_keeps_declaration_order_among_peers() -> None:
     r = load(template("zeta") + template("alpha") + template("mid")
              + template("last", "{{ steps.alpha }}")
              + template("omega"))
-    order = plan.build(r).order
+    order = r.plan.order
     peers = [s for s in order if s != "last"]
     assert peers == ["zeta", "alpha", "mid", "omega"]
     assert order.index("last") > order.index("alpha")
@@ -120,20 +122,20 @@ def test_order_keeps_declaration_order_among_peers() -> None:
 def test_order_of_shipped_recipe() -> None:
     """The triage recipe's plan runs the classifier, then the branch, then the handlers
     in declared order, then the reply."""
-    order = plan.build(recipe.load(ROOT / "recipes" / "triage.toml")).order
+    order = (recipe.load(ROOT / "recipes" / "triage.toml")).plan.order
     assert order == ["kind", "dispatch", "billing", "bug", "question", "reply"]
 
 
 def test_descendants() -> None:
     """`descendants` is everything downstream, transitively, and not the step itself."""
-    p = plan.build(recipe.load(ROOT / "recipes" / "triage.toml"))
+    p = (recipe.load(ROOT / "recipes" / "triage.toml")).plan
     assert p.descendants("kind") == {"dispatch", "billing", "bug", "question", "reply"}
     assert p.descendants("dispatch") == {"billing", "bug", "question", "reply"}
     assert p.descendants("billing") == {"reply"}
     assert p.descendants("reply") == set()
 
-    chain = plan.build(load(template("a") + template("b", "{{ steps.a }}")
-                            + template("c", "x", needs='["b"]') + template("d")))
+    chain = (load(template("a") + template("b", "{{ steps.a }}")
+                            + template("c", "x", needs='["b"]') + template("d"))).plan
     assert chain.descendants("a") == {"b", "c"}
     assert chain.descendants("d") == set()
 
@@ -216,12 +218,12 @@ cases = { default = ["zz"], other = ["a"] }
 
 def test_step_chosen_by_case_named_default_depends_on_branch() -> None:
     """The step of a case named `default` waits for the branch like any other case."""
-    p = plan.build(load(template("a") + template("b") + '''
+    p = (load(template("a") + template("b") + '''
 [steps.route]
 kind = "branch"
 on = "inputs.text"
 cases = { default = ["a"], other = ["b"] }
-'''))
+''')).plan
     assert p.governed_by == {"a": "route", "b": "route"}
     assert p.deps["b"] == {"route"}
     assert p.deps["a"] == {"route"}
@@ -256,4 +258,4 @@ def test_outputs_expressions_are_checked() -> None:
 def test_check_of_sound_recipe_is_empty() -> None:
     """`check` finds nothing wrong with every shipped recipe."""
     for path in sorted((ROOT / "recipes").glob("*.toml")):
-        assert plan.check(recipe.load(path)) == [], path
+        assert check.problems(recipe.load(path)) == [], path

@@ -15,11 +15,11 @@ import httpcore
 import httpx
 import pytest
 
-from core.errors import Timeout, Unavailable
-from core.provider import Message, ModelRequest, collect
-from providers.http import make_client, transport_error
-from providers.openai import OpenAIProvider
-from providers.pool import PoolTransport
+from podium.core.errors import Timeout, Unavailable
+from podium.core.models.provider import Message, ModelRequest, collect
+from podium.providers.http import make_client, transport_error
+from podium.providers.openai import OpenAIProvider
+from podium.providers.pool import PoolTransport
 from tests.servers import Behaviour, ScriptServer, tls_server
 
 T = TypeVar("T")
@@ -283,7 +283,7 @@ def test_a_connect_timeout_is_typed_as_a_timeout() -> None:
 
 
 def test_error_mapping_picks_the_most_specific_httpx_class() -> None:
-    from providers.pool import _mapped
+    from podium.providers.pool import _mapped
 
     request = httpx.Request("GET", "http://127.0.0.1/")
     for raised, expected in [(httpcore.ReadTimeout("r"), httpx.ReadTimeout),

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from core import plan, recipe
-from core.errors import RecipeError, RecipeErrors
+from podium.core.errors import RecipeError, RecipeErrors
+from podium.core.recipe import load as recipe
+from podium.core.steps import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "recipes").glob("*.toml"))
@@ -69,7 +70,7 @@ def test_shipped_recipe_loads(path: Path) -> None:
     assert r.name == path.stem
     assert r.path == str(path)
     assert r.source == path.read_text()
-    assert sorted(plan.build(r).order) == sorted(r.steps)
+    assert sorted(r.plan.order) == sorted(r.steps)
 
 
 # --- one problem each: exact line, field, message and hint -------------------------------
@@ -373,7 +374,7 @@ def test_json_schema_describes_the_format() -> None:
     step_refs = schema["properties"]["steps"]["additionalProperties"]["oneOf"]
     kinds = {defs[r["$ref"].removeprefix("#/$defs/")]["properties"]["kind"]["const"]
              for r in step_refs}
-    assert kinds == set(recipe.STEP_KINDS)
+    assert kinds == set(registry.names())
     # Aliases, not Python names: authors write `schema`, not `output_schema`.
     assert "schema" in defs["LlmStep"]["properties"]
     assert "output_schema" not in defs["LlmStep"]["properties"]
@@ -395,7 +396,7 @@ def test_name_defaults_to_file_stem() -> None:
 
 
 def test_defaults_of_the_wrong_type_and_computed_step_refs_fail_check() -> None:
-    from core.errors import RecipeErrors
+    from podium.core.errors import RecipeErrors
 
     with pytest.raises(RecipeErrors) as caught:
         recipe.loads('[inputs.n]\ntype = "integer"\ndefault = "abc"\n'

@@ -14,16 +14,23 @@ from typing import Any
 import httpx
 import pytest
 
-from core.config import ModelSpec, Settings
-from core.engine import Engine
-from core.errors import AuthError, BadResponse, RateLimited, Timeout, Unavailable
-from core.provider import Message, ModelRequest, collect
-from core.recipe import loads
-from core.store import Store
-from providers.anthropic import AnthropicProvider
-from providers.http import make_client
-from providers.openai import OpenAIProvider
-from providers.registry import build_hub
+from podium.core.config import ModelSpec, Settings
+from podium.core.errors import (
+    AuthError,
+    BadResponse,
+    RateLimited,
+    Rejected,
+    Timeout,
+    Unavailable,
+)
+from podium.core.models.provider import Message, ModelRequest, collect
+from podium.core.recipe.load import loads
+from podium.core.run.engine import Engine
+from podium.core.store import Store
+from podium.providers.anthropic import AnthropicProvider
+from podium.providers.http import make_client
+from podium.providers.openai import OpenAIProvider
+from podium.providers.registry import build_hub
 from tests.servers import Behaviour, ScriptServer
 
 SECRET = "sk-test-do-not-leak-4242"
@@ -106,7 +113,7 @@ def test_anthropic_text_and_structured_output() -> None:
     (Behaviour(kind="status", status=429, headers={"Retry-After": "3"}), RateLimited),
     (Behaviour(kind="status", status=500), Unavailable),
     (Behaviour(kind="status", status=401), AuthError),
-    (Behaviour(kind="status", status=400), BadResponse),
+    (Behaviour(kind="status", status=400), Rejected),
     (Behaviour(kind="malformed"), BadResponse),
     (Behaviour(kind="cut"), (Unavailable, BadResponse)),
     (Behaviour(kind="slow", delay=3.0), Timeout),
@@ -298,8 +305,8 @@ join = "any"
 
 
 def test_keys_file_must_be_private(podium_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.config import resolve_key
-    from core.errors import ConfigError
+    from podium.core.config import resolve_key
+    from podium.core.errors import ConfigError
 
     monkeypatch.delenv("PODIUM_TEST_KEY")
     keys = podium_home / "keys.toml"

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from core.engine import Engine
-from core.errors import PodiumError, RecipeErrors
-from core.hub import Budget
-from core.provider import ModelRequest
-from core.recipe import loads
-from core.review import ReviewError, decide, edit_output
-from core.store import Store
+from podium.core.errors import PodiumError, RecipeErrors, ReviewError
+from podium.core.models.hub import Budget
+from podium.core.models.provider import ModelRequest
+from podium.core.recipe.load import loads
+from podium.core.review.decisions import decide
+from podium.core.review.edits import edit_output
+from podium.core.run.engine import Engine
+from podium.core.store import Store
 from tests.conftest import ScriptedProvider
 from tests.test_engine import make_engine, run, statuses
 
@@ -237,8 +238,8 @@ SLOW_OTHER = DRAFT.replace('[steps.other]\nkind = "template"\ntemplate = "indepe
 
 
 def slow_engine() -> tuple[Engine, ScriptedProvider]:
-    from core.config import ModelSpec
-    from core.hub import ModelHub
+    from podium.core.config import ModelSpec
+    from podium.core.models.hub import ModelHub
 
     fast = ScriptedProvider("scripted", answer=numbered)
     slow = ScriptedProvider("slow", answer="slow answer", delay=1.0)
@@ -540,7 +541,7 @@ prompt = "{{ steps.draft }}"
 
 
 def test_a_step_running_on_a_draft_that_is_remade_ends_stale_and_uncached() -> None:
-    from core.reruns import KeyMaker
+    from podium.core.run.reruns import KeyMaker
 
     engine, _ = slow_engine()
     engine.hub.providers["slow"].answer = lambda r, n: f"log of [{r.messages[-1].content}]"
@@ -562,8 +563,7 @@ def test_a_step_running_on_a_draft_that_is_remade_ends_stale_and_uncached() -> N
     assert steps["draft"].output == "draft 2" and steps["log"].output == "log of [draft 1]"
     assert steps["log"].stale == "'draft' was made again after a review"
     recipe = loads(REDO_WHILE_RUNNING)
-    now = KeyMaker(recipe, recipe.plan, {"inputs": {}, "steps": {"draft": "draft 2"}},
-                   engine.hub)
+    now = KeyMaker(recipe, {"inputs": {}, "steps": {"draft": "draft 2"}}, engine.hub)
     with pytest.raises(KeyError):  # never cached under the new draft's key
         engine.store.cached(now.key("log"))
     fresh = asyncio.run(engine.rerun(result.run_id))
@@ -676,7 +676,7 @@ def test_rerun_without_the_cache_runs_the_steps_again() -> None:
 
 
 def test_validation_covers_the_usual_schema_keywords() -> None:
-    from core.validate import problems
+    from podium.core.recipe.validate import problems
 
     schema = {"type": "object", "additionalProperties": False, "properties": {
         "n": {"type": "integer", "minimum": 1, "maximum": 10},

@@ -13,8 +13,9 @@ import pytest
 from bench.calibration.build import SYSTEM
 from bench.calibration.confidence import load_answers, request_for
 from bench.calibration.metrics import apgr, curve, load, split
-from core.provider import Message, ModelRequest, TokenLogprob
-from core.routing import (
+from podium.core.models.caller import cascade_problem
+from podium.core.models.provider import Message, ModelRequest, TokenLogprob
+from podium.core.models.routing import (
     CASCADE_BIAS,
     CASCADE_MIN_CONFIDENCE,
     CASCADE_WEIGHTS,
@@ -27,7 +28,6 @@ from core.routing import (
     decide,
     feature_score,
 )
-from core.steps.base import cascade_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from core import plan, recipe
-from core.errors import StoreError
-from core.migrations import MIGRATIONS, migrate
-from core.store import Store
+from podium.core.errors import StoreError
+from podium.core.recipe import load as recipe
+from podium.core.recipe.schema import Recipe
+from podium.core.store import Store
+from podium.core.store.migrations import MIGRATIONS, migrate
 
 RECIPE = '''
 name = "pair"
@@ -56,18 +57,18 @@ CHILD_SETUP = textwrap.dedent('''
         while len(list(folder.glob(f"{stage}-*"))) < 2 and time.time() < deadline:
             time.sleep(0.001)
 
-    from core import plan, recipe
-    from core.store import Store
+    from podium.core.recipe import load as recipe
+    from podium.core.store import Store
 
     r = recipe.loads(sys.argv[2], "pair.toml")
-    order = plan.build(r).order
+    order = r.plan.order
     store = Store(sys.argv[1])
     barrier("write")
     ''')
 
 
 @pytest.fixture
-def pair() -> recipe.Recipe:
+def pair() -> Recipe:
     """A three-step recipe to store runs of."""
     return recipe.loads(RECIPE, "pair.toml")
 
@@ -80,9 +81,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def new_run(store: Store, r: recipe.Recipe, inputs: dict[str, str] | None = None) -> str:
+def new_run(store: Store, r: Recipe, inputs: dict[str, str] | None = None) -> str:
     """Create a run of `r` with its planned steps."""
-    return store.create_run(r, inputs or {"text": "hello"}, plan.build(r).order)
+    return store.create_run(r, inputs or {"text": "hello"}, r.plan.order)
 
 
 def columns(store: Store, table: str) -> set[str]:
@@ -138,7 +139,7 @@ def test_blank_database_schema(store: Store) -> None:
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_migrate_twice_is_a_no_op(store: Store, pair: recipe.Recipe) -> None:
+def test_migrate_twice_is_a_no_op(store: Store, pair: Recipe) -> None:
     """Running the migrations again (or reopening the file) changes nothing and keeps
     the data."""
     run_id = new_run(store, pair)
@@ -177,7 +178,7 @@ def test_not_a_database(tmp_path: Path) -> None:
 # --- runs and steps ----------------------------------------------------------------------
 
 
-def test_run_and_steps_round_trip(store: Store, pair: recipe.Recipe) -> None:
+def test_run_and_steps_round_trip(store: Store, pair: Recipe) -> None:
     """What `create_run`, `start_step` and `finish_step` write, `get_run` and `get_steps`
     read back: pinned recipe, inputs, plan order, outputs, usage and attempts."""
     run_id = new_run(store, pair, {"text": "héllo"})
@@ -187,7 +188,7 @@ def test_run_and_steps_round_trip(store: Store, pair: recipe.Recipe) -> None:
     assert run.pid == os.getpid()
     assert store.recipe_source(pair.hash) == ("pair", "pair.toml", pair.source)
     steps = store.get_steps(run_id)
-    assert [s.step_id for s in steps] == plan.build(pair).order
+    assert [s.step_id for s in steps] == pair.plan.order
     assert [s.position for s in steps] == [0, 1, 2]
     assert {s.status for s in steps} == {"pending"}
     assert not any(s.has_output for s in steps)
@@ -224,7 +225,7 @@ def test_run_and_steps_round_trip(store: Store, pair: recipe.Recipe) -> None:
     assert run.finished_at is not None and run.started_at is not None
 
 
-def test_step_without_output(store: Store, pair: recipe.Recipe) -> None:
+def test_step_without_output(store: Store, pair: Recipe) -> None:
     """A failed step stores its error and no output, and no artifact is written."""
     run_id = new_run(store, pair)
     store.start_step(run_id, "first", 1)
@@ -235,7 +236,7 @@ def test_step_without_output(store: Store, pair: recipe.Recipe) -> None:
     assert count(store, "artifacts") == 0
 
 
-def test_null_output_is_an_output(store: Store, pair: recipe.Recipe) -> None:
+def test_null_output_is_an_output(store: Store, pair: Recipe) -> None:
     """A step whose output is JSON null still has an output (e.g. a failed map item)."""
     run_id = new_run(store, pair)
     store.finish_step(run_id, "first", 0, status="succeeded", output=None, has_output=True)
@@ -243,7 +244,7 @@ def test_null_output_is_an_output(store: Store, pair: recipe.Recipe) -> None:
     assert first.has_output and first.output is None
 
 
-def test_artifacts_are_deduplicated(store: Store, pair: recipe.Recipe) -> None:
+def test_artifacts_are_deduplicated(store: Store, pair: Recipe) -> None:
     """Equal outputs (two steps, or two runs) share one artifact row; a different output
     adds one."""
     runs = [new_run(store, pair), new_run(store, pair)]
@@ -267,7 +268,7 @@ def test_artifacts_are_deduplicated(store: Store, pair: recipe.Recipe) -> None:
 # --- finding runs ------------------------------------------------------------------------
 
 
-def test_get_run_by_prefix_and_last(store: Store, pair: recipe.Recipe) -> None:
+def test_get_run_by_prefix_and_last(store: Store, pair: Recipe) -> None:
     """A run is found by its id, a unique prefix, or `last`; an ambiguous prefix and an
     unknown id are StoreErrors with a hint."""
     with pytest.raises(StoreError) as empty:
@@ -291,7 +292,7 @@ def test_get_run_by_prefix_and_last(store: Store, pair: recipe.Recipe) -> None:
     assert "zzzz-not-a-run" in unknown.value.message and unknown.value.hint
 
 
-def test_list_runs_newest_first(store: Store, pair: recipe.Recipe) -> None:
+def test_list_runs_newest_first(store: Store, pair: Recipe) -> None:
     """`list_runs` is newest first, limited, and filters by status."""
     ids = [new_run(store, pair) for _ in range(3)]
     store.finish_run(ids[0], "failed", None, error="x")
@@ -300,7 +301,7 @@ def test_list_runs_newest_first(store: Store, pair: recipe.Recipe) -> None:
     assert [r.id for r in store.list_runs(status="failed")] == [ids[0]]
 
 
-def test_get_run_prefix_is_literal(store: Store, pair: recipe.Recipe) -> None:
+def test_get_run_prefix_is_literal(store: Store, pair: Recipe) -> None:
     """A prefix is matched literally: `_`, `%` or an empty string match no run id (run
     ids are base36), rather than acting as SQL LIKE wildcards."""
     new_run(store, pair)
@@ -392,7 +393,7 @@ def test_open_waits_for_a_writer_on_a_new_file(tmp_path: Path) -> None:
 
 
 def test_run_of_dead_process_is_orphaned(tmp_path: Path, store: Store,
-                                         pair: recipe.Recipe) -> None:
+                                         pair: Recipe) -> None:
     """A run marked running by a process that has exited is orphaned and shown as
     interrupted; a running run of a live process and a finished run are not."""
     script = CHILD_SETUP + textwrap.dedent('''
@@ -420,7 +421,7 @@ def test_run_of_dead_process_is_orphaned(tmp_path: Path, store: Store,
     assert not store.get_run(alive).orphaned
 
 
-def test_events_recorded(store: Store, pair: recipe.Recipe) -> None:
+def test_events_recorded(store: Store, pair: Recipe) -> None:
     """Claiming, finishing steps and finishing a run leave a trace in `events`."""
     run_id = new_run(store, pair)
     store.claim_run(run_id)
@@ -440,7 +441,7 @@ def test_upgrade_from_the_oldest_schema_keeps_runs(tmp_path: Path) -> None:
 
     import sqlite_utils
 
-    from core.migrations import MIGRATIONS, m001_initial
+    from podium.core.store.migrations import MIGRATIONS, m001_initial
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -463,7 +464,7 @@ def test_upgrade_from_the_oldest_schema_keeps_runs(tmp_path: Path) -> None:
 
 
 def test_a_database_from_a_newer_podium_is_refused(tmp_path: Path) -> None:
-    from core.errors import StoreError
+    from podium.core.errors import StoreError
 
     path = tmp_path / "new.db"
     Store(path).close()

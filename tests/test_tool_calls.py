@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from core.errors import BadResponse
-from core.provider import Message, ModelRequest, Tool, ToolCall, collect
-from providers.anthropic import AnthropicProvider
-from providers.http import make_client
-from providers.openai import OpenAIProvider
+from podium.core.errors import BadResponse
+from podium.core.models.provider import Message, ModelRequest, Tool, ToolCall, collect
+from podium.providers.anthropic import AnthropicProvider
+from podium.providers.http import make_client
+from podium.providers.openai import OpenAIProvider
 
 WEATHER = Tool("weather", "The weather in a city now.",
                {"type": "object", "properties": {"city": {"type": "string"}},

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from tui.cli_common import (
+from podium.tui.cli_common import (
     drive,
     emit_json,
     friendly,
@@ -97,7 +97,7 @@ def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json:
 
 
 def _read_input_file(path: Path) -> dict[str, Any]:
-    from core.errors import InputError
+    from podium.core.errors import InputError
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -132,7 +132,7 @@ def _read_input_file(path: Path) -> dict[str, Any]:
 @friendly
 def runs(status: str | None, limit: int, as_json: bool) -> None:
     """List runs, newest first."""
-    from tui.views import print_runs, run_summary
+    from podium.tui.views import print_runs, run_summary
 
     store = open_store()
     wanted = None if status == "interrupted" else status
@@ -156,7 +156,7 @@ def runs(status: str | None, limit: int, as_json: bool) -> None:
 def show(run_id: str, as_json: bool, full: bool) -> None:
     """Every step of RUN (an id, a unique prefix, or `last`): status, model, tokens,
     latency and output."""
-    from tui.views import print_run, run_json
+    from podium.tui.views import print_run, run_json
 
     store = open_store()
     run = store.get_run(run_id)
@@ -167,9 +167,9 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 
 
 def _register() -> None:
-    from tui.cli_models import chat, compare, models, route
-    from tui.cli_recipes import recipe
-    from tui.cli_review import edit, rerun, review
+    from podium.tui.cli_models import chat, compare, models, route
+    from podium.tui.cli_recipes import recipe
+    from podium.tui.cli_review import edit, rerun, review
 
     for command in (review, edit, rerun, models, route, chat, compare, recipe):
         cli.add_command(command)

@@ -23,7 +23,7 @@ def friendly(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from core.errors import PodiumError, RecipeErrors
+        from podium.core.errors import PodiumError, RecipeErrors
 
         try:
             return fn(*args, **kwargs)
@@ -47,29 +47,15 @@ def emit_json(value: Any) -> None:
 
 
 def open_store() -> Any:
-    from core.store import Store
+    from podium.core.store import Store
 
     return Store.open()
 
 
 def make_engine(store: Any, on_event: Any) -> Any:
-    from core.compare import router_examples
-    from core.config import load_settings
-    from core.engine import Engine
-    from core.hub import Budget
-    from providers.registry import build_hub
+    from podium.tui.factory import make_engine as build
 
-    settings = load_settings()
-    hub = build_hub(settings)
-    hub.examples = router_examples(store)
-    if settings.budget_per_run is not None or settings.budget_per_day is not None or \
-            settings.tokens_per_run is not None:
-        import datetime as dt
-
-        midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
-        hub.budget = Budget(settings.budget_per_run, settings.budget_per_day,
-                            settings.tokens_per_run, spent_today=store.cost_since(midnight))
-    return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
+    return build(store, on_event=on_event)
 
 
 def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
@@ -79,7 +65,7 @@ def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
     status code. `start` may give None: another process runs the run."""
     import asyncio
 
-    from tui.progress import Progress
+    from podium.tui.progress import Progress
 
     progress = Progress(quiet=quiet)
     engine = make_engine(store, progress)
@@ -112,11 +98,11 @@ def drive(store: Any, start: Callable[[Any], Any], as_json: bool, quiet: bool,
         sys.exit(0)
     run = store.get_run(result.run_id)
     if as_json:
-        from tui.views import run_json
+        from podium.tui.views import run_json
 
         emit_json({**(extra or {}), **run_json(store, run)})
     else:
-        from tui.views import print_outputs
+        from podium.tui.views import print_outputs
 
         print_outputs(store, run)
     sys.exit(EXIT.get(result.status, 1))
@@ -141,8 +127,8 @@ def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
 def find_recipe(name: str) -> Path:
     """A recipe by path, or by name in ./recipes, the user's recipes folder or the
     recipes shipped with Podium."""
-    from core import paths
-    from core.errors import RecipeError
+    from podium.core import paths
+    from podium.core.errors import RecipeError
 
     p = Path(name)
     if p.exists():
@@ -163,17 +149,17 @@ def find_recipe(name: str) -> Path:
 
 def recipe_folders() -> list[Path]:
     """Where recipes are looked up by name, first match wins."""
-    from core import paths
+    from podium.core import paths
 
-    shipped = Path(__file__).resolve().parent.parent / "recipes"
+    shipped = paths.shipped_recipes_dir()
     folders = [Path("recipes"), paths.recipes_dir(), shipped]
     return [f for f in dict.fromkeys(f.resolve() for f in folders) if f.is_dir()]
 
 
 def load_checked(name: str) -> Any:
     """Load a recipe and check its models against the catalog."""
-    from core import recipe as recipes
-    from core.config import load_settings
+    from podium.core.config import load_settings
+    from podium.core.recipe import load as recipes
 
     loaded = recipes.load(find_recipe(name))
     recipes.check_models(loaded, list(load_settings().catalog()))

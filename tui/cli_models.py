@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tui.cli_common import emit_json, friendly, make_engine, open_store
+from podium.tui.cli_common import emit_json, friendly, make_engine, open_store
 
 
 @click.group(invoke_without_command=True)
@@ -20,8 +20,8 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     """The model catalog: the embedded model and those in config.toml."""
     if ctx.invoked_subcommand is not None:
         return
-    from core import paths
-    from core.config import load_settings, resolve_key
+    from podium.core import paths
+    from podium.core.config import load_settings, resolve_key
 
     settings = load_settings()
     rows = []
@@ -58,7 +58,7 @@ def _reachability(settings: Any) -> dict[str, str]:
     Works without the embedded model too: nothing local is loaded."""
     import asyncio
 
-    from providers.registry import build_providers
+    from podium.providers.registry import build_providers
 
     owned: list[Any] = []
     remote = {n: p for n, p in build_providers(settings, owned=owned).items()
@@ -94,9 +94,9 @@ def models_add(name: str, path: str | None, provider: str | None, base_url: str 
                remote_model: str | None, key_env: str | None, price_in: float,
                price_out: float, context: int) -> None:
     """Add model NAME to config.toml (a GGUF file, or a remote API)."""
-    from core import paths
-    from core.config import load_settings
-    from core.errors import ConfigError
+    from podium.core import paths
+    from podium.core.config import load_settings
+    from podium.core.errors import ConfigError
 
     provider = provider or ("llamacpp" if path else "openai")
     fields: dict[str, Any] = {"provider": provider, "context": context}
@@ -149,8 +149,8 @@ def compare(run_id: str | None, step_id: str | None, verdict: str | None, pairs:
     import asyncio
     from dataclasses import asdict
 
-    from core.compare import calibration_rows, judge
-    from core.compare import compare as run_compare
+    from podium.core.models.compare import calibration_rows, judge
+    from podium.core.models.compare import compare as run_compare
 
     store = open_store()
     if pairs:
@@ -213,10 +213,10 @@ def compare(run_id: str | None, step_id: str | None, verdict: str | None, pairs:
 def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
           as_json: bool) -> None:
     """Explain where TEXT would be routed, and why (no model is called)."""
-    from core.config import load_settings
-    from core.provider import Message, ModelRequest
-    from core.routing import Policy, decide
-    from providers.registry import build_hub
+    from podium.core.config import load_settings
+    from podium.core.models.provider import Message, ModelRequest
+    from podium.core.models.routing import Policy, decide
+    from podium.providers.registry import build_hub
 
     if not text and prompts_file is None:
         raise click.UsageError("give TEXT or --file PROMPTS.jsonl")
@@ -264,8 +264,8 @@ def chat(model: str | None, route_: str, system: str | None, chat_id: str | None
     """Talk with routed models, line by line; every turn is stored (Ctrl-D to end)."""
     import asyncio
 
-    from core.chat import ChatSession
-    from core.recipe import ModelOptions
+    from podium.core.models.chat import ChatSession
+    from podium.core.recipe.schema import ModelOptions
 
     store = open_store()
     if list_:
@@ -312,9 +312,9 @@ def chat(model: str | None, route_: str, system: str | None, chat_id: str | None
 def _router_examples() -> Any:
     """The examples the engine's router uses: the shipped ones plus this machine's
     judged comparisons, if a database exists (explaining a route never creates one)."""
-    from core.compare import router_examples
-    from core.paths import db_path
-    from core.store import Store
+    from podium.core.models.compare import router_examples
+    from podium.core.paths import db_path
+    from podium.core.store import Store
 
     if not db_path().exists():
         return None

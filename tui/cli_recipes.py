@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tui.cli_common import emit_json, friendly, load_checked, recipe_folders
+from podium.tui.cli_common import emit_json, friendly, load_checked, recipe_folders
 
 
 @click.group()
@@ -21,7 +21,7 @@ def recipe() -> None:
 @friendly
 def recipe_check(files: tuple[str, ...], as_json: bool) -> None:
     """Validate recipe FILES without running them (exit 0 valid, 2 invalid)."""
-    from core.errors import RecipeError, RecipeErrors
+    from podium.core.errors import RecipeError, RecipeErrors
 
     report = []
     bad = False
@@ -50,7 +50,7 @@ def recipe_check(files: tuple[str, ...], as_json: bool) -> None:
 @recipe.command("schema")
 def recipe_schema() -> None:
     """Print the JSON Schema of the recipe format (for editors)."""
-    from core.recipe import json_schema
+    from podium.core.recipe.load import json_schema
 
     emit_json(json_schema())
 

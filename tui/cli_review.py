@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from tui.cli_common import drive, emit_json, friendly, open_store
-from tui.views import review_json
+from podium.tui.cli_common import drive, emit_json, friendly, open_store
+from podium.tui.views import review_json
 
 
 def _age(ts: float) -> str:
@@ -58,7 +58,7 @@ def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool
     """
     if ctx.invoked_subcommand is not None:
         return
-    from tui.progress import preview
+    from podium.tui.progress import preview
 
     store = open_store()
     rid = store.get_run(run_id).id if run_id else None
@@ -134,8 +134,8 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progre
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
             **details: Any) -> None:
     """Record the decision, then continue the run if it was left waiting."""
-    from core.errors import RunBusy
-    from core.review import decide
+    from podium.core.errors import RunBusy
+    from podium.core.review.decisions import decide
 
     store = open_store()
     record = decide(store, review_id, action, **details)
@@ -194,7 +194,7 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
     """Change item ID's output, then pass it on. Without --value or --file, opens
     $EDITOR on the output."""
     if value is None:
-        from core.review import ReviewError
+        from podium.core.errors import ReviewError
 
         store = open_store()
         r = store.review(review_id)
@@ -248,7 +248,7 @@ def regenerate(review_id: str, feedback: str | None, no_resume: bool, as_json: b
 
 
 def _read_value(path: str | None, original: Any) -> str:
-    from core.errors import InputError
+    from podium.core.errors import InputError
 
     if path is not None:
         try:
@@ -278,7 +278,7 @@ def _keep_on_error(text: str, suffix: str, error: Exception) -> None:
     all again."""
     import tempfile
 
-    from core.errors import PodiumError
+    from podium.core.errors import PodiumError
 
     fd, path = tempfile.mkstemp(prefix="podium-edit-", suffix=suffix)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -307,7 +307,8 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
     downstream becomes stale; `podium rerun RUN` recomputes only those, as a new run.
     Without --value or --file, opens $EDITOR on the output.
     """
-    from core.review import ReviewError, edit_output, editable
+    from podium.core.errors import ReviewError
+    from podium.core.review.edits import edit_output, editable
 
     store = open_store()
     typed = value is None and path is None
@@ -352,7 +353,7 @@ def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
     A recomputed step whose cache key (definition, inputs, models) is unchanged is
     taken from the cache and says so. RUN itself is never changed.
     """
-    from core.reruns import out_of_date
+    from podium.core.run.reruns import out_of_date
 
     store = open_store()
     old = store.get_run(run_id)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from core.events import (
+from podium.core.events import (
     Event,
     RunFinished,
     RunStarted,
@@ -163,7 +163,7 @@ def preview(value: Any, width: int = 60) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        from core.store import dumps
+        from podium.core.store import dumps
 
         value = dumps(value)
     flat = " ".join(value.split())

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tui.progress import ICONS, preview
+from podium.tui.progress import ICONS, preview
 
 
 def _when(ts: float | None) -> str:

@@ -88,8 +88,8 @@ def build() -> list[Item]:
 def _provider() -> Any:
     """The embedded model through `LlamaCppProvider`, as the engine runs it."""
     sys.path.insert(0, str(HERE.parent.parent))
-    from core.config import embedded_model_path
-    from providers.llamacpp import LlamaCppProvider
+    from podium.core.config import embedded_model_path
+    from podium.providers.llamacpp import LlamaCppProvider
 
     path = embedded_model_path()
     if path is None:
@@ -100,7 +100,7 @@ def _provider() -> Any:
 async def _judge_all(items: list[Item]) -> tuple[dict[str, list[float]], float]:
     """`route = "judge"` on every prompt: id -> the log-likelihoods of the judge's
     choices (`core.routing.JUDGE_CHOICES`), and the seconds."""
-    from core.routing import JUDGE_CHOICES, judge_request
+    from podium.core.models.routing import JUDGE_CHOICES, judge_request
 
     provider = _provider()
     out: dict[str, list[float]] = {}
@@ -115,7 +115,7 @@ async def _judge_all(items: list[Item]) -> tuple[dict[str, list[float]], float]:
 async def _ask_all(items: list[Item], top_logprobs: int = 0) -> tuple[dict[str, Any], float]:
     """Every prompt once through `LlamaCppProvider`, as the labels were made: id ->
     `ModelResponse` (with `top_logprobs`, its token probabilities too), and the seconds."""
-    from core.provider import Message, ModelRequest, collect
+    from podium.core.models.provider import Message, ModelRequest, collect
 
     provider = _provider()
     replies: dict[str, Any] = {}
@@ -189,7 +189,7 @@ def main() -> None:
     kinds = sorted({it["kind"] for it in items})
     print(f"{len(items)} prompts, {len(kinds)} kinds -> {PROMPTS.name}")
     if args.judge:
-        from core.routing import JUDGE_CHOICES
+        from podium.core.models.routing import JUDGE_CHOICES
 
         judged, seconds = asyncio.run(_judge_all(items))
         JUDGE.write_text(json.dumps({
@@ -198,8 +198,8 @@ def main() -> None:
         print(f"{JUDGE.name}: {len(items)} prompts judged in {seconds:.0f} s")
         return
     if args.confidence:
-        from core.config import embedded_model_path
-        from core.routing import CONFIDENCE_TOP_LOGPROBS
+        from podium.core.config import embedded_model_path
+        from podium.core.models.routing import CONFIDENCE_TOP_LOGPROBS
 
         responses, seconds = asyncio.run(_ask_all(items, CONFIDENCE_TOP_LOGPROBS))
         path = embedded_model_path()
@@ -210,7 +210,7 @@ def main() -> None:
         return
     if args.label:
         responses, seconds = asyncio.run(_ask_all(items))
-        from core.config import embedded_model_path
+        from podium.core.config import embedded_model_path
 
         path = embedded_model_path()
         replies = {k: r.text for k, r in responses.items()}

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.provider import Message, ModelRequest, TokenLogprob
+from podium.core.models.provider import Message, ModelRequest, TokenLogprob
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / "local_confidence.json"

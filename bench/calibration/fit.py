@@ -8,7 +8,7 @@ embedded model's marks, becomes the examples the router looks up similar asks in
 (`core.neighbours`). The escalation threshold is the one that recovered half the
 quality gap on train, each train prompt scored without itself among the examples.
 With `--write` the weights and threshold replace the fitted-weights block in
-`core/routing.py`, and the examples `core/data/routing_examples.jsonl`.
+`core/models/routing.py`, and the examples `core/data/routing_examples.jsonl`.
 
 Refit after changing the prompts, the labels or the signals:
 `.venv/bin/python bench/calibration/build.py --label` (only if prompts or model changed),
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from calibration.build import SYSTEM  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
-from core import neighbours, routing  # noqa: E402
-from core.provider import Message, ModelRequest  # noqa: E402
+from podium.core.models import neighbours, routing  # noqa: E402
+from podium.core.models.provider import Message, ModelRequest  # noqa: E402
 
 PRIORS = {"long_answer": 0.5, "schema": 0.3, "turns": 0.15, "context": 0.3}
 # Features that can only make a request easier; all others can only make it harder, so
@@ -91,8 +91,8 @@ def cross_validate(x: np.ndarray, y: np.ndarray, signs: np.ndarray, l2: float,
 
 
 def write_block(name: str, block: str) -> None:
-    """Replace the `# --- NAME ... # --- end of NAME ---` block of core/routing.py."""
-    path = ROOT / "core" / "routing.py"
+    """Replace the `# --- NAME ... # --- end of NAME ---` block of core/models/routing.py."""
+    path = ROOT / "core" / "models" / "routing.py"
     text = path.read_text(encoding="utf-8")
     text = re.sub(rf"# --- {name}.*?# --- end of {name} ---", lambda _: block, text,
                   flags=re.S)
@@ -101,9 +101,9 @@ def write_block(name: str, block: str) -> None:
 
 
 def main() -> None:
-    """Fit, print the weights and the train APGR; `--write` puts them in core/routing.py."""
+    """Fit, print the weights and the train APGR; `--write` puts them in core/models/routing.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--write", action="store_true", help="update core/routing.py")
+    parser.add_argument("--write", action="store_true", help="update core/models/routing.py")
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--cv", action="store_true", help="5-fold CV on the train half")
     parser.add_argument("--extra", type=Path, metavar="PAIRS.jsonl",

@@ -9,7 +9,7 @@ program can make (`core.answer_checks`; the others escalate anyway). The feature
 greedy forward selection by 5-fold cross-validation on the train half picked
 (`--select` reruns it); the held-out half is never looked at. With `--write` the
 weights and the escalation threshold replace the fitted-cascade block in
-`core/routing.py`.
+`core/models/routing.py`.
 
 Run: `.venv/bin/python bench/calibration/fit_cascade.py [--select] [--write]`.
 """
@@ -32,9 +32,9 @@ from calibration.confidence import load_answers, request_for  # noqa: E402
 from calibration.fit import cross_validate, fit, write_block  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
-from core.answer_checks import problem  # noqa: E402
-from core.neighbours import Neighbours, shipped  # noqa: E402
-from core.routing import confidence_features  # noqa: E402
+from podium.core.models.answer_checks import problem  # noqa: E402
+from podium.core.models.neighbours import Neighbours, shipped  # noqa: E402
+from podium.core.models.routing import confidence_features  # noqa: E402
 
 # Chosen by `--select` (5-fold CV on train, L2 = 1): more features added < 0.5 points.
 FEATURES = ("complexity", "min_logprob")
@@ -111,9 +111,9 @@ def fitted(l2: float = L2) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Fit, print the weights and the train APGR; `--write` puts them in core/routing.py."""
+    """Fit, print the weights and the train APGR; `--write` puts them in core/models/routing.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--write", action="store_true", help="update core/routing.py")
+    parser.add_argument("--write", action="store_true", help="update core/models/routing.py")
     parser.add_argument("--select", action="store_true", help="rerun the feature selection")
     parser.add_argument("--l2", type=float, default=L2)
     args = parser.parse_args()

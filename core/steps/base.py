@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from core import answer_checks, templates
-from core.errors import ConfigError, ProviderError, RateLimited, Timeout
-from core.hub import ModelHub, RateLimiter
-from core.provider import Message, ModelRequest, ModelResponse, Provider, Usage, collect
-from core.recipe import ModelOptions
-from core.routing import (
-    CASCADE_MIN_CONFIDENCE,
-    CONFIDENCE_TOP_LOGPROBS,
-    JUDGE_CHOICES,
-    JUDGE_THRESHOLD,
-    Decision,
-    Policy,
-    answer_confidence,
-    decide,
-    judge_request,
-    judged_complex,
-)
+from podium.core.models.caller import ModelCaller
+from podium.core.models.provider import Message
+
+if TYPE_CHECKING:
+    from podium.core.events import Event
+    from podium.core.review.gate import Reviewed
+    from podium.core.store import Store
 
 
 @dataclass
 class StepResult:
-    """A step's output and what it cost."""
+    """What one attempt of a step came to: its output, or `waiting` for a person
+    (with the reason)."""
 
     output: Any
-    chosen: frozenset[str] | None = None  # for branch: the steps it lets run
+    status: str = "succeeded"  # or "waiting"
+    reason: str | None = None
+
+
+class RunAccess(Protocol):
+    """What a step may ask of the run it is part of (review gates use it): the store,
+    a way to announce events, and the reviewed step's work made again."""
+
+    store: Store
+
+    def emit(self, event: Event) -> None:
+        """Announce an event of this run."""
+
+    def reviewed(self, ctx: StepContext) -> Reviewed:
+        """How the gate running in `ctx` remakes the output it reviews."""
 
 
 @dataclass
@@ -43,23 +46,16 @@ class StepContext:
     run_id: str
     step_id: str
     values: dict[str, Any]  # template context: inputs, steps
-    hub: ModelHub
-    on_text: Callable[[str], None] | None = None
-    attempt: int = 1
-    usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
-    decisions: list[Decision] = field(default_factory=list)
-    answered: list[str] = field(default_factory=list)  # models that actually answered
+    caller: ModelCaller  # every model call of the attempt goes through it
     # What reviewers said of earlier outputs of this step: (output, feedback), oldest first.
     feedback: list[tuple[Any, str]] = field(default_factory=list)
+    run: RunAccess | None = None
 
     def with_feedback(self, messages: list[Message]) -> list[Message]:
         """The conversation with each rejected answer and the reviewer's words appended,
         so the model revises its work instead of repeating it."""
         if not self.feedback:
             return messages
-        import json
-
         out = list(messages)
         for previous, said in self.feedback:
             text = previous if isinstance(previous, str) else json.dumps(previous,
@@ -69,250 +65,3 @@ class StepContext:
                                + (f" and said: {said}" if said else ".")
                                + "\nWrite it again, following the feedback."))
         return out
-
-    async def generate(self, options: ModelOptions, messages: list[Message], *,
-                       schema: dict[str, Any] | None = None, temperature: float | None = None,
-                       max_tokens: int | None = None, seed: int | None = None,
-                       model: str | None = None, stream: bool = True,
-                       top_logprobs: int = 0,
-                       used: list[Decision] | None = None) -> ModelResponse:
-        """Route and run one model call, adding its usage and cost to this step;
-        `top_logprobs` asks for token probabilities (the cascade's local call); the
-        decision that answered is appended to `used`, for a caller that adds reasons
-        (calls of one step may run at once, as a map's items do)."""
-        if options.route == "cascade" and not (model or options.model):
-            return await self._cascade(options, messages, schema=schema,
-                                       temperature=temperature, max_tokens=max_tokens,
-                                       seed=seed, stream=stream)
-        judged = None
-        if options.route == "judge" and not (model or options.model):
-            route, judged = await self._judge(messages)
-            options = options.model_copy(update={"route": route})
-        provider, decision = self.route(options, messages, schema, model=model,
-                                        max_tokens=max_tokens)
-        if judged is not None:
-            decision = self._amend(decision, Decision(decision.model, decision.tier,
-                                                      decision.score,
-                                                      (judged,) + decision.reasons))
-        seed = options.seed if seed is None else seed
-        temperature = options.temperature if temperature is None else temperature
-        if self.attempt > 1:  # a retry of a deterministic call must not repeat the failure
-            seed = (seed or 0) + 7919 * (self.attempt - 1)
-            temperature = max(temperature, 0.3)
-        request = ModelRequest(
-            messages=tuple(messages),
-            temperature=temperature,
-            max_tokens=max_tokens or options.max_tokens,
-            schema=schema,
-            seed=seed,
-            stop=tuple(options.stop),
-            top_logprobs=top_logprobs,
-        )
-        on_text = self.on_text if stream else None
-        routed = not (model or options.model)
-        chain = [decision.model] + self.hub.fallbacks(decision.model, list(options.fallbacks),
-                                                      routed=routed)
-        if decision.tier == "local" and (options.privacy == "local" or
-                                         self.hub.budget.exceeded(self.run_id)):
-            # A private (or over-budget) call must not leave the machine by falling back.
-            chain = [m for m in chain if m in self.hub.providers and
-                     self.hub.providers[m].tier == "local"]
-        for i, name in enumerate(chain):
-            current = self.hub.providers.get(name)
-            if current is None:
-                continue
-            try:
-                response = await call_with_retries(current, request, on_text,
-                                                   self.hub.limiter(name),
-                                                   self.hub.call_timeout(name))
-            except ProviderError as e:
-                following = [m for m in chain[i + 1:] if m in self.hub.providers]
-                if not following:
-                    raise
-                nxt = following[0]
-                decision = Decision(nxt, self.hub.providers[nxt].tier, decision.score,
-                                    decision.reasons + (f"fell back from {name}: {e.message}",))
-                self.decisions.append(decision)
-                continue
-            self.account(decision, response.usage)
-            if used is not None:
-                used.append(decision)
-            return response
-        raise ConfigError("no model could be called", "check `podium models`")
-
-    def route(self, options: ModelOptions, messages: list[Message],
-              schema: dict[str, Any] | None = None, *, model: str | None = None,
-              max_tokens: int | None = None) -> tuple[Provider, Decision]:
-        """Pick the provider for a call under the step's policy."""
-        request = ModelRequest(messages=tuple(messages), schema=schema,
-                               max_tokens=max_tokens or options.max_tokens)
-        route = "auto" if options.route in ("cascade", "judge") else options.route
-        policy = Policy(route=route, model=model or options.model, privacy=options.privacy)
-        decision = decide(request, policy, self.hub.tiers(), self.hub.default_local,
-                          unavailable=self.hub.unavailable, explain=False,
-                          neighbours=self.hub.examples)
-        spent = self.hub.budget.exceeded(self.run_id)
-        if decision.tier == "remote" and spent and not (model or options.model):
-            decision = Decision(self.hub.default_local, "local", decision.score,
-                                decision.reasons + (spent + ": stays local",))
-        provider = self.hub.providers.get(decision.model)
-        if provider is None:
-            raise ConfigError(f"model '{decision.model}' has no provider",
-                              "check `podium models`")
-        self.decisions.append(decision)
-        return provider, decision
-
-    def account(self, decision: Decision, usage: Usage) -> None:
-        """Add a call's usage and cost (to the step and to the budget)."""
-        self.usage = self.usage + usage
-        self.answered.append(decision.model)
-        spec = self.hub.specs.get(decision.model)
-        cost = spec.cost(usage.input_tokens, usage.output_tokens) if spec is not None else 0.0
-        self.cost += cost
-        self.hub.budget.add(self.run_id, cost, usage.input_tokens + usage.output_tokens)
-
-    async def _cascade(self, options: ModelOptions, messages: list[Message], *,
-                       schema: dict[str, Any] | None, temperature: float | None,
-                       max_tokens: int | None, seed: int | None,
-                       stream: bool) -> ModelResponse:
-        """Local first; escalate to a remote model when the local answer fails a check:
-        empty, cut off or invalid JSON, false arithmetic, a missed sum, a loop
-        (`core.answer_checks`), the recipe's own `verify` expression is false, or its
-        own token probabilities say it is likely wrong (skipped when the backend gives
-        none)."""
-        kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
-                                  max_tokens=max_tokens, seed=seed, stream=stream)
-        used: list[Decision] = []
-        local = await self.generate(options.model_copy(update={"route": "local"}),
-                                    messages, top_logprobs=CONFIDENCE_TOP_LOGPROBS,
-                                    used=used, **kw)
-        request = ModelRequest(messages=tuple(messages), schema=schema,
-                               max_tokens=max_tokens or options.max_tokens)
-        confidence = answer_confidence(request, local.logprobs, local.finish_reason,
-                                       self.hub.examples)
-        ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
-            self._verify(options, local.text, schema) or low_confidence(confidence)
-        first = used[-1]
-        remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
-        if problem is None or not remote or options.privacy == "local":
-            notes = ("cascade: the local answer passed",
-                     confidence_note(confidence, first.model)) if problem is None else (
-                f"cascade: the local answer {problem}, but "
-                + ("privacy = local keeps it on this machine" if options.privacy == "local"
-                   else "no remote model is available to escalate to"),)
-            self._amend(first, Decision(first.model, first.tier, first.score,
-                                        first.reasons + notes))
-            return local
-        answer = await self.generate(options.model_copy(update={"route": "remote"}),
-                                     messages, used=used, **kw)
-        last = used[-1]
-        self._amend(last, Decision(last.model, last.tier, last.score, last.reasons + (
-            f"cascade: escalated because the local answer {problem}",)))
-        return answer
-
-    def _amend(self, old: Decision, new: Decision) -> Decision:
-        """Put `new` in the place of `old` among this step's decisions (found by
-        identity: other calls of the step may have appended theirs since)."""
-        for i in range(len(self.decisions) - 1, -1, -1):
-            if self.decisions[i] is old:
-                self.decisions[i] = new
-                break
-        return new
-
-    def _verify(self, options: ModelOptions, text: str,
-                schema: dict[str, Any] | None) -> str | None:
-        """The recipe's own check of a local answer (`verify`): what failed, or None.
-        Names were checked when the recipe loaded, so an error here comes from the
-        answer's shape (a string where a number was meant): that fails the check too."""
-        if not options.verify:
-            return None
-        import json
-
-        from core.errors import StepError
-
-        answer: Any = json.loads(text) if schema is not None else text  # checked: JSON
-        try:
-            if templates.evaluate(options.verify, {**self.values, "answer": answer},
-                                  what="verify"):
-                return None
-        except StepError as e:
-            return f"could not be checked by verify ({e.message})"
-        return f"failed the recipe's check (verify = {options.verify!r})"
-
-    async def _judge(self, messages: list[Message]) -> tuple[str, str | None]:
-        """Ask the local model whether the request is simple or complex: the route
-        ('local' or 'remote') and why. Without a scoring local model, the heuristic
-        decides ('auto', None)."""
-        from core.provider import ChoiceScorer
-
-        local = self.hub.providers.get(self.hub.default_local)
-        if not isinstance(local, ChoiceScorer):
-            return "auto", None
-        ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        logps, usage = await local.score_choices(judge_request(ask), list(JUDGE_CHOICES))
-        self.usage = self.usage + usage
-        p = judged_complex(logps)
-        verdict = "complex" if p >= JUDGE_THRESHOLD else "simple"
-        return ("remote" if verdict == "complex" else "local",
-                f"judge: {local.name} rates the request {verdict} "
-                f"(P(complex) {p:.2f}, threshold {JUDGE_THRESHOLD})")
-
-
-CALL_RETRIES = 2
-MAX_WAIT_S = 30.0
-
-
-def cascade_problem(ask: str, text: str, schema: dict[str, Any] | None,
-                    finish_reason: str | None, confidence: float | None = None) -> str | None:
-    """What is wrong with a local answer to `ask`, for `route = "cascade"`; None if
-    nothing. The checks a program can make come first (`core.answer_checks`); then
-    `confidence`, the `answer_confidence` of it (None: no token probabilities, not checked).
-    (A recipe's `verify` sits between the two, in `StepContext._cascade`.)"""
-    return answer_checks.problem(ask, text, finish_reason, schema) or low_confidence(confidence)
-
-
-def low_confidence(confidence: float | None) -> str | None:
-    """The cascade's confidence check: what is wrong, or None (also when not checked)."""
-    if confidence is not None and confidence < CASCADE_MIN_CONFIDENCE:
-        return f"had low confidence: {confidence:.2f} (< {CASCADE_MIN_CONFIDENCE})"
-    return None
-
-
-def confidence_note(confidence: float | None, model: str) -> str:
-    """How the confidence check went, for a passed answer's reasons."""
-    if confidence is None:
-        return f"cascade: confidence not checked ({model} gave no token probabilities)"
-    return f"cascade: the local answer's confidence was {confidence:.2f} " \
-           f"(>= {CASCADE_MIN_CONFIDENCE})"
-
-
-async def call_with_retries(provider: Provider, request: ModelRequest,
-                            on_text: Callable[[str], None] | None,
-                            limiter: RateLimiter | None = None,
-                            timeout: float | None = None) -> ModelResponse:
-    """One call, under the model's request rate and whole-call timeout, retried on
-    retryable errors with jittered exponential backoff that honours Retry-After
-    (capped, so a long wait becomes a fallback instead)."""
-    for attempt in range(CALL_RETRIES + 1):
-        try:
-            if limiter is not None:
-                await limiter.acquire()
-            if timeout is None:
-                return await collect(provider, request, on_text)
-            try:
-                async with asyncio.timeout(timeout):
-                    return await collect(provider, request, on_text)
-            except TimeoutError:
-                raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s",
-                              "raise the model's timeout in config.toml") from None
-        except ProviderError as e:
-            if not e.retryable or attempt == CALL_RETRIES:
-                raise
-            delay = 0.25 * 2**attempt * (0.5 + random.random())
-            if isinstance(e, RateLimited) and e.retry_after is not None:
-                if e.retry_after > MAX_WAIT_S:
-                    raise
-                delay = max(delay, e.retry_after)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")

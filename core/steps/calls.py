@@ -1,17 +1,57 @@
 """The three single calls a step can make, shared by top-level steps, `map` and
-`ensemble`: ask a model (`llm`), pick a label (`classify`), render text (`template`)."""
+`ensemble`: ask a model (`llm`), pick a label (`classify`), render text (`template`).
+Each is declared once here, schema and runner; the kinds wrap them as steps."""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
-from core import templates
-from core.errors import BadResponse
-from core.provider import ChoiceScorer, Message, ModelRequest
-from core.recipe import ClassifyCall, LlmCall, ModelOptions, TemplateCall
-from core.steps.base import StepContext
+from pydantic import Field, field_validator
+
+from podium.core.errors import BadResponse
+from podium.core.models.provider import ChoiceScorer, Message, ModelRequest
+from podium.core.recipe import templates
+from podium.core.recipe.schema import ModelOptions, Strict, check_json_schema
+from podium.core.steps.base import StepContext
+
+
+class LlmCall(ModelOptions):
+    """Ask a model; with `schema`, the answer is a JSON object that satisfies it."""
+
+    kind: Literal["llm"]
+    prompt: str = Field(description="The user prompt (template).")
+    output_schema: dict[str, Any] | None = Field(None, alias="schema",
+                                                 description="JSON Schema of the answer.")
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json_schema(v)
+        return v
+
+
+class ClassifyCall(ModelOptions):
+    """Choose one of `labels` for `input`; returns `{label, confidence}`."""
+
+    kind: Literal["classify"]
+    input: str = Field(description="The text to classify (template).")
+    labels: list[str] = Field(min_length=2)
+    instructions: str = ""
+    calibrate: bool = Field(True, description="Correct the model's bias toward some labels "
+                            "by scoring a content-free input too (local models).")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(24, ge=1, le=256)
+
+
+class TemplateCall(Strict):
+    """Render text from inputs and earlier outputs; no model."""
+
+    kind: Literal["template"]
+    template: str
+
+
 
 
 def messages(system: str | None, prompt: str, values: dict[str, Any],
@@ -38,7 +78,7 @@ async def run_llm(call: LlmCall, ctx: StepContext, values: dict[str, Any], *,
                   stream: bool = True, seed: int | None = None) -> Any:
     """Text, or a JSON value when the call has a schema."""
     msgs = ctx.with_feedback(messages(call.system, call.prompt, values, ctx.step_id))
-    response = await ctx.generate(call, msgs, schema=call.output_schema, stream=stream,
+    response = await ctx.caller.generate(call, msgs, schema=call.output_schema, stream=stream,
                                   seed=seed)
     if call.output_schema is not None:
         return parse_json(response.text, ctx.step_id)
@@ -64,20 +104,20 @@ async def label_probs(options: ModelOptions, msgs: list[Message], labels: list[s
                       calibrate: bool = True) -> list[float] | None:
     """Probability of each label as the whole answer, where the routed model can score
     choices (local models); None where it cannot."""
-    provider, decision = ctx.route(options, msgs, model=model, max_tokens=8)
+    provider, decision = ctx.caller.route(options, msgs, model=model, max_tokens=8)
     if not isinstance(provider, ChoiceScorer):
-        ctx.decisions.pop()  # the caller routes again for its fallback call
+        ctx.caller.decisions.pop()  # the caller routes again for its fallback call
         return None
     request = ModelRequest(messages=tuple(msgs), temperature=0.0, max_tokens=1)
     logps, usage = await provider.score_choices(request, labels)
-    ctx.account(decision, usage)
+    ctx.caller.account(decision, usage)
     if calibrate:
         # Contextual calibration (Zhao et al., 2021): a small model prefers some labels
         # whatever the text; divide out its preference on a content-free input.
         blank = ModelRequest(messages=tuple(msgs[:-1]) + (Message("user", "N/A"),),
                              max_tokens=1)
         prior, usage = await provider.score_choices(blank, labels)
-        ctx.account(decision, usage)
+        ctx.caller.account(decision, usage)
         logps = [lp - p for lp, p in zip(logps, prior, strict=True)]
     top = max(logps)
     weights = [math.exp(lp - top) for lp in logps]
@@ -89,7 +129,7 @@ async def constrained_label(options: ModelOptions, msgs: list[Message], labels: 
                             ctx: StepContext, *, model: str | None = None,
                             temperature: float | None = None, seed: int | None = None) -> str:
     """One label, generated under a grammar that allows only the labels."""
-    response = await ctx.generate(options, msgs, schema={"type": "string", "enum": labels},
+    response = await ctx.caller.generate(options, msgs, schema={"type": "string", "enum": labels},
                                   temperature=temperature, max_tokens=min(
                                       options.max_tokens, 64), model=model, seed=seed,
                                   stream=False)

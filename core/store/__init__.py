@@ -1,7 +1,7 @@
 """The store: one SQLite file holding everything Podium does (see `database.py`)."""
 
-from core.store.database import Store
-from core.store.records import (
+from podium.core.store.database import Store
+from podium.core.store.records import (
     TERMINAL_RUN,
     Finished,
     ReviewRecord,

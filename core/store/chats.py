@@ -9,8 +9,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from core.errors import StoreError
-from core.store.records import dumps, new_run_id, put_artifact
+from podium.core.errors import StoreError
+from podium.core.store.records import dumps, new_run_id, put_artifact
 
 
 class Conversations:

@@ -18,28 +18,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.errors import StoreError
-from core.migrations import migrate, up_to_date
-from core.store.chats import Conversations
-from core.store.records import (
+from podium.core import paths
+from podium.core.errors import StoreError
+from podium.core.store.chats import Conversations
+from podium.core.store.migrations import migrate, up_to_date
+from podium.core.store.records import (
     HOST,
     RUN_FIELDS,
     STEP_FIELDS,
     Finished,
     RunRecord,
     StepRecord,
-    artifact_row,
     dumps,
     new_run_id,
     pid_alive,
 )
-from core.store.reviews import ReviewQueue
+from podium.core.store.reviews import ReviewQueue
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from core.recipe import Recipe
+    from podium.core.recipe.schema import Recipe
 
 def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
     """Switch to WAL. On a new file another process may hold the write lock, and this
@@ -95,7 +94,7 @@ class Store(ReviewQueue, Conversations):
         """Open (creating if needed) the database at `path` or the default location."""
         sync = os.environ.get("PODIUM_SYNC", "NORMAL").upper()
         if sync not in ("NORMAL", "FULL", "EXTRA"):
-            from core.errors import ConfigError
+            from podium.core.errors import ConfigError
 
             raise ConfigError(f"PODIUM_SYNC={sync} is not a durability level",
                               "use NORMAL (survives a killed process) or FULL (also power "
@@ -152,7 +151,7 @@ class Store(ReviewQueue, Conversations):
     def claim_run(self, run_id: str, *, force: bool = False) -> None:
         """Mark a run running in this process (start or resume). Checked and written in
         one transaction: of two processes resuming a run at once, one gets `RunBusy`."""
-        from core.errors import RunBusy
+        from podium.core.errors import RunBusy
 
         with self._write() as c:
             row = c.execute("SELECT status, pid, host FROM runs WHERE id = ?",
@@ -318,8 +317,9 @@ class Store(ReviewQueue, Conversations):
         artifacts = []
         for f in finished:
             if f.has_output:
-                artifacts.append(artifact_row(f.output, now))
-                digests.append(artifacts[-1][0])
+                digest, content = f.artifact()
+                artifacts.append((digest, content, len(content), now))
+                digests.append(digest)
             else:
                 digests.append(None)
         c.executemany("INSERT OR IGNORE INTO artifacts (hash, content, size, created_at) "

@@ -10,7 +10,7 @@ import secrets
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL_RUN = ("succeeded", "failed", "cancelled")
@@ -74,6 +74,15 @@ class Finished:
     cache_key: str | None = None
     reason: str | None = None
     stale: str | None = None  # an input changed while it ran: why it is out of date
+    _artifact: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def artifact(self) -> tuple[str, str]:
+        """(content hash, canonical JSON) of the output, computed once: the store keeps
+        the content under the hash, and cache keys of later steps use the hash."""
+        if self._artifact is None:
+            content = dumps(self.output)
+            self._artifact = (hashlib.sha256(content.encode()).hexdigest(), content)
+        return self._artifact
 
 
 @dataclass

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SHIPPED = Path(__file__).resolve().parent / "data" / "routing_examples.jsonl"
+from podium.core import paths
+
+SHIPPED = paths.shipped_data("routing_examples.jsonl")
 K = 20  # neighbours weighed (5-fold CV on the train half: flat from 10 to 40)
 # Less similar than this is no evidence: an ask like nothing seen (about 0.1 to
 # everything) is scored by its features alone. The train half's score is flat to 0.4.

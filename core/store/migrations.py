@@ -40,7 +40,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     unknown = done - {fn.__name__ for fn in MIGRATIONS}
     if unknown:
-        from core.errors import StoreError
+        from podium.core.errors import StoreError
 
         raise StoreError(f"this database was made by a newer Podium ({sorted(unknown)[-1]})",
                          "upgrade Podium, or use another database with --db")

@@ -1,8 +1,8 @@
 """A multi-turn chat in which every turn is routed on its own and stored.
 
 The front end reads lines and prints; this module keeps the history, routes and
-calls the model through the same `StepContext` machinery steps use (so retries,
-fallbacks and privacy hold here too), and stores each message with its model,
+calls the model through the same `ModelCaller` steps use (so retries, fallbacks
+and privacy hold here too), and stores each message with its model,
 reasons, tokens and cost.
 """
 
@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.hub import ModelHub
-from core.provider import Message
-from core.recipe import ModelOptions
-from core.steps.base import StepContext
-from core.store import Store
+from podium.core.models.caller import ModelCaller
+from podium.core.models.hub import ModelHub
+from podium.core.models.provider import Message
+from podium.core.recipe.schema import ModelOptions
+from podium.core.store import Store
 
 
 @dataclass
@@ -67,7 +67,7 @@ class ChatSession:
         """Route, answer and store one user turn."""
         self.history.append(Message("user", text))
         self.store.add_message(self.chat_id, "user", text)
-        ctx = StepContext(f"chat:{self.chat_id}", "turn", {}, self.hub, on_text=on_text)
+        ctx = ModelCaller(self.hub, f"chat:{self.chat_id}", on_text=on_text)
         started = time.perf_counter()
         response = await ctx.generate(self.options, list(self.history))
         seconds = time.perf_counter() - started

@@ -11,8 +11,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from core.plan import Plan
-from core.recipe import Recipe
+from podium.core.recipe.plan import Plan
+from podium.core.recipe.schema import Recipe
 
 SETTLED = frozenset({"succeeded", "failed", "skipped"})
 

@@ -10,16 +10,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core import templates
-from core.errors import PodiumError, StoreError
-from core.hub import ModelHub
-from core.neighbours import Example, Neighbours, shipped
-from core.recipe import loads
-from core.steps import RUNNERS
-from core.steps.base import StepContext
-from core.store import Store
+from podium.core.errors import PodiumError, StoreError
+from podium.core.models.caller import ModelCaller
+from podium.core.models.hub import ModelHub
+from podium.core.models.neighbours import Example, Neighbours, shipped
+from podium.core.recipe import templates
+from podium.core.recipe.load import pinned
+from podium.core.steps import registry
+from podium.core.steps.base import StepContext
+from podium.core.store import Store
 
-COMPARABLE = ("llm", "classify", "ensemble")
 VERDICTS = ("local", "remote", "both", "neither")
 
 
@@ -44,19 +44,19 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     if record is None:
         raise StoreError(f"run {run.id} has no step '{step_id}'",
                          "steps: " + ", ".join(records))
-    if record.kind not in COMPARABLE or record.status != "succeeded":
+    comparable = [k for k in registry.names() if registry.get(k).comparable]
+    if record.kind not in comparable or record.status != "succeeded":
         raise PodiumError(f"step '{step_id}' is a finished {record.kind} step with status "
                           f"{record.status}; only succeeded model steps can be compared",
-                          "model steps: " + ", ".join(COMPARABLE))
-    _, path, source = store.recipe_source(run.recipe_hash)
-    step = loads(source, path, checked=True).steps[step_id]
+                          "model steps: " + ", ".join(comparable))
+    step = pinned(store, run).steps[step_id]
     other = "remote" if record.tier == "local" else "local"
     sibling = step.model_copy(update={"route": other, "model": None, "fallbacks": []})
     values = {"inputs": run.inputs,
               "steps": {s: r.output for s, r in records.items() if r.status == "succeeded"}}
-    ctx = StepContext(run.id, step_id, values, hub)
+    ctx = ModelCaller(hub, run.id, values)
     started = time.perf_counter()
-    result = await RUNNERS[step.kind](sibling, ctx)
+    result = await registry.of(step).run(sibling, StepContext(run.id, step_id, values, ctx))
     latency = (time.perf_counter() - started) * 1000
     tiers = {hub.providers[m].tier for m in ctx.answered if m in hub.providers}
     if tiers != {other}:  # nothing answered, or a fallback answered on the same tier

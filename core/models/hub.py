@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import ModelSpec
-from core.neighbours import Neighbours
-from core.provider import Provider
+from podium.core.config import ModelSpec, Settings
+from podium.core.models.neighbours import Neighbours
+from podium.core.models.provider import Provider
 
 
 @dataclass
@@ -30,6 +30,12 @@ class Budget:
     local_runs: set[str] = field(default_factory=set)  # a person chose: the rest local
     stopped_runs: set[str] = field(default_factory=set)  # a person chose: stop
     applied: dict[str, set[int]] = field(default_factory=dict)  # reviews taken in, per run
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spent_today: float) -> Budget:
+        """The caps config.toml sets, with what was spent today before this process."""
+        return cls(settings.budget_per_run, settings.budget_per_day, settings.tokens_per_run,
+                   spent_today=spent_today)
 
     def start(self, run_id: str, *, usd: float | None, tokens: int | None, spent: float,
               used: int) -> None:

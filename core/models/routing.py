@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from core.neighbours import Neighbours, shipped, wrong_share
-from core.provider import Message, ModelRequest, TokenLogprob
+from podium.core.models.neighbours import Neighbours, shipped, wrong_share
+from podium.core.models.provider import Message, ModelRequest, TokenLogprob
 
 Tier = Literal["local", "remote"]
 

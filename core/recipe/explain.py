@@ -10,22 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import RecipeError
-from core.recipe import (
-    STEP_KINDS,
-    BranchStep,
-    ClassifyCall,
-    ClassifyStep,
-    EnsembleStep,
-    InputSpec,
-    LlmCall,
-    LlmStep,
-    MapStep,
-    Recipe,
-    TemplateCall,
-    TemplateStep,
-)
-from core.toml_lines import KeyLines
+from podium.core.errors import RecipeError, did_you_mean
+from podium.core.recipe.schema import InputSpec, Recipe
+from podium.core.recipe.toml_lines import KeyLines
+from podium.core.steps import registry
 
 
 def toml_syntax_error(e: tomllib.TOMLDecodeError, path: str) -> RecipeError:
@@ -81,9 +69,10 @@ def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
     loc = tuple(err["loc"])
     kind = err["type"]
     # pydantic puts the union tag into the path (steps.x.llm.prompt); drop it.
-    if len(loc) >= 3 and loc[0] == "steps" and loc[2] in STEP_KINDS:
+    kinds = registry.names()
+    if len(loc) >= 3 and loc[0] == "steps" and loc[2] in kinds:
         loc = loc[:2] + loc[3:]
-    if len(loc) >= 5 and loc[0] == "steps" and loc[2] == "step" and loc[3] in STEP_KINDS:
+    if len(loc) >= 5 and loc[0] == "steps" and loc[2] == "step" and loc[3] in kinds:
         loc = loc[:3] + loc[4:]
     owner = _owner(loc, data)
     if kind == "extra_forbidden":
@@ -104,16 +93,15 @@ def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
     if kind == "union_tag_invalid" and len(loc) >= 3 and loc[2] == "step":
         tag = err.get("ctx", {}).get("tag", "?")
         return _Located(loc + ("kind",), f"a map's step cannot be '{tag}'",
-                        "a map runs one llm, classify or template call per item")
+                        "a map runs one " + " or ".join(registry.call_names())
+                        + " call per item")
     if kind == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag", "?")
-        close = difflib.get_close_matches(str(tag), STEP_KINDS, n=1)
-        hint = (f"did you mean '{close[0]}'? " if close else "") + "Kinds: " + ", ".join(
-            STEP_KINDS)
+        hint = did_you_mean(str(tag), kinds, "Kinds: " + ", ".join(kinds), always=True)
         return _Located(loc + ("kind",), f"unknown step kind '{tag}'", hint)
     if kind == "union_tag_not_found":
         return _Located(loc + ("kind",), "missing required field 'kind'",
-                        "add `kind = \"llm\"` (or " + ", ".join(STEP_KINDS[1:]) + f") to {owner}")
+                        "add `kind = \"llm\"` (or " + ", ".join(kinds[1:]) + f") to {owner}")
     msg = err["msg"]
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
@@ -161,14 +149,12 @@ def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
         model = InputSpec
     elif loc[0] == "steps" and len(loc) in (3, 4):
         step = data.get("steps", {}).get(loc[1], {})
-        kinds: dict[str, type[BaseModel]] = {
-            "llm": LlmStep, "classify": ClassifyStep, "template": TemplateStep,
-            "branch": BranchStep, "map": MapStep, "ensemble": EnsembleStep,
-        }
-        if len(loc) == 4 and loc[2] == "step":
-            kinds = {"llm": LlmCall, "classify": ClassifyCall, "template": TemplateCall}
+        nested = len(loc) == 4 and loc[2] == "step"
+        if nested:
             step = step.get("step", {}) if isinstance(step, dict) else {}
-        model = kinds.get(str(step.get("kind"))) if isinstance(step, dict) else None
+        name = str(step.get("kind")) if isinstance(step, dict) else ""
+        kind = registry.get(name) if name in registry.names() else None
+        model = None if kind is None else kind.call if nested else kind.schema
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

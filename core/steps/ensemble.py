@@ -4,24 +4,55 @@ parallel, then a majority `vote`, a `judge` that picks the best, or a `merge`.""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
-from core.errors import BadResponse, StepError
-from core.provider import Message
-from core.recipe import EnsembleStep
-from core.steps.base import StepContext, StepResult
-from core.steps.calls import constrained_label, label_probs, messages, parse_json
+from pydantic import Field, field_validator
+
+from podium.core.errors import BadResponse, StepError
+from podium.core.models.provider import Message
+from podium.core.recipe import validate
+from podium.core.recipe.schema import ModelOptions, StepBase, check_json_schema
+from podium.core.steps.base import StepContext, StepResult
+from podium.core.steps.calls import constrained_label, label_probs, messages, parse_json
+from podium.core.steps.registry import Items, StepKind, register
+from podium.core.steps.values import fail_on, json_value, label_value
+
+
+class EnsembleStep(StepBase, ModelOptions):
+    """Ask several models (or one model `n` times) the same thing in parallel, then
+    combine: `vote` (majority), `judge` (a model picks the best) or `merge` (a model
+    writes one answer from all)."""
+
+    kind: Literal["ensemble"]
+    prompt: str
+    models: list[str] = Field(default_factory=list, description="Models to ask; empty: the "
+                              "step's model n times.")
+    n: int = Field(3, ge=1, le=32)
+    method: Literal["vote", "judge", "merge"] = "vote"
+    labels: list[str] | None = Field(None, description="Constrain each answer to one label.")
+    output_schema: dict[str, Any] | None = Field(None, alias="schema")
+    temperature: float = Field(0.8, ge=0, le=2)
+
+    judge_model: str | None = None
+    concurrency: int = Field(4, ge=1, le=64)
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        check_json_schema(v)
+        return v
+
+
 
 
 def normalize(answer: Any) -> str:
     """The form answers are compared in: lower case, single spaces, no end punctuation."""
     if not isinstance(answer, str):
-        from core.store import dumps
-
-        return dumps(answer)
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":"), default=str)
     text = re.sub(r"\s+", " ", answer.strip().lower())
     return text.rstrip(".!?;:")
 
@@ -66,7 +97,7 @@ async def ask_member(step: EnsembleStep, ctx: StepContext, i: int, msgs: list[Me
             return labels[_sample(probs, step.temperature, seed)]
         return await constrained_label(step, msgs, labels, ctx, model=model or None,
                                        seed=seed)
-    response = await ctx.generate(step, msgs, schema=step.output_schema,
+    response = await ctx.caller.generate(step, msgs, schema=step.output_schema,
                                   model=model or None, seed=seed, stream=False)
     if step.output_schema is not None:
         return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
@@ -130,7 +161,7 @@ async def combine(step: EnsembleStep, ctx: StepContext, answers: list[Any]) -> d
                         "answer only."),
                 Message("user", f"Question:\n{question}\n\n{listing}\n\nWhich answer is best?")]
         choices = [str(i + 1) for i in range(len(answers))]
-        response = await ctx.generate(step, msgs, schema={"type": "string", "enum": choices},
+        response = await ctx.caller.generate(step, msgs, schema={"type": "string", "enum": choices},
                                       temperature=0.0, max_tokens=8, model=step.judge_model,
                                       stream=False)
         pick = parse_json(response.text, f"{ctx.step_id} judge")
@@ -141,6 +172,39 @@ async def combine(step: EnsembleStep, ctx: StepContext, answers: list[Any]) -> d
     msgs = [Message("system", "Combine the answers into one answer that keeps what they "
                     "agree on and is correct. Reply with the combined answer only."),
             Message("user", f"Question:\n{question}\n\n{listing}")]
-    response = await ctx.generate(step, msgs, temperature=0.2, model=step.judge_model,
+    response = await ctx.caller.generate(step, msgs, temperature=0.2, model=step.judge_model,
                                   stream=True)
     return {"answer": response.text.strip(), "answers": answers}
+
+
+async def redo_answer(step: EnsembleStep, ctx: StepContext, index: int, current: Any) -> Any:
+    """The combined output with member `index` asked again (the other answers kept)."""
+    answers = list(current.get("answers", [])) if isinstance(current, dict) else []
+    if not 0 <= index < len(answers):
+        raise StepError(f"{ctx.step_id} has no answer {index}")
+    answers[index] = await redo_member(step, ctx, index)
+    return await combine(step, ctx, answers)
+
+
+def parse_answer(step: EnsembleStep, text: str, original: Any, where: str) -> Any:
+    """A label, a JSON output, or (for a vote of free text) a new winning answer."""
+    labels = list(step.labels or [])
+    if labels and not text.lstrip().startswith("{"):
+        return label_value(labels, text, where)
+    if step.output_schema is None and not isinstance(original, dict | list):
+        return text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        if isinstance(original, dict) and step.output_schema is None:
+            return {**original, "answer": text}  # a new answer for the vote's winner
+        value = json_value(text, where)  # raises, saying where the JSON breaks
+    fail_on(validate.problems(value, step.output_schema), where)
+    return value
+
+
+KIND = register(StepKind(
+    "ensemble", EnsembleStep, run_ensemble, templates=("prompt", "system"),
+    calls_model=True, comparable=True, parse_value=parse_answer,
+    items=Items(call=lambda step: step, redo=redo_answer, combine=combine),
+))

@@ -16,7 +16,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from core.errors import StepError
+from podium.core.errors import StepError
 
 GLOBAL_NAMES = frozenset({"inputs", "steps", "item", "index"})
 

@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.recipe import InputSpec, Recipe
+from podium.core.errors import InputError
+from podium.core.recipe.schema import InputSpec, Recipe
 
 MAX_FILE_BYTES = 5_000_000
 

@@ -1,0 +1,1 @@
+"""Model calls: the provider port, the hub of providers, routing, the caller."""

@@ -1,0 +1,1 @@
+"""People in the loop: review gates, decisions, hand edits, budget reviews."""

@@ -1,0 +1,1 @@
+"""Running recipes: the engine's public verbs, one run's loop, its schedule, reruns."""

@@ -1,0 +1,159 @@
+"""The engine's public verbs: run a recipe, resume a run, rerun what is out of date,
+and record a person's decision and carry on. Each run is driven by a `RunLoop`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from podium.core.errors import RunBusy, StoreError
+from podium.core.events import Event
+from podium.core.models.hub import ModelHub
+from podium.core.recipe.inputs import resolve_inputs
+from podium.core.recipe.load import pinned
+from podium.core.recipe.schema import Recipe
+from podium.core.review.decisions import decide
+from podium.core.run.loop import RunLoop, RunResult
+from podium.core.run.reruns import out_of_date
+from podium.core.steps.values import parse_value
+from podium.core.store import Store
+
+BY_HAND = "by hand: "
+
+
+class Engine:
+    """Runs recipes against a store with the models of a hub."""
+
+    def __init__(self, store: Store, hub: ModelHub, *, max_parallel: int = 8,
+                 on_event: Callable[[Event], None] | None = None) -> None:
+        self.store = store
+        self.hub = hub
+        self.max_parallel = max_parallel
+        self.on_event = on_event or (lambda e: None)
+        self._active: dict[str, RunLoop] = {}  # runs this engine is executing, by id
+
+    async def run(self, recipe: Recipe, inputs: dict[str, Any], *,
+                  base_dir: str | None = None) -> RunResult:
+        """Validate inputs, create the run, execute it."""
+        values = resolve_inputs(recipe, inputs, base_dir=base_dir)
+        run_id = self.store.create_run(recipe, values, recipe.plan.order)
+        return await self._execute(run_id, recipe, values, {}, {})
+
+    def create(self, recipe: Recipe, inputs: dict[str, Any], *,
+               base_dir: str | None = None) -> str:
+        """Create a run without executing it (the TUI starts it in a worker)."""
+        values = resolve_inputs(recipe, inputs, base_dir=base_dir)
+        return self.store.create_run(recipe, values, recipe.plan.order)
+
+    async def resume(self, run_id: str, *, skip: list[str] | None = None,
+                     settle: dict[str, Any] | None = None, force: bool = False) -> RunResult:
+        """Continue a run from the store: finished steps stay; the rest run.
+
+        `skip` marks unfinished steps skipped by hand; `settle` gives them an output
+        by hand (for steps left in doubt by a crash)."""
+        run = self.store.get_run(run_id)
+        if run.status == "succeeded" and not (skip or settle):
+            return RunResult(run.id, run.status, run.outputs)
+        # Claimed before anything changes: of two processes resuming at once (two people
+        # deciding two reviews of one run), the second gets RunBusy and leaves it be.
+        self.store.claim_run(run.id, force=force)
+        self.store.settle_attempts(run.id)
+        recipe = pinned(self.store, run)
+        records = {s.step_id: s for s in self.store.get_steps(run.id)}
+        for sid in list(skip or []) + list(settle or {}):
+            if sid not in records:
+                raise StoreError(f"run {run.id} has no step '{sid}'",
+                                 "steps: " + ", ".join(records))
+            if records[sid].status == "succeeded":
+                raise StoreError(f"step '{sid}' already succeeded; nothing to settle")
+        outputs: dict[str, Any] = {}
+        done: dict[str, str] = {}
+        asked = {r.step_id for r in self.store.reviews(run_id=run.id)}  # still undecided
+        for sid, rec in records.items():
+            if rec.status == "succeeded":
+                outputs[sid] = rec.output
+                done[sid] = "succeeded"
+            elif rec.status == "skipped" and (rec.reason or "").startswith(BY_HAND):
+                done[sid] = "skipped"
+            elif rec.status == "waiting" and sid in asked:
+                done[sid] = "waiting"  # nothing to do until a person decides
+        for sid, value in (settle or {}).items():
+            if isinstance(value, str):  # typed by a person: shaped like the step's output
+                value = parse_value(recipe.steps[sid], value, where=sid)
+            self.store.finish_step(run.id, sid, 0, status="succeeded", output=value,
+                                   has_output=True, model="by hand")
+            outputs[sid] = value
+            done[sid] = "succeeded"
+        if skip:
+            self.store.commit(run.id, skipped={s: BY_HAND + "skipped on resume" for s in skip})
+            done.update({s: "skipped" for s in skip})
+        again = [sid for sid in records if sid not in done]
+        self.store.reset_steps(run.id, again)
+        attempts = {sid: rec.attempts for sid, rec in records.items()}
+        return await self._execute(run.id, recipe, run.inputs, outputs, done, attempts)
+
+    async def rerun(self, run_id: str, *, from_step: str | None = None,
+                    use_cache: bool = True) -> RunResult | None:
+        """Recompute what is out of date in a run, as a new run linked to it (the old
+        run is never changed): steps made stale by an edit, steps that did not
+        succeed, `from_step` if given, and everything downstream of those. The rest
+        is kept; recomputed steps whose cache key is unchanged come from the cache.
+        None when nothing is out of date. `use_cache=False` runs them all."""
+        old = self.store.get_run(run_id)
+        if old.status == "running" and not old.orphaned:
+            raise RunBusy(old.id, old.pid, None)
+        if old.status == "waiting":
+            raise StoreError(f"run {old.id} is waiting for review",
+                             "decide its items first (podium review), or resume it")
+        recipe, records, redo = out_of_date(self.store, old.id, from_step)
+        if not redo:
+            return None
+        order = recipe.plan.order
+        new_id = self.store.create_run(recipe, old.inputs, order, parent_run_id=old.id)
+        keep = [s for s in order if s not in redo and records[s].status == "succeeded"]
+        skipped = {s: records[s].reason or "skipped" for s in order
+                   if s not in redo and records[s].status == "skipped"}
+        self.store.keep_steps(new_id, old.id, keep)
+        if skipped:
+            self.store.commit(new_id, skipped=skipped)
+        outputs: dict[str, Any] = {s: records[s].output for s in keep}
+        outputs.update(dict.fromkeys(skipped))
+        done = dict.fromkeys(keep, "succeeded") | dict.fromkeys(skipped, "skipped")
+        return await self._execute(new_id, recipe, old.inputs, outputs, done,
+                                   cached=use_cache)
+
+    async def decide(self, review_id: int | str, action: str, *, proceed: bool = True,
+                     **details: Any) -> RunResult | None:
+        """Record a person's decision (see `core.review.decisions.decide`), then carry
+        on: a run this engine is executing picks it up at once; a run that was left
+        waiting (or whose process died) is resumed here, unless `proceed` is false.
+        None when nothing ran here (another live process runs it, and picks the
+        decision up)."""
+        record = decide(self.store, review_id, action, **details)
+        loop = self._active.get(record.run_id)
+        if loop is not None:
+            loop.wake()
+            return None
+        run = self.store.get_run(record.run_id)
+        if proceed and (run.status == "waiting" or run.orphaned):
+            try:
+                return await self.resume(record.run_id)
+            except RunBusy:
+                return None
+        return None
+
+    async def _execute(self, run_id: str, recipe: Recipe, inputs: dict[str, Any],
+                       outputs: dict[str, Any], done: dict[str, str],
+                       attempts: dict[str, int] | None = None, *,
+                       cached: bool = False) -> RunResult:
+        loop = RunLoop(self.store, self.hub, self.on_event, run_id, recipe, inputs, outputs,
+                       done, limit=min(self.max_parallel, recipe.max_parallel),
+                       attempts=attempts, cached=cached)
+        self._active[run_id] = loop
+        try:
+            return await loop.run()
+        finally:
+            self._active.pop(run_id, None)
+
+
+__all__ = ["Engine", "RunResult"]
