@@ -7,7 +7,7 @@ usage chunk, `data: [DONE]`). The client side fires N calls at once (N = 100, th
 keep-alive connections the client kept. Cases:
 
 * Podium's `OpenAIProvider` on `providers.http.make_client()` (its DEFAULT_LIMITS, on
-  `providers.pool.PoolTransport`), through `core.provider.collect`, with
+  `podium.providers.pool.PoolTransport`), through `podium.core.models.provider.collect`, with
   `concurrency=N` (so its semaphore is not what is measured) and with 16;
 * the same provider on httpx's own pool (`httpx.AsyncHTTPTransport`, httpcore 1.0's
   `AsyncConnectionPool`) with the limits Podium shipped before its pool (1024

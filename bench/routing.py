@@ -19,22 +19,22 @@ every threshold:
 * prompt length: the best single length threshold (direction chosen on train).
 * features alone: the logistic score of the instant features (`feature_score`), the
   heuristic as it was before it looked up similar asks.
-* heuristic: `core.routing.complexity`: the features' score blended with the share
+* heuristic: `podium.core.models.routing.complexity`: the features' score blended with the share
   the local model got wrong among the most similar train-half prompts
-  (`core.neighbours`; the shipped examples are the train half). Train prompts, scored
+  (`podium.core.models.neighbours`; the shipped examples are the train half). Train prompts, scored
   to place the threshold, are scored without themselves among the examples.
 * kind+level lookup: the train half's failure rate of the prompt's kind and level,
   which no text feature sees directly: about the best a router that recognises the
   task and its difficulty could do; what is left is the model's per-prompt luck.
-* cascade (local confidence): `route = "cascade"`: 1 - `core.routing.answer_confidence`,
+* cascade (local confidence): `route = "cascade"`: 1 - `podium.core.models.routing.answer_confidence`,
   the fitted chance that the local answer is wrong given its own token probabilities
   and the complexity score (`bench/calibration/fit_cascade.py`), from the cached
   answers in `bench/calibration/local_confidence.json`; an answer that fails a check a
-  program can make (`core.answer_checks`: empty, invalid JSON, false arithmetic, a
+  program can make (`podium.core.models.answer_checks`: empty, invalid JSON, false arithmetic, a
   missed sum, a loop) comes first. Unlike the others it sees
   the answer, so it pays one local call for every prompt, the escalated ones included.
 * judge: `route = "judge"`: the embedded model asked whether the request is simple or
-  complex (`core.routing.judge_request`), scored as its chance of "complex"
+  complex (`podium.core.models.routing.judge_request`), scored as its chance of "complex"
   (`judged_complex`) from `bench/calibration/local_judge.json` (`build.py --judge`).
   It costs one local prompt pass per call; "train thr" is the engine's 0.5.
 * oracle: sends exactly the prompts the local model gets wrong.

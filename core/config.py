@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podium.core import paths
-from podium.core.errors import ConfigError
+from podium.core.errors import ConfigError, did_you_mean
 
 EMBEDDED_MODEL = "smollm2"
 _EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -160,14 +160,10 @@ def load_settings(path: Path | None = None) -> Settings:
         hint = "fields: " + ", ".join(ModelSpec.model_fields) if "models" in where else \
             "fields: " + ", ".join(Settings.model_fields)
         if first["type"] == "extra_forbidden":
-            import difflib
-
             name = str(first["loc"][-1])
             pool = list(ModelSpec.model_fields if "models" in where else Settings.model_fields)
-            close = difflib.get_close_matches(name, pool, n=1)
             raise ConfigError(f"{file}: {where}: unknown field '{name}'",
-                              (f"did you mean '{close[0]}'? " if close else "") + hint) \
-                from None
+                              did_you_mean(name, pool, hint, always=True)) from None
         raise ConfigError(f"{file}: {where}: {first['msg']}", hint) from None
     for name, spec in settings.models.items():
         if spec.provider == "llamacpp" and not spec.path:

@@ -128,7 +128,7 @@ def find_recipe(name: str) -> Path:
     """A recipe by path, or by name in ./recipes, the user's recipes folder or the
     recipes shipped with Podium."""
     from podium.core import paths
-    from podium.core.errors import RecipeError
+    from podium.core.errors import RecipeError, did_you_mean
 
     p = Path(name)
     if p.exists():
@@ -139,12 +139,9 @@ def find_recipe(name: str) -> Path:
         if candidate.exists():
             return candidate
     known = sorted({f.stem for d in recipe_folders() for f in d.glob("*.toml")})
-    import difflib
-
-    close = difflib.get_close_matches(stem, known, n=1)
     raise RecipeError(f"no recipe '{name}' (not a file, nor in {paths.recipes_dir()} or "
-                      "./recipes)", f"did you mean '{close[0]}'?" if close else
-                      "list them with: podium recipe list", file=name)
+                      "./recipes)", did_you_mean(stem, known, "list them with: podium "
+                                                 "recipe list"), file=name)
 
 
 def recipe_folders() -> list[Path]:

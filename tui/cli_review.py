@@ -134,7 +134,6 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progre
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
             **details: Any) -> None:
     """Record the decision, then continue the run if it was left waiting."""
-    from podium.core.errors import RunBusy
     from podium.core.review.decisions import decide
 
     store = open_store()
@@ -144,13 +143,8 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     if not as_json:
         click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
     if (run.status == "waiting" or run.orphaned) and not no_resume:
-        async def resume(engine: Any) -> Any:
-            try:
-                return await engine.resume(run.id)
-            except RunBusy:  # someone else's decision resumed it a moment ago
-                return None
-
-        drive(store, resume, as_json, quiet, extra={"review": summary})
+        drive(store, lambda engine: engine.proceed(run.id), as_json, quiet,
+              extra={"review": summary})
         return
     if run.status == "running" and not run.orphaned:
         note = f"run {run.id} is running (process {run.pid}); it picks up the decision"

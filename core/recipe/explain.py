@@ -3,7 +3,6 @@ on: what is wrong, at which `file:line: field`, and a hint ("did you mean ...").
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass
 from typing import Any
@@ -78,10 +77,8 @@ def _explain(err: Any, data: dict[str, Any]) -> _Located | None:
     if kind == "extra_forbidden":
         name = str(loc[-1])
         allowed = _allowed_fields(loc, data)
-        close = difflib.get_close_matches(name, allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else None
-        if allowed:
-            hint = (hint + " " if hint else "") + "Known fields: " + ", ".join(sorted(allowed))
+        hint = did_you_mean(name, allowed, ("Known fields: " + ", ".join(sorted(allowed)))
+                            if allowed else None, always=True)
         return _Located(loc, f"unknown field '{name}'", hint)
     if kind == "missing":
         name = str(loc[-1])

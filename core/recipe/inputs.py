@@ -6,14 +6,13 @@ re-run days later sees the same text even if the file changed or went away.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from podium.core.errors import InputError
+from podium.core.errors import InputError, did_you_mean
 from podium.core.recipe.schema import InputSpec, Recipe
 
 MAX_FILE_BYTES = 5_000_000
@@ -25,10 +24,8 @@ def resolve_inputs(recipe: Recipe, given: dict[str, Any], *,
     unknown = sorted(set(given) - set(recipe.inputs))
     if unknown:
         name = unknown[0]
-        close = difflib.get_close_matches(name, sorted(recipe.inputs), n=1)
-        raise InputError(f"recipe '{recipe.name}' has no input '{name}'",
-                         f"did you mean '{close[0]}'?" if close else
-                         "inputs: " + (", ".join(recipe.inputs) or "none"))
+        raise InputError(f"recipe '{recipe.name}' has no input '{name}'", did_you_mean(
+            name, recipe.inputs, "inputs: " + (", ".join(recipe.inputs) or "none")))
     out: dict[str, Any] = {}
     recipe_dir = Path(recipe.path).parent if recipe.path != "<recipe>" else Path.cwd()
     for name, spec in recipe.inputs.items():

@@ -6,12 +6,12 @@ these models.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from podium.core.errors import did_you_mean
 from podium.core.recipe.plan import Plan
 
 FORMAT_VERSION = 1
@@ -99,10 +99,9 @@ def check_json_schema(schema: dict[str, Any] | None, where: str = "schema") -> N
     kind = schema.get("type")
     for t in kind if isinstance(kind, list) else [kind] if kind is not None else []:
         if t not in JSON_TYPES:
-            close = difflib.get_close_matches(str(t), sorted(JSON_TYPES), n=1)
+            close = did_you_mean(str(t), JSON_TYPES)
             raise ValueError(f"{where}: unknown type '{t}'" + (
-                f" (did you mean '{close[0]}'?)" if close else
-                f"; types: {', '.join(sorted(JSON_TYPES))}"))
+                f" ({close})" if close else f"; types: {', '.join(sorted(JSON_TYPES))}"))
     for key in ("required", "enum"):
         if key in schema and not isinstance(schema[key], list):
             raise ValueError(f"{where}: '{key}' must be a list")

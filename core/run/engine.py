@@ -125,20 +125,23 @@ class Engine:
     async def decide(self, review_id: int | str, action: str, *, proceed: bool = True,
                      **details: Any) -> RunResult | None:
         """Record a person's decision (see `core.review.decisions.decide`), then carry
-        on: a run this engine is executing picks it up at once; a run that was left
-        waiting (or whose process died) is resumed here, unless `proceed` is false.
-        None when nothing ran here (another live process runs it, and picks the
-        decision up)."""
+        on (`proceed`) unless told not to."""
         record = decide(self.store, review_id, action, **details)
-        loop = self._active.get(record.run_id)
+        return await self.proceed(record.run_id) if proceed else None
+
+    async def proceed(self, run_id: str) -> RunResult | None:
+        """Carry on after a decision: a run this engine is executing picks it up at once;
+        a run that was left waiting (or whose process died) is resumed here. None when
+        nothing ran here (another live process runs it, and picks the decision up)."""
+        loop = self._active.get(run_id)
         if loop is not None:
             loop.wake()
             return None
-        run = self.store.get_run(record.run_id)
-        if proceed and (run.status == "waiting" or run.orphaned):
+        run = self.store.get_run(run_id)
+        if run.status == "waiting" or run.orphaned:
             try:
-                return await self.resume(record.run_id)
-            except RunBusy:
+                return await self.resume(run_id)
+            except RunBusy:  # someone else's decision resumed it a moment ago
                 return None
         return None
 
