@@ -26,7 +26,8 @@ every threshold:
 * kind+level lookup: the train half's failure rate of the prompt's kind and level,
   which no text feature sees directly: about the best a router that recognises the
   task and its difficulty could do; what is left is the model's per-prompt luck.
-* cascade (local confidence): `route = "cascade"`: 1 - `podium.core.models.routing.answer_confidence`,
+* cascade (local confidence): `route = "cascade"`: 1 -
+  `podium.core.models.routing.answer_confidence`,
   the fitted chance that the local answer is wrong given its own token probabilities
   and the complexity score (`bench/calibration/fit_cascade.py`), from the cached
   answers in `bench/calibration/local_confidence.json`; an answer that fails a check a

@@ -18,7 +18,7 @@ from podium.core.recipe import templates
 from podium.core.recipe.load import pinned
 from podium.core.steps import registry
 from podium.core.steps.base import StepContext
-from podium.core.store import Store
+from podium.core.store import Status, Store
 
 VERDICTS = ("local", "remote", "both", "neither")
 
@@ -45,7 +45,7 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
         raise StoreError(f"run {run.id} has no step '{step_id}'",
                          "steps: " + ", ".join(records))
     comparable = [k for k in registry.names() if registry.get(k).comparable]
-    if record.kind not in comparable or record.status != "succeeded":
+    if record.kind not in comparable or record.status != Status.SUCCEEDED:
         raise PodiumError(f"step '{step_id}' is a finished {record.kind} step with status "
                           f"{record.status}; only succeeded model steps can be compared",
                           "model steps: " + ", ".join(comparable))
@@ -53,7 +53,7 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     other = "remote" if record.tier == "local" else "local"
     sibling = step.model_copy(update={"route": other, "model": None, "fallbacks": []})
     values = {"inputs": run.inputs,
-              "steps": {s: r.output for s, r in records.items() if r.status == "succeeded"}}
+              "steps": {s: r.output for s, r in records.items() if r.status == Status.SUCCEEDED}}
     ctx = ModelCaller(hub, run.id, values)
     started = time.perf_counter()
     result = await registry.of(step).run(sibling, StepContext(run.id, step_id, values, ctx))

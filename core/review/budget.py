@@ -10,7 +10,7 @@ from typing import Any
 from podium.core.events import Event, ReviewWaiting
 from podium.core.models.hub import ModelHub
 from podium.core.recipe.schema import Recipe
-from podium.core.store import Finished, Store
+from podium.core.store import Finished, Status, Store
 
 
 class Held(Exception):
@@ -47,12 +47,12 @@ def budget_hold(store: Store, hub: ModelHub, emit: Callable[[Event], None], run_
     budget = hub.budget
     asked = _take_answers(store, hub, run_id)
     if run_id in budget.stopped_runs:
-        return Finished(sid, attempt, "failed", error="stopped: the run reached its "
+        return Finished(sid, attempt, Status.FAILED, error="stopped: the run reached its "
                         "budget and a person chose to stop it",
                         hint="raise the budget in the recipe or config.toml, then "
                         "`podium rerun`")
-    if any(r.status == "pending" and r.step_id == sid for r in asked):
-        return Finished(sid, attempt, "waiting")
+    if any(r.status == Status.PENDING and r.step_id == sid for r in asked):
+        return Finished(sid, attempt, Status.WAITING)
     over = budget.over(run_id)
     if over is None:
         return None
@@ -67,4 +67,4 @@ def budget_hold(store: Store, hub: ModelHub, emit: Callable[[Event], None], run_
                      instructions=f"The run has used {spent} of its {cap} budget "
                      f"before step '{sid}'. {options}")
     emit(ReviewWaiting(run_id, sid, sid, "budget"))
-    return Finished(sid, attempt, "waiting", reason=f"budget: {spent} of {cap} used")
+    return Finished(sid, attempt, Status.WAITING, reason=f"budget: {spent} of {cap} used")

@@ -15,7 +15,7 @@ from podium.core.recipe.schema import Recipe
 from podium.core.steps import registry
 from podium.core.steps.review import ReviewStep
 from podium.core.steps.values import parse_value
-from podium.core.store import ReviewRecord, Store
+from podium.core.store import ReviewRecord, Status, Store
 
 ACTIONS = ("approve", "edit", "reject", "regenerate")
 
@@ -42,7 +42,7 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
            local: bool = False, by: str | None = None) -> ReviewRecord:
     """Record a person's decision on a review item, after checking it fully."""
     record = store.review(review_id)
-    if record.status != "pending":
+    if record.status != Status.PENDING:
         when = f" by {record.decided_by}" if record.decided_by else ""
         pending = store.reviews(run_id=record.run_id, step_id=record.step_id)
         hint = (f"a decision is final; the gate now asks in review {pending[0].id}"

@@ -12,7 +12,7 @@ from podium.core.recipe.schema import Recipe
 from podium.core.review.decisions import who
 from podium.core.steps.review import ReviewStep
 from podium.core.steps.values import parse_value
-from podium.core.store import Store
+from podium.core.store import Status, Store
 
 
 @dataclass
@@ -30,7 +30,7 @@ def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any, Re
     run's pinned recipe) of a step a person may edit now, or a `ReviewError` saying why
     not."""
     run = store.get_run(run_id)
-    if run.status == "running" and not run.orphaned:
+    if run.status == Status.RUNNING and not run.orphaned:
         raise ReviewError(f"run {run.id} is running (process {run.pid})",
                           "edit its steps once it has finished or paused")
     pending = store.reviews(run_id=run.id)
@@ -43,7 +43,7 @@ def editable(store: Store, run_id: str, step_id: str) -> tuple[str, Any, Any, Re
     if record is None:
         raise ReviewError(f"run {run.id} has no step '{step_id}'",
                           did_you_mean(step_id, records, "steps: " + ", ".join(records)))
-    if record.status != "succeeded":
+    if record.status != Status.SUCCEEDED:
         raise ReviewError(f"step '{step_id}' has no output to edit (it {record.status})",
                           f"settle it by hand with: podium resume {run.id} --output "
                           f"{step_id}=TEXT")

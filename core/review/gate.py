@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from podium.core.recipe import templates
-from podium.core.store import ReviewRecord, Store
+from podium.core.store import ReviewRecord, Status, Store
 
 if TYPE_CHECKING:
     from podium.core.steps.review import ReviewStep
@@ -49,25 +49,25 @@ async def run_gate(store: Store, run_id: str, sid: str, step: ReviewStep,
     if not asked:
         if step.when is not None and not templates.evaluate(step.when, values,
                                                             what=f"{sid}.when"):
-            return GateResult("succeeded", values["steps"].get(step.of),
+            return GateResult(Status.SUCCEEDED, values["steps"].get(step.of),
                               reason=f"no review needed: `when` ({step.when}) was false")
         return _ask(store, run_id, sid, step, values, values["steps"].get(step.of))
     if step.items:
         return await _items(store, run_id, sid, step, values, asked, reviewed)
     latest = asked[-1]
-    if latest.status == "pending":
-        return GateResult("waiting")
+    if latest.status == Status.PENDING:
+        return GateResult(Status.WAITING)
     if latest.status in ("approved", "edited"):
         output = latest.decided if latest.status == "edited" else latest.original
-        return GateResult("succeeded", output, reason=f"{latest.status} by "
+        return GateResult(Status.SUCCEEDED, output, reason=f"{latest.status} by "
                           f"{latest.decided_by} (review {latest.id})")
     said = f": {latest.feedback}" if latest.feedback else ""
     if step.on_reject == "fail":
-        return GateResult("failed", error=f"rejected by {latest.decided_by} (review "
+        return GateResult(Status.FAILED, error=f"rejected by {latest.decided_by} (review "
                           f"{latest.id}){said}", hint="edit the output by hand with "
                           f"`podium edit {run_id} {step.of}` and `podium rerun {run_id}`")
     if latest.round >= step.max_rounds:
-        return GateResult("failed", error=f"rejected {latest.round} times, the most this "
+        return GateResult(Status.FAILED, error=f"rejected {latest.round} times, the most this "
                           f"gate allows (max_rounds = {step.max_rounds}){said}",
                           hint="raise max_rounds, or edit the output by hand with "
                           f"`podium edit {run_id} {step.of}`")
@@ -83,13 +83,13 @@ def _ask(store: Store, run_id: str, sid: str, step: ReviewStep, values: dict[str
     if not step.items:
         store.add_review(run_id, sid, step.of, round=round, original=output,
                          instructions=instructions)
-        return GateResult("waiting")
+        return GateResult(Status.WAITING)
     items = items_of(output)
     if not items:  # nothing to look at: pass the empty result on
-        return GateResult("succeeded", output, reason="no items to review")
+        return GateResult(Status.SUCCEEDED, output, reason="no items to review")
     store.add_reviews(run_id, sid, step.of, list(enumerate(items)), round=round,
                       instructions=instructions)  # all or none, should the process die
-    return GateResult("waiting")
+    return GateResult(Status.WAITING)
 
 
 def items_of(output: Any) -> list[Any]:
@@ -108,8 +108,8 @@ async def _items(store: Store, run_id: str, sid: str, step: ReviewStep,
         index = r.item or 0
         latest[index] = r
         history.setdefault(index, []).append(r)
-    if any(r.status == "pending" for r in latest.values()):
-        return GateResult("waiting")
+    if any(r.status == Status.PENDING for r in latest.values()):
+        return GateResult(Status.WAITING)
     again = [i for i, r in sorted(latest.items()) if r.status == "regenerate"]
     if again:
         made: list[tuple[int | None, Any]] = []
@@ -120,15 +120,15 @@ async def _items(store: Store, run_id: str, sid: str, step: ReviewStep,
         store.add_reviews(run_id, sid, step.of, made,
                           round=[latest[i].round + 1 for i in again],
                           instructions=latest[again[0]].instructions)
-        return GateResult("waiting")
+        return GateResult(Status.WAITING)
     kept = [r.decided if r.status == "edited" else r.original
             for _, r in sorted(latest.items()) if r.status in ("approved", "edited")]
     dropped = sum(1 for r in latest.values() if r.status == "rejected")
     if not kept:
-        return GateResult("failed", error=f"every item of '{step.of}' was rejected",
+        return GateResult(Status.FAILED, error=f"every item of '{step.of}' was rejected",
                           hint="edit the output by hand with `podium edit`")
     output = await reviewed.combine(kept)
-    return GateResult("succeeded", output, reason=f"{len(kept)} items kept, {dropped} "
+    return GateResult(Status.SUCCEEDED, output, reason=f"{len(kept)} items kept, {dropped} "
                       "rejected by review")
 
 

@@ -20,7 +20,7 @@ from podium.core.retry import RetryPolicy
 from podium.core.review.budget import budget_hold
 from podium.core.steps import registry
 from podium.core.steps.base import RunAccess, StepContext, StepResult
-from podium.core.store import Finished, Store
+from podium.core.store import Finished, Status, Store
 
 PARTIAL_EVERY_S = 0.5
 
@@ -87,13 +87,13 @@ class StepRun:
             latency = (time.perf_counter() - started) * 1000
             delay = policy.delay(tries, error)
             if delay is None:
-                return Finished(sid, attempt, "failed",
+                return Finished(sid, attempt, Status.FAILED,
                                 model=caller.decisions[-1].model if caller.decisions else None,
                                 error=error.message, hint=error.hint,
                                 input_tokens=spent_usage.input_tokens,
                                 output_tokens=spent_usage.output_tokens, cost=spent_cost,
                                 latency_ms=latency)
-            self.store.end_attempt(self.run_id, sid, attempt, "failed", error=error.message,
+            self.store.end_attempt(self.run_id, sid, attempt, Status.FAILED, error=error.message,
                                    input_tokens=caller.usage.input_tokens,
                                    output_tokens=caller.usage.output_tokens,
                                    latency_ms=latency)
@@ -126,7 +126,7 @@ def finished(sid: str, attempt: int, caller: ModelCaller, result: StepResult,
     """The `Finished` of an attempt that returned (succeeded, or waits for a person)."""
     decision = caller.decisions[-1] if caller.decisions else None
     models = sorted(set(caller.answered))
-    ok = result.status == "succeeded"
+    ok = result.status == Status.SUCCEEDED
     return Finished(
         sid, attempt, result.status, output=result.output if ok else None, has_output=ok,
         model=",".join(models) if models else None,

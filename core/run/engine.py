@@ -16,7 +16,7 @@ from podium.core.review.decisions import decide
 from podium.core.run.loop import RunLoop, RunResult
 from podium.core.run.reruns import out_of_date
 from podium.core.steps.values import parse_value
-from podium.core.store import Store
+from podium.core.store import Status, Store
 
 BY_HAND = "by hand: "
 
@@ -52,7 +52,7 @@ class Engine:
         `skip` marks unfinished steps skipped by hand; `settle` gives them an output
         by hand (for steps left in doubt by a crash)."""
         run = self.store.get_run(run_id)
-        if run.status == "succeeded" and not (skip or settle):
+        if run.status == Status.SUCCEEDED and not (skip or settle):
             return RunResult(run.id, run.status, run.outputs)
         # Claimed before anything changes: of two processes resuming at once (two people
         # deciding two reviews of one run), the second gets RunBusy and leaves it be.
@@ -64,29 +64,29 @@ class Engine:
             if sid not in records:
                 raise StoreError(f"run {run.id} has no step '{sid}'",
                                  "steps: " + ", ".join(records))
-            if records[sid].status == "succeeded":
+            if records[sid].status == Status.SUCCEEDED:
                 raise StoreError(f"step '{sid}' already succeeded; nothing to settle")
         outputs: dict[str, Any] = {}
         done: dict[str, str] = {}
         asked = {r.step_id for r in self.store.reviews(run_id=run.id)}  # still undecided
         for sid, rec in records.items():
-            if rec.status == "succeeded":
+            if rec.status == Status.SUCCEEDED:
                 outputs[sid] = rec.output
-                done[sid] = "succeeded"
-            elif rec.status == "skipped" and (rec.reason or "").startswith(BY_HAND):
-                done[sid] = "skipped"
-            elif rec.status == "waiting" and sid in asked:
-                done[sid] = "waiting"  # nothing to do until a person decides
+                done[sid] = Status.SUCCEEDED
+            elif rec.status == Status.SKIPPED and (rec.reason or "").startswith(BY_HAND):
+                done[sid] = Status.SKIPPED
+            elif rec.status == Status.WAITING and sid in asked:
+                done[sid] = Status.WAITING  # nothing to do until a person decides
         for sid, value in (settle or {}).items():
             if isinstance(value, str):  # typed by a person: shaped like the step's output
                 value = parse_value(recipe.steps[sid], value, where=sid)
-            self.store.finish_step(run.id, sid, 0, status="succeeded", output=value,
+            self.store.finish_step(run.id, sid, 0, status=Status.SUCCEEDED, output=value,
                                    has_output=True, model="by hand")
             outputs[sid] = value
-            done[sid] = "succeeded"
+            done[sid] = Status.SUCCEEDED
         if skip:
             self.store.commit(run.id, skipped={s: BY_HAND + "skipped on resume" for s in skip})
-            done.update({s: "skipped" for s in skip})
+            done.update({s: Status.SKIPPED for s in skip})
         again = [sid for sid in records if sid not in done]
         self.store.reset_steps(run.id, again)
         attempts = {sid: rec.attempts for sid, rec in records.items()}
@@ -100,9 +100,9 @@ class Engine:
         is kept; recomputed steps whose cache key is unchanged come from the cache.
         None when nothing is out of date. `use_cache=False` runs them all."""
         old = self.store.get_run(run_id)
-        if old.status == "running" and not old.orphaned:
+        if old.status == Status.RUNNING and not old.orphaned:
             raise RunBusy(old.id, old.pid, None)
-        if old.status == "waiting":
+        if old.status == Status.WAITING:
             raise StoreError(f"run {old.id} is waiting for review",
                              "decide its items first (podium review), or resume it")
         recipe, records, redo = out_of_date(self.store, old.id, from_step)
@@ -110,15 +110,16 @@ class Engine:
             return None
         order = recipe.plan.order
         new_id = self.store.create_run(recipe, old.inputs, order, parent_run_id=old.id)
-        keep = [s for s in order if s not in redo and records[s].status == "succeeded"]
-        skipped = {s: records[s].reason or "skipped" for s in order
-                   if s not in redo and records[s].status == "skipped"}
+        keep = [s for s in order if s not in redo and records[s].status == Status.SUCCEEDED]
+        skipped = {s: records[s].reason or Status.SKIPPED for s in order
+                   if s not in redo and records[s].status == Status.SKIPPED}
         self.store.keep_steps(new_id, old.id, keep)
         if skipped:
             self.store.commit(new_id, skipped=skipped)
         outputs: dict[str, Any] = {s: records[s].output for s in keep}
         outputs.update(dict.fromkeys(skipped))
-        done = dict.fromkeys(keep, "succeeded") | dict.fromkeys(skipped, "skipped")
+        done: dict[str, str] = dict.fromkeys(keep, Status.SUCCEEDED) | dict.fromkeys(
+            skipped, Status.SKIPPED)
         return await self._execute(new_id, recipe, old.inputs, outputs, done,
                                    cached=use_cache)
 
@@ -138,7 +139,7 @@ class Engine:
             loop.wake()
             return None
         run = self.store.get_run(run_id)
-        if run.status == "waiting" or run.orphaned:
+        if run.status == Status.WAITING or run.orphaned:
             try:
                 return await self.resume(run_id)
             except RunBusy:  # someone else's decision resumed it a moment ago

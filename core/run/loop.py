@@ -28,7 +28,7 @@ from podium.core.run.reruns import KeyMaker, from_cache
 from podium.core.run.schedule import Schedule
 from podium.core.steps import registry
 from podium.core.steps.base import StepContext
-from podium.core.store import Finished, Store
+from podium.core.store import Finished, Status, Store
 
 # A finished step that no other step is waiting for is committed within this long.
 GROUP_COMMIT_S = 0.005
@@ -68,9 +68,9 @@ class RunLoop:
         self.cached = cached
         self.values: dict[str, Any] = {"inputs": inputs, "steps": outputs}
         self.schedule = Schedule(recipe, self.plan,
-                                 {s: done.get(s, "pending") for s in self.plan.order})
+                                 {s: done.get(s, Status.PENDING) for s in self.plan.order})
         self.tried = dict(attempts or {})
-        self.waiting = {s for s, st in done.items() if st == "waiting"}
+        self.waiting = {s for s, st in done.items() if st == Status.WAITING}
         self.running: dict[asyncio.Task[Finished], str] = {}
         self.finished: list[Finished] = []  # arrived, not yet committed
         self.keys = KeyMaker(recipe, self.values, hub)
@@ -137,15 +137,15 @@ class RunLoop:
             if hit is not None:  # same work as before: no need to do it again
                 self.finished.append(hit)
                 self.record_output(hit)
-                schedule.settle(sid, "succeeded")
+                schedule.settle(sid, Status.SUCCEEDED)
             elif verdict == "run":
                 self.tried[sid] = self.tried.get(sid, 0) + 1
                 starting.append((sid, self.tried[sid]))
-                schedule.status[sid] = "running"
+                schedule.status[sid] = Status.RUNNING
             else:
                 skipped[sid] = verdict
                 self.values["steps"][sid] = None
-                schedule.settle(sid, "skipped", verdict)
+                schedule.settle(sid, Status.SKIPPED, verdict)
         # One transaction for what finished, what it skipped and what starts now.
         # Results that nothing waits on may wait a moment for company (group commit),
         # so a burst of finishes costs one commit, not one each.
@@ -192,11 +192,11 @@ class RunLoop:
         result = task.result()
         self.tried[sid] = result.attempt
         self.finished.append(result)
-        if result.status == "waiting":
+        if result.status == Status.WAITING:
             self.waiting.add(sid)
-            self.schedule.status[sid] = "waiting"
+            self.schedule.status[sid] = Status.WAITING
             return
-        if result.status == "succeeded":
+        if result.status == Status.SUCCEEDED:
             if self.keys.remade and result.cache_key is not None and \
                     result.cache_key != self.keys.key(sid):
                 result.stale = self.keys.remade  # an input changed while it ran
@@ -222,7 +222,7 @@ class RunLoop:
         error = ("failed: " + ", ".join(failed)) if failed else None
         gates = ", ".join(s for s in self.plan.order if s in self.waiting)
         decided = self.store.finish_run(
-            self.run_id, "waiting", final, error, f"waiting for review: {gates}; decide with "
+            self.run_id, Status.WAITING, final, error, f"waiting for review: {gates}; decide with "
             f"`podium review`, and the run continues (or later: podium resume {self.run_id})",
             waiting_on=self.waiting)
         if decided:
@@ -230,8 +230,8 @@ class RunLoop:
                 self.waiting.discard(sid)
                 self.schedule.reopen(sid)
             return None
-        self.emit(RunFinished(self.run_id, "waiting", final, error))
-        return RunResult(self.run_id, "waiting", final, error)
+        self.emit(RunFinished(self.run_id, Status.WAITING, final, error))
+        return RunResult(self.run_id, Status.WAITING, final, error)
 
     def finish(self) -> RunResult:
         """Commit the last results and end the run, succeeded or failed."""
@@ -243,14 +243,14 @@ class RunLoop:
         final = self.outputs()
         if failed:
             error = "failed: " + ", ".join(failed)
-            self.store.finish_run(self.run_id, "failed", final, error,
+            self.store.finish_run(self.run_id, Status.FAILED, final, error,
                                   f"see `podium show {self.run_id}`; retry with `podium "
                                   f"resume {self.run_id}`")
-            self.emit(RunFinished(self.run_id, "failed", final, error))
-            return RunResult(self.run_id, "failed", final, error)
-        self.store.finish_run(self.run_id, "succeeded", final)
-        self.emit(RunFinished(self.run_id, "succeeded", final))
-        return RunResult(self.run_id, "succeeded", final)
+            self.emit(RunFinished(self.run_id, Status.FAILED, final, error))
+            return RunResult(self.run_id, Status.FAILED, final, error)
+        self.store.finish_run(self.run_id, Status.SUCCEEDED, final)
+        self.emit(RunFinished(self.run_id, Status.SUCCEEDED, final))
+        return RunResult(self.run_id, Status.SUCCEEDED, final)
 
     async def stop(self, e: BaseException) -> None:
         """Cancelled (Ctrl-C), or a failure of the loop itself: stop the steps in flight,
@@ -265,13 +265,13 @@ class RunLoop:
             else:
                 self.finished.append(task.result())
         self.store.commit(self.run_id, finished=self.finished)
-        self.store.interrupt_steps(self.run_id, interrupted, "cancelled")
+        self.store.interrupt_steps(self.run_id, interrupted, Status.CANCELLED)
         if isinstance(e, asyncio.CancelledError | KeyboardInterrupt):
-            status, error = "cancelled", "cancelled by the user"
+            status, error = Status.CANCELLED, "cancelled by the user"
         else:
-            status, error = "failed", f"internal error: {type(e).__name__}: {e}"
+            status, error = Status.FAILED, f"internal error: {type(e).__name__}: {e}"
         for sid in interrupted:
-            self.emit(StepFinished(self.run_id, sid, "cancelled"))
+            self.emit(StepFinished(self.run_id, sid, Status.CANCELLED))
         self.store.finish_run(self.run_id, status, None, error,
                               f"continue with: podium resume {self.run_id}")
         self.emit(RunFinished(self.run_id, status, None, error))
@@ -284,7 +284,7 @@ class RunLoop:
                                    f.input_tokens, f.output_tokens, f.latency_ms, f.error,
                                    f.reason))
         for sid, why in (skipped or {}).items():
-            self.emit(StepFinished(self.run_id, sid, "skipped", reason=why))
+            self.emit(StepFinished(self.run_id, sid, Status.SKIPPED, reason=why))
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs: the recipe's `outputs` expressions, or else the final
@@ -299,4 +299,4 @@ class RunLoop:
                     out[name] = None
             return out
         sinks = [s for s in self.plan.order if not self.plan.dependents.get(s)]
-        return {s: self.values["steps"].get(s) for s in sinks if status.get(s) == "succeeded"}
+        return {s: self.values["steps"].get(s) for s in sinks if status.get(s) == Status.SUCCEEDED}

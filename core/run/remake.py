@@ -16,7 +16,7 @@ from podium.core.run.attempts import StepRun
 from podium.core.run.reruns import KeyMaker
 from podium.core.steps import registry
 from podium.core.steps.base import StepContext, StepResult
-from podium.core.store import Finished
+from podium.core.store import Finished, Status
 
 
 class Remake:
@@ -37,7 +37,7 @@ class Remake:
         steps, store, of, run_id = self.steps, self.steps.store, self.of, self.steps.run_id
         if steps.hub.budget.capped(run_id):
             held = budget_hold(store, steps.hub, steps.emit, run_id, self.gate, 0)
-            if held is not None and held.status == "waiting":
+            if held is not None and held.status == Status.WAITING:
                 raise Held()
             if held is not None:
                 raise StepError(held.error or "stopped at the budget", held.hint)
@@ -54,8 +54,8 @@ class Remake:
                 return StepResult(await items.redo(step, ctx, item, current))
         result = await steps.attempts(of, attempt, self.keys.key(of), feedback=feedback,
                                       runner=runner, redo=True)
-        if result.status != "succeeded":
-            store.end_attempt(run_id, of, result.attempt, "failed", error=result.error,
+        if result.status != Status.SUCCEEDED:
+            store.end_attempt(run_id, of, result.attempt, Status.FAILED, error=result.error,
                               input_tokens=result.input_tokens,
                               output_tokens=result.output_tokens,
                               latency_ms=result.latency_ms)

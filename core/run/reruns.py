@@ -11,7 +11,7 @@ from podium.core.models.hub import ModelHub
 from podium.core.recipe.load import pinned
 from podium.core.recipe.schema import Recipe
 from podium.core.steps import registry
-from podium.core.store import Finished, StepRecord, Store, dumps
+from podium.core.store import Finished, Status, StepRecord, Store, dumps
 
 
 def out_of_date(store: Store, run_id: str, from_step: str | None = None
@@ -24,8 +24,8 @@ def out_of_date(store: Store, run_id: str, from_step: str | None = None
     if from_step is not None and from_step not in records:
         raise StoreError(f"run {run.id} has no step '{from_step}'",
                          did_you_mean(from_step, records, "steps: " + ", ".join(records)))
-    redo = {s for s, r in records.items() if r.stale or r.status not in ("succeeded",
-                                                                           "skipped")}
+    redo = {s for s, r in records.items() if r.stale or r.status not in (Status.SUCCEEDED,
+                                                                           Status.SKIPPED)}
     if from_step is not None:
         redo.add(from_step)
     for sid in list(redo):
@@ -88,6 +88,6 @@ def from_cache(store: Store, recipe: Recipe, sid: str, keys: KeyMaker) -> Finish
         output, model = store.cache_entry(key)
     except KeyError:
         return None
-    return Finished(sid, 0, "succeeded", output=output, has_output=True, model=model,
+    return Finished(sid, 0, Status.SUCCEEDED, output=output, has_output=True, model=model,
                     cache_key=key, reason="from the cache: same definition, inputs and "
                     f"models (key {key[:12]})")

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from podium.core.recipe.plan import Plan
 from podium.core.recipe.schema import Recipe
+from podium.core.store import Status
 
-SETTLED = frozenset({"succeeded", "failed", "skipped"})
+SETTLED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.SKIPPED})
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Schedule:
         for sid in self.plan.order:
             self._waiting[sid] = sum(1 for d in self.plan.deps[sid]
                                      if self.status[d] not in SETTLED)
-            if self.status[sid] == "pending" and self._waiting[sid] == 0:
+            if self.status[sid] == Status.PENDING and self._waiting[sid] == 0:
                 heapq.heappush(self._ready, (self._position[sid], sid))
 
     def has_ready(self) -> bool:
@@ -54,33 +55,33 @@ class Schedule:
             self.reasons[sid] = reason
         for dep in self.plan.dependents.get(sid, ()):
             self._waiting[dep] -= 1
-            if self._waiting[dep] == 0 and self.status[dep] == "pending":
+            if self._waiting[dep] == 0 and self.status[dep] == Status.PENDING:
                 heapq.heappush(self._ready, (self._position[dep], dep))
 
     def reopen(self, sid: str) -> None:
         """A step that waited (for a person) may be tried again: queue it."""
-        self.status[sid] = "pending"
+        self.status[sid] = Status.PENDING
         if self._waiting[sid] == 0:
             heapq.heappush(self._ready, (self._position[sid], sid))
 
     def _verdict(self, sid: str) -> str:
         governor = self.plan.governed_by.get(sid)
         if governor is not None:
-            if self.status[governor] != "succeeded":  # no route was decided: do not guess
+            if self.status[governor] != Status.SUCCEEDED:  # no route was decided: do not guess
                 return f"branch '{governor}' {self.status[governor]}"
             if sid not in self.chosen.get(governor, frozenset()):
                 return f"not chosen by branch '{governor}'"
         deps = self.plan.deps[sid]
-        bad = [d for d in sorted(deps) if self.status[d] != "succeeded"]
+        bad = [d for d in sorted(deps) if self.status[d] != Status.SUCCEEDED]
         if not bad:
             return "run"
         if self.recipe.steps[sid].join == "any" and len(bad) < len(deps):
             return "run"
         d = bad[0]
-        if self.status[d] == "skipped":
+        if self.status[d] == Status.SKIPPED:
             return f"'{d}' skipped" + (f" ({self.reasons[d]})" if d in self.reasons else "")
         return f"'{d}' failed"
 
     def failed(self) -> list[str]:
         """Steps that failed."""
-        return [s for s in self.plan.order if self.status[s] == "failed"]
+        return [s for s in self.plan.order if self.status[s] == Status.FAILED]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from podium.core.models.caller import ModelCaller
 from podium.core.models.provider import Message
+from podium.core.store import Status
 
 if TYPE_CHECKING:
     from podium.core.events import Event
@@ -21,7 +22,7 @@ class StepResult:
     (with the reason)."""
 
     output: Any
-    status: str = "succeeded"  # or "waiting"
+    status: str = Status.SUCCEEDED  # or Status.WAITING
     reason: str | None = None
 
 

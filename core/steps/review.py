@@ -16,6 +16,7 @@ from podium.core.review.gate import run_gate
 from podium.core.steps import registry
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.registry import Problems, StepKind, register
+from podium.core.store import Status
 
 
 class ReviewStep(StepBase):
@@ -47,12 +48,12 @@ async def run_review(step: ReviewStep, ctx: StepContext) -> StepResult:
         gate = await run_gate(run.store, ctx.run_id, ctx.step_id, step, ctx.values,
                               run.reviewed(ctx))
     except Held:
-        return StepResult(None, status="waiting", reason="waiting for a budget review")
-    if gate.status == "failed":
+        return StepResult(None, status=Status.WAITING, reason="waiting for a budget review")
+    if gate.status == Status.FAILED:
         raise StepError(gate.error or "the review failed", gate.hint)
-    if gate.status == "waiting":
+    if gate.status == Status.WAITING:
         run.emit(ReviewWaiting(ctx.run_id, ctx.step_id, step.of))
-        return StepResult(None, status="waiting",
+        return StepResult(None, status=Status.WAITING,
                           reason="waiting for a person: podium review")
     return StepResult(gate.output, reason=gate.reason)
 

@@ -6,10 +6,11 @@ from podium.core.store.records import (
     Finished,
     ReviewRecord,
     RunRecord,
+    Status,
     StepRecord,
     dumps,
     new_run_id,
 )
 
-__all__ = ["TERMINAL_RUN", "Finished", "ReviewRecord", "RunRecord", "StepRecord", "Store",
+__all__ = ["TERMINAL_RUN", "Finished", "ReviewRecord", "RunRecord", "Status", "StepRecord", "Store",
            "dumps", "new_run_id"]

@@ -11,9 +11,24 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-TERMINAL_RUN = ("succeeded", "failed", "cancelled")
+
+class Status(StrEnum):
+    """The states a run, a step or an attempt is stored in (equal to their strings)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"  # for a person: a review or a budget review
+    CANCELLED = "cancelled"
+    IN_DOUBT = "in_doubt"  # an attempt a killed process left running
+
+
+TERMINAL_RUN = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 HOST = socket.gethostname()
 
 
