@@ -118,8 +118,8 @@ class Engine:
             self.store.commit(new_id, skipped=skipped)
         outputs: dict[str, Any] = {s: records[s].output for s in keep}
         outputs.update(dict.fromkeys(skipped))
-        done: dict[str, str] = dict.fromkeys(keep, Status.SUCCEEDED) | dict.fromkeys(
-            skipped, Status.SKIPPED)
+        done: dict[str, str] = {s: Status.SUCCEEDED for s in keep}
+        done.update((s, Status.SKIPPED) for s in skipped)
         return await self._execute(new_id, recipe, old.inputs, outputs, done,
                                    cached=use_cache)
 
