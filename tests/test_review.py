@@ -483,7 +483,7 @@ def test_bad_edits_say_what_is_wrong_and_change_nothing() -> None:
     assert "podium review edit 1" in (e.value.hint or "")
     assert snapshot(engine.store) == before
     result = run(engine, SCHEMA.replace('[steps.check]\nkind = "review"\nof = "extract"\n',
-                                        "").replace("steps.check.name", "steps.extract.nope"))
+                                        "").replace("steps.check.name", "steps.extract.name.nope"))
     assert statuses(engine, result.run_id) == {"extract": "succeeded", "use": "failed"}
     before = snapshot(engine.store)
     with pytest.raises(PodiumError, match="no run 'nope'"):

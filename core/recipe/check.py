@@ -20,6 +20,9 @@ from podium.core.recipe.plan import find_cycle
 from podium.core.recipe.schema import Recipe
 from podium.core.steps import registry
 
+# What a template may read of any object output besides its keys (Jinja looks up
+# attributes before keys: `steps.x.items` is the dict's method).
+DICT_METHODS = frozenset({"items", "keys", "values", "get"})
 # Step ids must be names Jinja can follow: steps.<id>.
 STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -35,17 +38,25 @@ class Problem:
 
 def problems(recipe: Recipe) -> list[Problem]:
     """Every reference and cycle problem in `recipe`; empty when it is sound."""
+    return analyse(recipe)[0]
+
+
+def analyse(recipe: Recipe) -> tuple[list[Problem], dict[str, set[str]], dict[str, str]]:
+    """(problems, dependencies, step -> governing branch) in one pass."""
     found: list[Problem] = []
-    deps, _ = dependencies(recipe, found)
+    deps, governed = dependencies(recipe, found)
     _check_defaults(recipe, found)
     for name, expr in recipe.outputs.items():
-        _check_refs(recipe, ("outputs", name), expr, True, set(), found, allow_item=False)
+        _check_refs(recipe, ("outputs", name), expr, True, set(), found, allow_item=False,
+                    known=set(recipe.steps))
     if not found:
         cycle = find_cycle(deps)
         if cycle:
-            found.append(Problem(("steps", cycle[0]), "cycle: " + " -> ".join(cycle),
+            shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"... {len(cycle) - 10} "
+                                                    "more ...", *cycle[-4:]]
+            found.append(Problem(("steps", cycle[0]), "cycle: " + " -> ".join(shown),
                                  "remove one of these references or `needs` entries"))
-    return found
+    return found, deps, governed
 
 
 def _check_defaults(recipe: Recipe, found: list[Problem]) -> None:
@@ -90,8 +101,8 @@ def dependencies(recipe: Recipe, found: list[Problem], *, compile: bool = True
         for loc, source, is_expr in registry.template_fields(step, ("steps", sid)):
             in_nested = kind.nested is not None and loc[2:3] == (kind.nested,)
             mine |= _check_refs(recipe, loc, source, is_expr, {sid}, found,
-                                allow_item=in_nested, compile=compile)
-        mine |= _check_verify(recipe, sid, step, found, compile)
+                                allow_item=in_nested, compile=compile, known=known)
+        mine |= _check_verify(recipe, sid, step, found, compile, known)
         deps[sid] = mine
     for sid, step in recipe.steps.items():
         governs = registry.of(step).governs
@@ -103,7 +114,7 @@ def dependencies(recipe: Recipe, found: list[Problem], *, compile: bool = True
 
 
 def _check_verify(recipe: Recipe, sid: str, step: Any, found: list[Problem],
-                  compile: bool) -> set[str]:
+                  compile: bool, known: set[str]) -> set[str]:
     """A cascade's `verify` is an expression that may also read `answer`; it means
     something only when the call is a cascade."""
     refs: set[str] = set()
@@ -128,13 +139,14 @@ def _check_verify(recipe: Recipe, sid: str, step: Any, found: list[Problem],
             continue
         refs |= _check_refs(recipe, loc + ("verify",), source, True, {sid}, found,
                             allow_item=False, compile=compile,  # answer is the item's
-                            extra=frozenset({"answer"}))
+                            extra=frozenset({"answer"}), known=known)
     return refs
 
 
 def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool,
                 self_ids: set[str], found: list[Problem], *, allow_item: bool,
-                compile: bool = True, extra: frozenset[str] = frozenset()) -> set[str]:
+                known: set[str], compile: bool = True,
+                extra: frozenset[str] = frozenset()) -> set[str]:
     try:
         tree = templates.parse(source, expression=is_expr)
         if compile:  # unknown filters and tests show only when compiled
@@ -153,8 +165,19 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
         found.append(Problem(loc, f"{what} syntax error (line {e.lineno} of the {what}): "
                              f"{message}", hint))
         return set()
-    steps, inputs, dynamic = templates.references(tree)
-    free = templates.free_names(tree) if compile else frozenset()
+    try:
+        steps, inputs, dynamic = templates.references(tree)
+        free = templates.free_names(tree) if compile else frozenset()
+        fields = templates.fields_read(tree) if compile else frozenset()
+    except RecursionError:
+        found.append(Problem(loc, "nested too deeply to check", "simplify it"))
+        return set()
+    loader = templates.loaders_used(tree)
+    if loader is not None:
+        found.append(Problem(loc, f"{{% {loader} %}} cannot be used: a recipe's templates "
+                             "cannot read other template files",
+                             "put the text in an input (type = \"file\") or a template step, "
+                             "and refer to it: {{ inputs.name }} or {{ steps.id }}"))
     if dynamic:
         found.append(Problem(loc, "steps must be read by name (steps.<id> or "
                              "steps['<id>'])", "a computed reference hides which step "
@@ -166,7 +189,6 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
             name, allowed, "templates can use inputs.<name> and steps.<id>"
             + (", and item / index inside a map" if allow_item else "")
             + "".join(f", and {n}" for n in sorted(extra)))))
-    known = set(recipe.steps)
     for s in sorted(steps):
         if s in self_ids:
             found.append(Problem(loc, f"a step cannot refer to its own output (steps.{s})",
@@ -177,6 +199,11 @@ def _check_refs(recipe: Recipe, loc: tuple[Any, ...], source: str, is_expr: bool
         if i not in recipe.inputs:
             found.append(unknown("input", i, set(recipe.inputs), loc, prefix="inputs.",
                                  add_hint=f"or declare it: [inputs.{i}]"))
+    for s, field in sorted(fields):
+        shape = registry.output_fields(recipe.steps[s], recipe) if s in known else None
+        if shape is not None and field not in shape and field not in DICT_METHODS:
+            found.append(Problem(loc, f"steps.{s} has no field '{field}'", did_you_mean(
+                field, shape, f"its output has: {', '.join(sorted(shape))}", always=True)))
     return set(steps & known - self_ids)
 
 

@@ -50,6 +50,10 @@ def convert(name: str, spec: InputSpec, value: Any, base: Path) -> Any:
         if isinstance(value, dict) and "text" in value:
             return value  # already read (a resumed or re-run run)
         return read_file(name, base / str(value))
+    if isinstance(value, str) and len(value) > MAX_FILE_BYTES:
+        raise InputError(f"input '{name}' is {len(value):,} characters, over the limit of "
+                         f"{MAX_FILE_BYTES:,}", "a model reads far less than that: pass an "
+                         "excerpt, or split the work with a map step over parts")
     if kind == "string":
         return value if isinstance(value, str) else json.dumps(value)
     if isinstance(value, str):

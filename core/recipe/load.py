@@ -54,25 +54,49 @@ def loads(source: str, path: str = "<recipe>", *, checked: bool = False) -> Reci
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as e:
         raise toml_syntax_error(e, path) from None
+    except RecursionError:
+        raise RecipeError("TOML nested too deeply to read (brackets or inline tables "
+                          "inside one another hundreds of times)",
+                          "flatten the structure: use [table] headers", file=path,
+                          line=_deepest_line(source)) from None
     lines = KeyLines(source)
     try:
         recipe = registry.recipe_model().model_validate(data)
     except ValidationError as e:
         raise RecipeErrors(schema_errors(e, data, lines, path)) from None
+    except RecursionError:
+        raise RecipeError("nested too deeply to check (a schema inside itself hundreds of "
+                          "times?)", "flatten the structure", file=path,
+                          line=_deepest_line(source, 50)) from None
     recipe._source = source
     recipe._path = path
     if not recipe.name:
         recipe.name = Path(path).stem if path != "<recipe>" else "recipe"
-    found = [] if checked else check.problems(recipe)
+    if checked:
+        found: list[check.Problem] = []
+        deps, governed = check.dependencies(recipe, found, compile=False)
+    else:
+        found, deps, governed = check.analyse(recipe)
     if found:
         raise RecipeErrors(sorted([
             RecipeError(pr.message, pr.hint, file=path, line=lines.line_of(pr.loc),
                         field=field_name(pr.loc))
             for pr in found
         ], key=lambda e: e.line or 0))
-    deps, governed = check.dependencies(recipe, [], compile=False)
     recipe._plan = plan.build(deps, list(recipe.steps), governed)
     return recipe
+
+
+def _deepest_line(source: str, limit: int = 100) -> int:
+    """The line where brackets and braces first nest past `limit` (strings ignored
+    roughly: this only points a person at the place)."""
+    depth = 0
+    for number, line in enumerate(source.splitlines(), 1):
+        for ch in line:
+            depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+            if depth > limit:
+                return number
+    return 1
 
 
 def json_schema() -> dict[str, Any]:

@@ -98,6 +98,9 @@ def check_json_schema(schema: dict[str, Any] | None, where: str = "schema") -> N
         return
     kind = schema.get("type")
     for t in kind if isinstance(kind, list) else [kind] if kind is not None else []:
+        if not isinstance(t, str):
+            raise ValueError(f"{where}: type must be a name or a list of names, such as "
+                             f"\"object\" (not {type(t).__name__})")
         if t not in JSON_TYPES:
             close = did_you_mean(str(t), JSON_TYPES)
             raise ValueError(f"{where}: unknown type '{t}'" + (

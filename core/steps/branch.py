@@ -69,7 +69,44 @@ def check(recipe: Recipe, sid: str, step: BranchStep) -> tuple[set[str], Problem
             elif name == sid:
                 problems.append((loc, "a branch cannot choose itself",
                                  "name the steps that should run after it"))
+    problems.extend(_check_labels(recipe, sid, step))
     return set(), problems
+
+
+def _check_labels(recipe: Recipe, sid: str, step: BranchStep) -> Problems:
+    """Cases of a branch on a classify step's label must be among its labels (matched
+    as the run matches them, ignoring case): a misspelt case would never be chosen,
+    and its messages would quietly go to the default."""
+    try:
+        tree = templates.parse(step.on, expression=True)
+    except templates.TemplateSyntaxError:
+        return []  # reported with the expression's other problems
+    target = _labelled_step(tree, recipe)
+    if target is None:
+        return []
+    name, labels = target
+    known = {label.lower() for label in labels}
+    return [(("steps", sid, "cases", case),
+             f"case '{case}' is not a label of '{name}', so it is never chosen",
+             did_you_mean(case, labels, "labels: " + ", ".join(labels)))
+            for case in step.cases if case.lower() not in known]
+
+
+def _labelled_step(tree: Any, recipe: Recipe) -> tuple[str, list[str]] | None:
+    """(step, its labels) when `on` is `steps.<classify step>` or `.label` of one."""
+    from jinja2 import nodes
+
+    body = tree.body[0].nodes[0] if tree.body and isinstance(tree.body[0], nodes.Output) \
+        and len(tree.body[0].nodes) == 1 else None
+    if isinstance(body, nodes.Getattr) and body.attr == "label":
+        body = body.node
+    if not (isinstance(body, nodes.Getattr) and isinstance(body.node, nodes.Name)
+            and body.node.name == "steps"):
+        return None
+    target = recipe.steps.get(body.attr)
+    labels = getattr(target, "labels", None) if target is not None and \
+        target.kind == "classify" else None
+    return (body.attr, list(labels)) if labels else None
 
 
 def chosen(output: Any) -> frozenset[str]:
@@ -78,4 +115,5 @@ def chosen(output: Any) -> frozenset[str]:
 
 
 KIND = register(StepKind("branch", BranchStep, run_branch, expressions=("on",), check=check,
-                         governs=targets, chosen=chosen))
+                         governs=targets, chosen=chosen,
+                         fields=lambda step, recipe: frozenset({"value", "case", "chosen"})))

@@ -64,24 +64,58 @@ def messages(system: str | None, prompt: str, values: dict[str, Any],
     return out
 
 
-def parse_json(text: str, what: str) -> Any:
-    """Parse a model's JSON answer, or raise a retryable `BadResponse`."""
+def parse_json(text: str, what: str, *, cut_at: int | None = None) -> Any:
+    """Parse a model's JSON answer, or raise a retryable `BadResponse` that shows where
+    it broke. `cut_at`: the answer stopped at that many tokens (max_tokens)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        preview = text[:80].replace("\n", " ")
-        raise BadResponse(f"{what}: the model's answer is not valid JSON ({e.msg}): "
-                          f"{preview!r}", "raise max_tokens if the answer was cut off") from None
+        start = max(0, e.pos - 60)
+        near = ("..." if start else "") + text[start:e.pos + 20].replace("\n", " ")
+        if cut_at is not None:
+            hint = (f"the answer was cut off at max_tokens = {cut_at}: raise max_tokens, or "
+                    "bound the schema (maxItems on arrays, maxLength on strings) so a "
+                    "small model cannot repeat itself until it runs out")
+        else:
+            hint = "raise max_tokens if the answer was cut off"
+        raise BadResponse(f"{what}: the model's answer is not valid JSON: {e.msg} at "
+                          f"character {e.pos} of {len(text)}, near {near!r}", hint) from None
+
+
+# What a schema allows when it sets no bound of its own: a small model under a grammar
+# can otherwise repeat an item (or a word inside a string) until max_tokens runs out.
+DEFAULT_MAX_ITEMS = 32
+DEFAULT_MAX_LENGTH = 2000
+
+
+def bounded(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`schema` with `maxItems` on every array and `maxLength` on every free string that
+    has none (enums, consts and patterns are bounded already)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    kinds = out.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "array" in kinds and "maxItems" not in out:
+        out["maxItems"] = DEFAULT_MAX_ITEMS
+    if "string" in kinds and not {"maxLength", "enum", "const", "pattern", "format"} & set(out):
+        out["maxLength"] = DEFAULT_MAX_LENGTH
+    if isinstance(out.get("items"), dict):
+        out["items"] = bounded(out["items"])
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: bounded(v) for k, v in out["properties"].items()}
+    return out
 
 
 async def run_llm(call: LlmCall, ctx: StepContext, values: dict[str, Any], *,
                   stream: bool = True, seed: int | None = None) -> Any:
     """Text, or a JSON value when the call has a schema."""
     msgs = ctx.with_feedback(messages(call.system, call.prompt, values, ctx.step_id))
-    response = await ctx.caller.generate(call, msgs, schema=call.output_schema, stream=stream,
-                                  seed=seed)
+    response = await ctx.caller.generate(call, msgs, schema=bounded(call.output_schema),
+                                         stream=stream, seed=seed)
     if call.output_schema is not None:
-        return parse_json(response.text, ctx.step_id)
+        cut = call.max_tokens if response.finish_reason == "length" else None
+        return parse_json(response.text, ctx.step_id, cut_at=cut)
     return response.text.strip()
 
 

@@ -40,4 +40,5 @@ KIND = register(StepKind(
     "classify", ClassifyStep, run_classify_step,
     templates=("input", "instructions", "system"), call=ClassifyCall,
     calls_model=True, comparable=True, parse_value=parse_label,
+    fields=lambda step, recipe: frozenset({"label", "confidence", "scores"}),
 ))

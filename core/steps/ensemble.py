@@ -17,7 +17,7 @@ from podium.core.models.provider import Message
 from podium.core.recipe import validate
 from podium.core.recipe.schema import ModelOptions, StepBase, check_json_schema
 from podium.core.steps.base import StepContext, StepResult
-from podium.core.steps.calls import constrained_label, label_probs, messages, parse_json
+from podium.core.steps.calls import bounded, constrained_label, label_probs, messages, parse_json
 from podium.core.steps.registry import Items, StepKind, register
 from podium.core.steps.values import fail_on, json_value, label_value
 
@@ -97,7 +97,7 @@ async def ask_member(step: EnsembleStep, ctx: StepContext, i: int, msgs: list[Me
             return labels[_sample(probs, step.temperature, seed)]
         return await constrained_label(step, msgs, labels, ctx, model=model or None,
                                        seed=seed)
-    response = await ctx.caller.generate(step, msgs, schema=step.output_schema,
+    response = await ctx.caller.generate(step, msgs, schema=bounded(step.output_schema),
                                   model=model or None, seed=seed, stream=False)
     if step.output_schema is not None:
         return parse_json(response.text, f"{ctx.step_id} member {i + 1}")
@@ -203,8 +203,14 @@ def parse_answer(step: EnsembleStep, text: str, original: Any, where: str) -> An
     return value
 
 
+def output_fields(step: EnsembleStep, recipe: Any) -> frozenset[str]:
+    """A vote's keys (one member's answers are always voted), and the method's."""
+    vote_keys = {"answer", "votes", "answers", "agreement"}
+    return frozenset(vote_keys | ({"chosen"} if step.method == "judge" else set()))
+
+
 KIND = register(StepKind(
     "ensemble", EnsembleStep, run_ensemble, templates=("prompt", "system"),
-    calls_model=True, comparable=True, parse_value=parse_answer,
+    calls_model=True, comparable=True, parse_value=parse_answer, fields=output_fields,
     items=Items(call=lambda step: step, redo=redo_answer, combine=combine),
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from podium.core.recipe.schema import StepBase
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.calls import LlmCall, run_llm
-from podium.core.steps.registry import StepKind, register
+from podium.core.steps.registry import StepKind, register, schema_fields
 
 
 class LlmStep(StepBase, LlmCall):
@@ -20,4 +20,5 @@ async def run_llm_step(step: LlmStep, ctx: StepContext) -> StepResult:
 KIND = register(StepKind(
     "llm", LlmStep, run_llm_step, templates=("prompt", "system"), call=LlmCall,
     calls_model=True, comparable=True,
+    fields=lambda step, recipe: schema_fields(step.output_schema),
 ))

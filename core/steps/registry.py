@@ -53,7 +53,9 @@ class StepKind:
     evaluated as expressions; `nested` a field holding a sub-step whose own fields
     count too. `run(step, ctx)` does one attempt. `parse_value` shapes a value a
     person typed (default: JSON where the output was structured, else text).
-    `items` lets a gate review its output item by item.
+    `items` lets a gate review its output item by item. `fields` names the keys of
+    its output where they are known before the run (a classify step's label...), so
+    a template that misspells one is caught at check time.
     `check` adds the kind's own reference checks; `chosen` reads, from a stored
     output, which downstream steps it lets run (a branch); `governs` lists the
     steps whose running it decides. `cacheable`: a rerun may take its output from
@@ -76,6 +78,7 @@ class StepKind:
     chosen: Callable[[Any], frozenset[str]] | None = None
     governs: Callable[[Any], set[str]] | None = None
     items: Items | None = None
+    fields: Callable[[Any, Recipe], frozenset[str] | None] | None = None
 
 
 _KINDS: dict[str, StepKind] = {}
@@ -126,6 +129,21 @@ def recipe_model() -> type[Recipe]:
                              steps=(dict[str, union], Field(min_length=1)))
         _models[0] = model
     return model
+
+
+def output_fields(step: Any, recipe: Recipe) -> frozenset[str] | None:
+    """The keys a step's output will have, or None where the shape is not known."""
+    fields = of(step).fields
+    return fields(step, recipe) if fields is not None else None
+
+
+def schema_fields(schema: dict[str, Any] | None) -> frozenset[str] | None:
+    """The properties of a closed JSON-schema object (what an answer may hold)."""
+    if not schema or schema.get("type") != "object" or \
+            schema.get("additionalProperties") not in (None, False):
+        return None
+    props = schema.get("properties")
+    return frozenset(props) if isinstance(props, dict) and props else None
 
 
 def template_fields(step: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...],

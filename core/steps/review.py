@@ -83,5 +83,14 @@ def check(recipe: Recipe, sid: str, step: ReviewStep) -> tuple[set[str], Problem
     return {step.of}, problems
 
 
+def output_fields(step: ReviewStep, recipe: Recipe) -> frozenset[str] | None:
+    """A gate passes on the reviewed step's output (or one made from its items)."""
+    target = recipe.steps.get(step.of)
+    if target is None or target.kind == "review":  # a gate of a gate: not chased
+        return None
+    return registry.output_fields(target, recipe)
+
+
 KIND = register(StepKind("review", ReviewStep, run_review, templates=("instructions",),
-                         expressions=("when",), check=check, cacheable=False))
+                         expressions=("when",), check=check, cacheable=False,
+                         fields=output_fields))
