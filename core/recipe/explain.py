@@ -15,9 +15,12 @@ from podium.core.recipe.toml_lines import KeyLines
 from podium.core.steps import registry
 
 
-def toml_syntax_error(e: tomllib.TOMLDecodeError, path: str) -> RecipeError:
+def toml_syntax_error(e: tomllib.TOMLDecodeError, path: str, source: str) -> RecipeError:
     message = str(e)
     line = None
+    if message.endswith(" (at end of document)"):
+        message = message.removesuffix(" (at end of document)") + " at the end of the file"
+        line = max(1, source.count("\n") + (0 if source.endswith("\n") else 1))
     # tomllib says "... (at line 3, column 7)"; keep the line, drop the parenthesis.
     if "(at line " in message:
         head, _, tail = message.rpartition(" (at line ")

@@ -53,7 +53,7 @@ def loads(source: str, path: str = "<recipe>", *, checked: bool = False) -> Reci
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as e:
-        raise toml_syntax_error(e, path) from None
+        raise toml_syntax_error(e, path, source) from None
     except RecursionError:
         raise RecipeError("TOML nested too deeply to read (brackets or inline tables "
                           "inside one another hundreds of times)",

@@ -38,7 +38,8 @@ def _truncate_words(value: Any, count: int = 300) -> str:
 
 # What one template may make, and how long it may take. Prompts are far smaller; the
 # caps only stop a template (or a hostile input it renders) from eating the machine.
-MAX_TEXT = 10_000_000  # characters of any string a template builds, and of its output
+MAX_TEXT = 4_000_000  # characters a template may build (about a million tokens, more
+# than any model reads), and of its output
 MAX_SOURCE = 200_000  # characters of one template's source
 RENDER_LIMIT_S = 1.0  # rendering runs on the event loop: other steps wait this long at most
 MAX_INT_BITS = 100_000  # about 30,000 digits
@@ -65,7 +66,7 @@ def _bounded_concat(parts: Iterable[Any]) -> str:
     return "".join(out)
 
 
-_DIGITS = re.compile(r"\d{8,}")  # a width of 10 million or more in a format spec
+_DIGITS = re.compile(r"\d{7,}")  # a width of a million or more in a format spec
 
 
 def _bounded_call(func: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -79,7 +80,12 @@ def _bounded_call(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                 raise LimitError(f"{name}({a:,}) would make a text over the limit of "
                                  f"{MAX_TEXT:,} characters")
             if isinstance(a, str) and "format" in name and _DIGITS.search(a):
-                raise LimitError(f"{name}: a field width of 10 million characters or more")
+                raise LimitError(f"{name}: a field width of a million characters or more")
+        if name == "join":
+            items = next((a for a in args if isinstance(a, list | tuple)), None)
+            glue = next((a for a in args if isinstance(a, str)), "")
+            if items is not None:
+                _check_size(sum(len(str(x)) for x in items) + len(glue) * len(items), name)
         if name in ("replace", "str.replace"):
             text = [a for a in args if isinstance(a, str)]
             if len(text) >= 3 and text[1]:
@@ -106,7 +112,7 @@ def _check_str_method(text: str, name: str, args: tuple[Any, ...]) -> None:
     elif name == "expandtabs" and numbers:
         _check_size(len(text) * max(numbers[0], 1), "str.expandtabs")
     elif name in ("format", "format_map") and _DIGITS.search(text):
-        raise LimitError(f"str.{name}: a field width of 10 million characters or more")
+        raise LimitError(f"str.{name}: a field width of a million characters or more")
     elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and \
             isinstance(args[1], str):
         hits = len(text) + 1 if args[0] == "" else text.count(args[0])
@@ -154,7 +160,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "+" and (_operand_size(left) or _operand_size(right)):
             _check_size(_operand_size(left) + _operand_size(right), "joining texts")
         if operator == "%" and isinstance(left, str) and _DIGITS.search(left):
-            raise LimitError("a format with a field width of 10 million characters or more")
+            raise LimitError("a format with a field width of a million characters or more")
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any,  # noqa: N805

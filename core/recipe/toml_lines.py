@@ -50,11 +50,12 @@ class KeyLines:
                         in_string = quote
                         break
 
-    def line_of(self, loc: tuple[Any, ...]) -> int | None:
-        """The line of the longest known prefix of `loc`, or None."""
+    def line_of(self, loc: tuple[Any, ...]) -> int:
+        """The line of the longest known prefix of `loc`; line 1 (the top of the file)
+        for what is missing at the top level."""
         path = tuple(str(p) for p in loc if not isinstance(p, int))
         while path:
             if path in self._lines:
                 return self._lines[path]
             path = path[:-1]
-        return None
+        return 1
