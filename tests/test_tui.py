@@ -1,0 +1,181 @@
+"""The app's main flows through Textual's pilot, on a real database seeded by the test
+and an engine with a scripted model (the flows are about the UI, not the model)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from textual.widgets import DataTable, Static, TextArea
+
+from podium.core.recipe.load import loads
+from podium.core.run.engine import Engine
+from podium.tui.app import PodiumApp, make_app
+from podium.tui.screens.review import ReviewScreen
+from podium.tui.screens.run import RunScreen
+from podium.tui.screens.runs import RunsScreen
+from tests.conftest import ScriptedProvider
+from tests.test_engine import make_engine
+from tests.test_review import CHAIN, DRAFT, SCHEMA, numbered
+
+SIZE = (120, 40)
+
+
+async def until(pilot: object, check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Let the app work (workers, polling) until `check` holds."""
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting for the app")
+
+
+def app_on(engine: Engine, **kw: object) -> PodiumApp:
+    return make_app(engine.store, engine, **kw)  # type: ignore[arg-type]
+
+
+def run(engine: Engine, toml: str) -> str:
+    return asyncio.run(engine.run(loads(toml), {})).run_id
+
+
+def drive(app: PodiumApp, body: Callable[[PodiumApp, object], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await body(app, pilot)
+
+    asyncio.run(main())
+
+
+def test_runs_screen_lists_runs_and_opens_one_with_its_steps() -> None:
+    engine = make_engine(ScriptedProvider(answer=lambda req, n: f"out{n}"))
+    first = run(engine, CHAIN)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        table = screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        steps = app.screen.query_one(DataTable)
+        await until(pilot, lambda: steps.row_count == 6)
+        detail = str(app.screen.query_one("#detail", Static).render())
+        assert "s1" in detail and "out1" in detail
+
+    drive(app_on(engine), body)
+    assert first
+
+
+def test_a_run_started_elsewhere_appears_live() -> None:
+    engine = make_engine(ScriptedProvider())
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: app.screen.sub_title == "0 runs")
+        other = make_engine(ScriptedProvider())  # its own connection: another writer
+        await other.run(loads(CHAIN), {})
+        await until(pilot, lambda: table.row_count == 1)
+
+    drive(app_on(engine), body)
+
+
+def test_approve_from_the_review_screen_and_the_run_finishes() -> None:
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    run_id = run(engine, DRAFT)
+    assert engine.store.get_run(run_id).status == "waiting"
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen)
+        queue = screen.query_one(DataTable)
+        await until(pilot, lambda: queue.row_count == 1)
+        assert "Is the reply about order 1182?" in str(
+            screen.query_one("#detail", Static).render())
+        await pilot.press("a")  # type: ignore[attr-defined]
+        await until(pilot, lambda: engine.store.get_run(run_id).status == "succeeded")
+        await until(pilot, lambda: queue.row_count == 0)
+
+    drive(app_on(engine, review=True), body)
+    assert engine.store.get_run(run_id).outputs == {"send": "sent: draft 1",
+                                                    "other": "independent"}
+
+
+def test_an_edit_that_breaks_the_schema_is_refused_then_a_good_one_goes_through() -> None:
+    engine = make_engine(ScriptedProvider(answer='{"name": "Ada", "age": 36}'))
+    run_id = run(engine, SCHEMA)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        queue = app.screen.query_one(DataTable)
+        await until(pilot, lambda: queue.row_count == 1)
+        await pilot.press("e")  # type: ignore[attr-defined]
+        await until(pilot, lambda: bool(app.screen.query(TextArea)))
+        app.screen.query_one(TextArea).text = '{"name": 7}'
+        await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+        # Refused: the editor comes back with the text, and nothing was decided.
+        await until(pilot, lambda: bool(app.screen.query(TextArea)) and
+                    app.screen.query_one(TextArea).text == '{"name": 7}')
+        assert engine.store.reviews()[0].status == "pending"
+        app.screen.query_one(TextArea).text = '{"name": "Bo", "age": 2}'
+        await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+        await until(pilot, lambda: engine.store.get_run(run_id).status == "succeeded")
+
+    drive(app_on(engine, review=True), body)
+    assert engine.store.get_run(run_id).outputs == {"use": "Bo"}
+
+
+def test_reject_with_feedback_remakes_the_step_and_asks_again() -> None:
+    model = ScriptedProvider(answer=numbered)
+    engine = make_engine(model)
+    run_id = run(engine, DRAFT)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        queue = app.screen.query_one(DataTable)
+        await until(pilot, lambda: queue.row_count == 1)
+        await pilot.press("x")  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.screen.__class__.__name__ == "AskText")
+        await pilot.press(*"mention the order", "enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: len(engine.store.reviews()) == 1 and
+                    engine.store.reviews()[0].round == 2)
+
+    drive(app_on(engine, review=True), body)
+    assert "mention the order" in model.calls[-1].messages[-1].content
+    assert engine.store.reviews()[0].original == "draft 2"
+    assert engine.store.get_run(run_id).status == "waiting"
+
+
+def test_edit_a_step_then_rerun_recomputes_only_what_became_stale() -> None:
+    model = ScriptedProvider(answer=lambda req, n: f"out{n}")
+    engine = make_engine(model)
+    run_id = run(engine, CHAIN)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        steps = screen.query_one(DataTable)
+        await until(pilot, lambda: steps.row_count == 6)
+        await pilot.press("down", "e")  # type: ignore[attr-defined]
+        await until(pilot, lambda: bool(app.screen.query(TextArea)))
+        app.screen.query_one(TextArea).text = "hand-made"
+        await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+        await until(pilot, lambda: engine.store.get_steps(run_id)[2].stale is not None)
+        await pilot.press("r")  # type: ignore[attr-defined]
+        await until(pilot, lambda: len(engine.store.list_runs()) == 2 and
+                    engine.store.list_runs()[0].status == "succeeded")
+
+    drive(app_on(engine, open_run=run_id), body)
+    assert len(model.calls) == 6 + 4  # s3..s6 again, s1 and s2 kept
+
+
+def test_the_palette_opens_a_run_by_id() -> None:
+    engine = make_engine(ScriptedProvider())
+    run_id = run(engine, CHAIN)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("ctrl+p")  # type: ignore[attr-defined]
+        await pilot.press(*f"open run {run_id}")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.5)  # the palette searches in the background
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        assert app.screen.run_id == run_id  # type: ignore[attr-defined]
+
+    drive(app_on(engine), body)

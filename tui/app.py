@@ -1,0 +1,211 @@
+"""The Textual app over the in-process engine: runs, one run, the review queue.
+
+The app owns the engine; screens ask it to act (`decide`, `rerun`, ...) and read what
+to show through a `Reader` in thread workers. Engine work runs in async workers on the
+app's loop (the local model's calls run in their own thread, as everywhere), and its
+events reach screens as messages, so the UI never waits on a model or the disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+
+from podium.core.errors import PodiumError
+from podium.core.events import Event, RunFinished
+from podium.core.run.engine import Engine
+from podium.core.store import ReviewRecord, StepRecord, Store
+from podium.tui.data import Reader
+from podium.tui.messages import EngineEvent
+from podium.tui.screens.dialogs import AskText, EditValue
+from podium.tui.screens.review import ReviewScreen
+from podium.tui.screens.run import RunScreen
+from podium.tui.screens.runs import RunsScreen
+
+
+class PodiumCommands(Provider):
+    """The command palette: go to a screen, open a run by id."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, PodiumApp)
+        matcher = self.matcher(query)
+        fixed: list[tuple[str, Callable[[], Any], str]] = [
+            ("Runs", app.action_show_runs, "every run, newest first"),
+            ("Review queue", app.action_show_review, "what waits for a person"),
+        ]
+        for name, action, help_text in fixed:
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), action, help=help_text)
+        runs = await app.call_reader(app.reader.runs, 200)
+        for run in runs:
+            name = f"Open run {run.id} ({run.recipe_name}, {run.shown_status})"
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name),
+                          lambda rid=run.id: app.open_run(rid), help="show its steps")
+
+
+class PodiumApp(App[None]):
+    """Podium's terminal UI."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Podium"
+    COMMANDS = App.COMMANDS | {PodiumCommands}
+    BINDINGS = [Binding("R", "show_runs", "Runs"),
+                Binding("v", "show_review", "Review queue"),
+                Binding("q", "quit", "Quit")]
+
+    def __init__(self, engine: Engine, reader: Reader, *, open_run: str | None = None,
+                 review: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.reader = reader
+        self.first_run = open_run
+        self.first_review = review
+        engine.on_event = self.engine_event
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen())
+        if self.first_run:
+            self.open_run(self.first_run)
+        if self.first_review:
+            self.action_show_review()
+
+    # --- engine events ----------------------------------------------------------------
+
+    def engine_event(self, event: Event) -> None:
+        """The engine's callback: hand each event to the screen on top as a message."""
+        self.screen.post_message(EngineEvent(event))
+        if isinstance(event, RunFinished) and event.status in ("failed", "waiting"):
+            self.notify(f"run {event.run_id} {event.status}" +
+                        (f": {event.error}" if event.error else ""),
+                        severity="warning" if event.status == "waiting" else "error")
+
+    async def call_reader(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a reader call in a thread (for the command palette's search)."""
+        import asyncio
+
+        return await asyncio.to_thread(fn, *args)
+
+    # --- navigation -------------------------------------------------------------------
+
+    def open_run(self, run_id: str) -> None:
+        """Show one run."""
+        self.push_screen(RunScreen(run_id))
+
+    def action_show_runs(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_show_review(self) -> None:
+        if not isinstance(self.screen, ReviewScreen):
+            self.push_screen(ReviewScreen())
+
+    # --- actions on the engine (async workers: the UI stays live while runs go on) ----
+
+    @work(group="engine", exit_on_error=False)
+    async def act(self, what: str, job: Callable[[], Awaitable[Any]]) -> Any:
+        """Run engine work; an expected failure becomes a notification."""
+        try:
+            return await job()
+        except PodiumError as e:
+            self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title=f"{what} failed",
+                        severity="error", timeout=8)
+            return None
+
+    def decide(self, review_id: int, action: str, *, retry: Callable[[str], None] | None
+               = None, **details: Any) -> None:
+        """Record a decision; the run continues in the background."""
+        async def job() -> None:
+            try:
+                await self.engine.decide(review_id, action, **details)
+            except PodiumError as e:
+                if retry is None or "value" not in details:
+                    raise
+                self.notify(e.message, title="Not saved", severity="error", timeout=8)
+                retry(details["value"])  # back to the editor, the text kept
+        self.notify(f"review {review_id}: {action}")
+        self.act(f"{action} review {review_id}", job)
+
+    def edit_review(self, item: ReviewRecord) -> None:
+        """Edit an item's value, then decide `edit` with it (checked before saving)."""
+        def ask(text: str) -> None:
+            self.push_screen(EditValue(f"Edit review {item.id} (ctrl+s saves)", text,
+                                       json=not isinstance(item.original, str)), done)
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.decide(item.id, "edit", value=text, retry=ask)
+
+        ask(item.original if isinstance(item.original, str)
+            else json.dumps(item.original, indent=2, ensure_ascii=False))
+
+    def reject(self, item: ReviewRecord) -> None:
+        """Reject with feedback for the remake."""
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.decide(item.id, "reject", feedback=text)
+
+        self.push_screen(AskText(f"Why is review {item.id} rejected?",
+                                 "what should change"), done)
+
+    def edit_step(self, run_id: str, step: StepRecord) -> None:
+        """Edit a finished step's output by hand; what follows it becomes stale."""
+        from podium.core.review.edits import edit_output
+
+        def ask(text: str) -> None:
+            self.push_screen(EditValue(f"Edit '{step.step_id}' of run {run_id} "
+                                       "(ctrl+s saves)", text,
+                                       json=not isinstance(step.output, str)), done)
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                edit = edit_output(self.engine.store, run_id, step.step_id, text)
+            except PodiumError as e:
+                self.notify(e.message, title="Not saved", severity="error", timeout=8)
+                ask(text)
+                return
+            stale = ", ".join(edit.stale) or "nothing"
+            self.notify(f"'{step.step_id}' edited; stale now: {stale}. Press r to rerun.")
+            self.screen.post_message(EngineEvent(RunFinished(run_id, "edited", None)))
+
+        ask(step.output if isinstance(step.output, str)
+            else json.dumps(step.output, indent=2, ensure_ascii=False))
+
+    def rerun(self, run_id: str) -> None:
+        """Recompute what is out of date, as a new run, and show it."""
+        async def job() -> None:
+            result = await self.engine.rerun(run_id)
+            if result is None:
+                self.notify("nothing is out of date: no step to run again")
+            else:
+                self.notify(f"rerun {result.run_id}: {result.status}")
+        self.act(f"rerun {run_id}", job)
+
+    def resume(self, run_id: str) -> None:
+        """Continue a run from the store."""
+        async def job() -> None:
+            result = await self.engine.resume(run_id)
+            self.notify(f"run {result.run_id}: {result.status}")
+        self.act(f"resume {run_id}", job)
+
+    def on_unmount(self) -> None:
+        self.reader.close()
+
+
+def make_app(store: Store, engine: Engine | None = None, *, open_run: str | None = None,
+             review: bool = False) -> PodiumApp:
+    """The app on `store`, with `engine` (default: the one config.toml describes)."""
+    if engine is None:
+        from podium.tui.factory import make_engine
+
+        engine = make_engine(store)
+    return PodiumApp(engine, Reader(store.path), open_run=open_run, review=review)

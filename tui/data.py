@@ -1,0 +1,71 @@
+"""What the app shows, read from the store off the UI thread.
+
+Screens never touch the store: they ask a `Reader` from a thread worker and get plain
+snapshots back (core records). The reader has its own SQLite connection, so reads in
+a worker never share a transaction with the engine writing on the app's loop, and
+`version()` answers from `PRAGMA data_version` whether anyone (this process or
+another) wrote since a screen last looked: a refresh costs nothing when nothing happened.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from podium.core.store import ReviewRecord, RunRecord, StepRecord, Store
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run with its steps, for the run screen."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    reviews: list[ReviewRecord]
+
+
+class Reader:
+    """Read-only access to a database for one app, safe to call from worker threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._store: Store | None = None
+        self._lock = threading.Lock()  # one read at a time on this connection
+
+    def _open(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.path)
+        return self._store
+
+    def version(self) -> int:
+        """A number that changes whenever anyone commits to the database (SQLite's
+        `data_version`, with this connection's own reads never counting as changes)."""
+        with self._lock:
+            row = self._open().conn.execute("PRAGMA data_version").fetchone()
+            return int(row[0])
+
+    def runs(self, limit: int = 500, status: str | None = None) -> list[RunRecord]:
+        """The newest runs first."""
+        with self._lock:
+            return self._open().list_runs(limit=limit, status=status or None)
+
+    def run(self, run_id: str) -> RunView:
+        """One run, its steps in plan order and its reviews (raises `StoreError`)."""
+        with self._lock:
+            store = self._open()
+            run = store.get_run(run_id)
+            return RunView(run, store.get_steps(run.id),
+                           store.reviews(status=None, run_id=run.id))
+
+    def queue(self) -> list[ReviewRecord]:
+        """Pending reviews, oldest first."""
+        with self._lock:
+            return self._open().reviews()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

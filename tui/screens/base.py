@@ -1,0 +1,60 @@
+"""A screen that shows what the store holds and stays current by itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.screen import Screen
+
+from podium.core.errors import PodiumError
+
+if TYPE_CHECKING:
+    from podium.tui.app import PodiumApp
+
+POLL_S = 0.4
+
+
+class LiveScreen(Screen[None]):
+    """Reads its data in a thread worker (`fetch`), paints it on the UI thread (`show`),
+    and reads again whenever the database's version moves: writes by this app's
+    engine and by other processes alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: int | None = None
+
+    @property
+    def podium(self) -> PodiumApp:
+        from podium.tui.app import PodiumApp
+
+        assert isinstance(self.app, PodiumApp)
+        return self.app
+
+    def on_mount(self) -> None:
+        self.refresh_data(force=True)
+        self.set_interval(POLL_S, self.refresh_data)
+
+    def fetch(self) -> Any:
+        """Read what the screen shows (runs in a worker thread)."""
+        raise NotImplementedError
+
+    def show(self, data: Any) -> None:
+        """Paint `data` (runs on the UI thread)."""
+        raise NotImplementedError
+
+    @work(thread=True, exclusive=True, group="fetch", exit_on_error=False)
+    def refresh_data(self, force: bool = False) -> None:
+        """Fetch and show, if anything changed since the last look (or `force`)."""
+        reader = self.podium.reader
+        version = reader.version()
+        if not force and version == self._seen:
+            return
+        try:
+            data = self.fetch()
+        except PodiumError as e:
+            self.app.call_from_thread(self.notify, e.message, title="Cannot show that",
+                                      severity="error")
+            return
+        self._seen = version
+        self.app.call_from_thread(self.show, data)

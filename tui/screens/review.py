@@ -1,0 +1,116 @@
+"""The review queue: what waits for a person, oldest first. Approve, edit, reject with
+feedback or regenerate in one key; the run carries on in the background."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from podium.core.store import ReviewRecord
+from podium.tui.screens.base import LiveScreen
+
+
+def age(ts: float) -> str:
+    s = max(0, int(time.time() - ts))
+    return f"{s}s" if s < 60 else f"{s // 60}m" if s < 3600 else f"{s // 3600}h"
+
+
+def shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=2,
+                                                          ensure_ascii=False)
+
+
+def describe(r: ReviewRecord) -> Text:
+    """The detail pane's text for one review item."""
+    out = Text()
+    what = "budget review" if r.kind == "budget" else f"review of '{r.of_step}'" + (
+        f", item {r.item}" if r.item is not None else "")
+    out.append(f"#{r.id} {what}", style="bold")
+    out.append(f"  run {r.run_id} · round {r.round}\n\n")
+    if r.instructions:
+        out.append(r.instructions + "\n\n", style="italic")
+    out.append(shown(r.original))
+    return out
+
+
+class ReviewScreen(LiveScreen):
+    """The queue and the selected item."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("a", "decide('approve')", "Approve"),
+                Binding("e", "edit", "Edit"),
+                Binding("x", "reject", "Reject"),
+                Binding("g", "decide('regenerate')", "Regenerate")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[ReviewRecord] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield DataTable(id="queue", cursor_type="row")
+            with VerticalScroll(id="detail-box"):
+                yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "review queue"
+        table = self.query_one(DataTable)
+        table.add_columns("id", "run", "step", "kind", "age")
+        table.focus()
+        super().on_mount()
+
+    def fetch(self) -> list[ReviewRecord]:
+        return self.podium.reader.queue()
+
+    def show(self, data: Any) -> None:
+        self.items = data
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in data:
+            table.add_row(str(r.id), r.run_id, r.of_step if r.item is None else
+                          f"{r.of_step}[{r.item}]", r.kind, age(r.created_at), key=str(r.id))
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self.sub_title = f"{len(data)} waiting" if data else "nothing waits for you"
+        self._detail()
+
+    def selected(self) -> ReviewRecord | None:
+        """The item under the cursor."""
+        if not self.items:
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self.items[min(max(row, 0), len(self.items) - 1)]
+
+    def _detail(self) -> None:
+        item = self.selected()
+        self.query_one("#detail", Static).update(describe(item) if item else "")
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        self._detail()
+
+    def action_decide(self, action: str) -> None:
+        item = self.selected()
+        if item is not None:
+            self.podium.decide(item.id, action)
+
+    def action_edit(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self.podium.edit_review(item)
+
+    def action_reject(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self.podium.reject(item)

@@ -1,0 +1,158 @@
+"""One run: its steps in plan order with their state, and the selected step's output,
+model, routing reasons, tokens, latency, cost, attempts, errors and stale marks. A
+running step's text streams in. Edit an output, rerun what became stale, resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from podium.core.events import StepText
+from podium.core.store import StepRecord
+from podium.tui.data import RunView
+from podium.tui.messages import EngineEvent
+from podium.tui.screens.base import LiveScreen
+from podium.tui.screens.runs import GLYPHS
+
+
+def describe(step: StepRecord, streamed: str = "") -> Text:
+    """The detail pane's text for one step."""
+    out = Text()
+    out.append(f"{step.step_id}", style="bold")
+    out.append(f"  {step.kind} · {step.status}")
+    if step.version and step.version > 1:
+        out.append(f" · edited (version {step.version})", style="yellow")
+    out.append("\n")
+    if step.stale:
+        out.append(f"stale: {step.stale}\n", style="yellow")
+    if step.model:
+        out.append(f"model {step.model}" + (f" ({step.tier})" if step.tier else ""))
+    tokens = step.input_tokens + step.output_tokens
+    if tokens:
+        out.append(f" · {step.input_tokens} in + {step.output_tokens} out tokens")
+    if step.latency_ms is not None:
+        out.append(f" · {step.latency_ms / 1000:.2f}s")
+    if step.cost:
+        out.append(f" · ${step.cost:.5f}")
+    if step.attempts > 1:
+        out.append(f" · {step.attempts} attempts")
+    out.append("\n")
+    for reason in (step.route or {}).get("reasons", []):
+        out.append(f"  why: {reason}\n", style="dim")
+    if step.reason:
+        out.append(f"{step.reason}\n", style="dim")
+    if step.error:
+        out.append(f"error: {step.error}\n", style="red")
+        if step.hint:
+            out.append(f"hint: {step.hint}\n")
+    out.append("\n")
+    if step.has_output:
+        value = step.output
+        out.append(value if isinstance(value, str) else
+                   json.dumps(value, indent=2, ensure_ascii=False))
+    elif streamed or step.partial_output:
+        out.append(streamed or step.partial_output or "", style="italic")
+    return out
+
+
+class RunScreen(LiveScreen):
+    """The steps of one run and the selected step's detail."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("e", "edit", "Edit output"),
+                Binding("r", "rerun", "Rerun stale"),
+                Binding("u", "resume", "Resume")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.view: RunView | None = None
+        self.streamed: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield DataTable(id="steps", cursor_type="row")
+            with VerticalScroll(id="detail-box"):
+                yield Static(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("", "step", "kind", "status", "model", "tokens", "took")
+        table.focus()
+        super().on_mount()
+
+    def fetch(self) -> RunView:
+        return self.podium.reader.run(self.run_id)
+
+    def show(self, data: Any) -> None:
+        self.view = data
+        run = data.run
+        self.run_id = run.id
+        self.title = f"run {run.id}"
+        self.sub_title = f"{run.recipe_name} · {run.shown_status}"
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for s in data.steps:
+            table.add_row(GLYPHS.get(s.status, "?"), s.step_id, s.kind, s.status,
+                          s.model or "-", str(s.input_tokens + s.output_tokens) if
+                          s.input_tokens + s.output_tokens else "-",
+                          f"{s.latency_ms / 1000:.2f}s" if s.latency_ms is not None else "-",
+                          key=s.step_id)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self._detail()
+
+    def selected(self) -> StepRecord | None:
+        """The step under the cursor."""
+        if self.view is None or not self.view.steps:
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self.view.steps[min(max(row, 0), len(self.view.steps) - 1)]
+
+    def _detail(self) -> None:
+        step = self.selected()
+        self.query_one("#detail", Static).update(
+            describe(step, self.streamed.get(step.step_id, "")) if step else "")
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        self._detail()
+
+    @on(EngineEvent)
+    def _event(self, message: EngineEvent) -> None:
+        event = message.event
+        if getattr(event, "run_id", None) != self.run_id:
+            return
+        if isinstance(event, StepText):
+            self.streamed[event.step_id] = self.streamed.get(event.step_id, "") + event.text
+            step = self.selected()
+            if step is not None and step.step_id == event.step_id:
+                self._detail()
+            return
+        self.refresh_data(force=True)
+
+    def action_edit(self) -> None:
+        step = self.selected()
+        if step is None:
+            return
+        if not step.has_output:
+            self.notify(f"'{step.step_id}' has no output to edit ({step.status})",
+                        severity="warning")
+            return
+        self.podium.edit_step(self.run_id, step)
+
+    def action_rerun(self) -> None:
+        self.podium.rerun(self.run_id)
+
+    def action_resume(self) -> None:
+        self.podium.resume(self.run_id)

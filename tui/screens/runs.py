@@ -1,0 +1,111 @@
+"""Every run, newest first, live: runs started here and by other processes appear as
+they are made and change status as they go."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input
+
+from podium.core.store import RunRecord
+from podium.tui.screens.base import LiveScreen
+
+GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
+          "cancelled": "■", "interrupted": "!", "pending": "·"}
+
+
+def when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S") if ts else "-"
+
+
+def seconds(run: RunRecord) -> str:
+    if run.started_at and run.finished_at:
+        return f"{run.finished_at - run.started_at:.1f}s"
+    return "…" if run.status == "running" else "-"
+
+
+class RunsScreen(LiveScreen):
+    """The runs table; enter opens a run, / filters."""
+
+    BINDINGS = [Binding("enter", "open", "Open", show=True),
+                Binding("slash", "filter", "Filter"),
+                Binding("escape", "clear_filter", "Clear", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[RunRecord] = []
+        self.text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: recipe, status or run id", id="filter")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("", "run", "recipe", "status", "started", "took", "tokens", "cost")
+        self.query_one("#filter").display = False
+        table.focus()
+        super().on_mount()
+
+    def fetch(self) -> list[RunRecord]:
+        return self.podium.reader.runs(limit=500)
+
+    def show(self, data: Any) -> None:
+        self.runs = data
+        self._paint()
+
+    def _paint(self) -> None:
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        needle = self.text.lower()
+        for run in self.runs:
+            status = run.shown_status
+            if needle and needle not in f"{run.id} {run.recipe_name} {status}".lower():
+                continue
+            table.add_row(GLYPHS.get(status, "?"), run.id, run.recipe_name, status,
+                          when(run.created_at), seconds(run),
+                          str(run.input_tokens + run.output_tokens),
+                          f"${run.cost:.4f}" if run.cost else "-", key=run.id)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self.sub_title = f"{table.row_count} runs"
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if row:
+            self.podium.open_run(row)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.podium.open_run(event.row_key.value)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value, box.display, self.text = "", False, ""
+        self._paint()
+        self.query_one(DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.text = event.value
+        self._paint()
+
+    @on(Input.Submitted, "#filter")
+    def _done(self) -> None:
+        self.query_one(DataTable).focus()
