@@ -179,3 +179,51 @@ def test_the_palette_opens_a_run_by_id() -> None:
         assert app.screen.run_id == run_id  # type: ignore[attr-defined]
 
     drive(app_on(engine), body)
+
+
+GREET = '''
+[inputs.who]
+description = "who to greet"
+
+[steps.hello]
+kind = "template"
+template = "hello {{ inputs.who }}"
+'''
+
+
+def test_recipes_screen_shows_problems_and_launches_with_a_form(tmp_path: object) -> None:
+    from podium.core import paths
+    from podium.tui.screens.recipes import RecipesScreen
+
+    mine = paths.recipes_dir()
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "aa-greet.toml").write_text(GREET)
+    (mine / "aa-broken.toml").write_text(GREET.replace("{{ inputs.who }}", "{{ inputs.whom }}"))
+    engine = make_engine(ScriptedProvider())
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("n")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, RecipesScreen))
+        screen = app.screen
+        assert isinstance(screen, RecipesScreen)
+        await until(pilot, lambda: len(screen.found) >= 3)
+        names = [f.name for f in screen.found]
+        assert {"aa-broken", "aa-greet", "triage"} <= set(names)
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=names.index("aa-broken"))
+        await pilot.pause()  # type: ignore[attr-defined]
+        problems = str(screen.query_one("#problems", Static).render())
+        assert screen.selected().name == "aa-broken", screen.selected()  # type: ignore[union-attr]
+        assert "aa-broken.toml:7" in problems and "did you mean 'inputs.who'?" in problems
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        assert isinstance(app.screen, RecipesScreen)  # refused: it has problems
+        table.move_cursor(row=names.index("aa-greet"))
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.screen.__class__.__name__ == "LaunchForm")
+        await pilot.press(*"Ada", "enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await until(pilot, lambda: bool(engine.store.list_runs()) and
+                    engine.store.list_runs()[0].status == "succeeded")
+
+    drive(app_on(engine), body)
+    assert engine.store.list_runs()[0].outputs == {"hello": "hello Ada"}

@@ -19,11 +19,13 @@ from textual.command import Hit, Hits, Provider
 
 from podium.core.errors import PodiumError
 from podium.core.events import Event, RunFinished
+from podium.core.recipe.schema import Recipe
 from podium.core.run.engine import Engine
 from podium.core.store import ReviewRecord, StepRecord, Store
 from podium.tui.data import Reader
 from podium.tui.messages import EngineEvent
 from podium.tui.screens.dialogs import AskText, EditValue
+from podium.tui.screens.recipes import RecipesScreen
 from podium.tui.screens.review import ReviewScreen
 from podium.tui.screens.run import RunScreen
 from podium.tui.screens.runs import RunsScreen
@@ -39,6 +41,7 @@ class PodiumCommands(Provider):
         fixed: list[tuple[str, Callable[[], Any], str]] = [
             ("Runs", app.action_show_runs, "every run, newest first"),
             ("Review queue", app.action_show_review, "what waits for a person"),
+            ("Recipes", app.action_show_recipes, "check and launch a recipe"),
         ]
         for name, action, help_text in fixed:
             if (score := matcher.match(name)) > 0:
@@ -59,6 +62,7 @@ class PodiumApp(App[None]):
     COMMANDS = App.COMMANDS | {PodiumCommands}
     BINDINGS = [Binding("R", "show_runs", "Runs"),
                 Binding("v", "show_review", "Review queue"),
+                Binding("n", "show_recipes", "New run"),
                 Binding("q", "quit", "Quit")]
 
     def __init__(self, engine: Engine, reader: Reader, *, open_run: str | None = None,
@@ -106,6 +110,24 @@ class PodiumApp(App[None]):
     def action_show_review(self) -> None:
         if not isinstance(self.screen, ReviewScreen):
             self.push_screen(ReviewScreen())
+
+    def action_show_recipes(self) -> None:
+        if not isinstance(self.screen, RecipesScreen):
+            self.push_screen(RecipesScreen())
+
+    def launch(self, recipe: Recipe, inputs: dict[str, Any]) -> None:
+        """Make a run of `recipe`, show it, and run it in the background."""
+        try:
+            run_id = self.engine.create(recipe, inputs)
+        except PodiumError as e:
+            self.notify(e.message + (f"\n{e.hint}" if e.hint else ""),
+                        title="Cannot start", severity="error", timeout=8)
+            return
+        self.open_run(run_id)
+
+        async def job() -> None:
+            await self.engine.resume(run_id)
+        self.act(f"run {run_id}", job)
 
     # --- actions on the engine (async workers: the UI stays live while runs go on) ----
 

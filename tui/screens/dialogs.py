@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, TextArea
+from textual.widgets import Button, Footer, Input, Label, TextArea
+
+from podium.core.recipe.schema import Recipe
 
 
 class EditValue(ModalScreen[str | None]):
@@ -54,6 +58,62 @@ class AskText(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _give(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LaunchForm(ModalScreen[dict[str, Any] | None]):
+    """A form made from a recipe's `[inputs]`: one field each, with its type,
+    description and default; a `file` input takes a path. Enter on the last field
+    (or the Run button) launches; escape cancels. Values are checked by the engine
+    when the run is made, with the same messages as on the command line."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("ctrl+s", "launch", "Run", priority=True)]
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield Label(f"Run {self.recipe.name}", id="dialog-title")
+            for name, spec in self.recipe.inputs.items():
+                need = "required" if spec.is_required else "optional"
+                yield Label(f"{name} ({spec.type}, {need})" +
+                            (f": {spec.description}" if spec.description else ""))
+                default = spec.default if isinstance(spec.default, str) else \
+                    "" if spec.default is None else str(spec.default)
+                yield Input(value=default, placeholder="a path" if spec.type == "file"
+                            else spec.type, id=f"in-{name}")
+            yield Button("Run", variant="primary", id="run")
+            yield Footer()
+
+    def on_mount(self) -> None:
+        first = self.query(Input)
+        (first.first() if first else self.query_one("#run", Button)).focus()
+
+    def values(self) -> dict[str, Any]:
+        """What was typed; empty optional fields are left out (their defaults hold)."""
+        out: dict[str, Any] = {}
+        for name in self.recipe.inputs:
+            value = self.query_one(f"#in-{name}", Input).value
+            if value != "":
+                out[name] = value
+        return out
+
+    @on(Input.Submitted)
+    def _next(self, event: Input.Submitted) -> None:
+        fields = list(self.query(Input))
+        if event.input is fields[-1]:
+            self.action_launch()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#run")
+    def action_launch(self) -> None:
+        self.dismiss(self.values())
 
     def action_cancel(self) -> None:
         self.dismiss(None)
