@@ -227,3 +227,47 @@ def test_recipes_screen_shows_problems_and_launches_with_a_form(tmp_path: object
 
     drive(app_on(engine), body)
     assert engine.store.list_runs()[0].outputs == {"hello": "hello Ada"}
+
+
+def test_a_chat_turn_is_answered_labelled_and_stored() -> None:
+    from podium.tui.screens.chat import ChatScreen
+
+    engine = make_engine(ScriptedProvider(answer="Paris, of course."))
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("c")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.press(*"capital of France?", "enter")  # type: ignore[attr-defined]
+        shown = app.screen.query_one("#transcript", Static)
+        await until(pilot, lambda: "tokens" in str(shown.render()))
+        text = str(shown.render())
+        assert "you: capital of France?" in text and "Paris, of course." in text
+        assert "scripted (local)" in text
+
+    drive(app_on(engine), body)
+    (chat,) = engine.store.list_chats()
+    roles = [m["role"] for m in engine.store.chat_messages(chat["id"])]
+    assert roles == ["user", "assistant"]
+
+
+def test_keys_panel_theme_memory_and_a_small_terminal() -> None:
+    from podium.tui.app import TooSmall, load_prefs
+
+    engine = make_engine(ScriptedProvider())
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("question_mark")  # type: ignore[attr-defined]
+        await until(pilot, lambda: bool(app.screen.query("HelpPanel")))
+        app.theme = "nord"
+        await pilot.resize_terminal(40, 10)  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, TooSmall))
+        await pilot.resize_terminal(120, 40)  # type: ignore[attr-defined]
+        await until(pilot, lambda: not isinstance(app.screen, TooSmall))
+
+    drive(app_on(engine), body)
+    assert load_prefs()["theme"] == "nord"
+
+    async def again(app: PodiumApp, pilot: object) -> None:
+        assert app.theme == "nord"
+
+    drive(app_on(engine), again)

@@ -12,10 +12,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import work
-from textual.app import App
+from textual import events, work
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.screen import Screen
+from textual.widgets import Static
 
 from podium.core.errors import PodiumError
 from podium.core.events import Event, RunFinished
@@ -31,6 +33,40 @@ from podium.tui.screens.run import RunScreen
 from podium.tui.screens.runs import RunsScreen
 
 
+def load_prefs() -> dict[str, Any]:
+    """The app's remembered choices (the theme), from the config folder."""
+    from podium.core import paths
+
+    try:
+        value = json.loads((paths.config_dir() / "tui.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def save_prefs(prefs: dict[str, Any]) -> None:
+    """Remember the app's choices; a folder that cannot be written is not an error."""
+    from podium.core import paths
+
+    try:
+        paths.config_dir().mkdir(parents=True, exist_ok=True)
+        (paths.config_dir() / "tui.json").write_text(json.dumps(prefs))
+    except OSError:
+        pass
+
+
+class TooSmall(Screen[None]):
+    """Shown instead of a broken layout while the terminal is too small."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__()
+        self.need = (width, height)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"The terminal is too small for Podium: make it at least "
+                     f"{self.need[0]}x{self.need[1]}.", id="too-small")
+
+
 class PodiumCommands(Provider):
     """The command palette: go to a screen, open a run by id."""
 
@@ -42,6 +78,7 @@ class PodiumCommands(Provider):
             ("Runs", app.action_show_runs, "every run, newest first"),
             ("Review queue", app.action_show_review, "what waits for a person"),
             ("Recipes", app.action_show_recipes, "check and launch a recipe"),
+            ("Chat", app.action_show_chat, "talk with routed models"),
         ]
         for name, action, help_text in fixed:
             if (score := matcher.match(name)) > 0:
@@ -63,7 +100,11 @@ class PodiumApp(App[None]):
     BINDINGS = [Binding("R", "show_runs", "Runs"),
                 Binding("v", "show_review", "Review queue"),
                 Binding("n", "show_recipes", "New run"),
+                Binding("c", "show_chat", "Chat"),
+                Binding("question_mark", "keys", "Keys"),
                 Binding("q", "quit", "Quit")]
+
+    MIN_SIZE = (60, 16)
 
     def __init__(self, engine: Engine, reader: Reader, *, open_run: str | None = None,
                  review: bool = False) -> None:
@@ -75,11 +116,33 @@ class PodiumApp(App[None]):
         engine.on_event = self.engine_event
 
     def on_mount(self) -> None:
+        self.theme = load_prefs().get("theme", self.theme)
         self.push_screen(RunsScreen())
         if self.first_run:
             self.open_run(self.first_run)
         if self.first_review:
             self.action_show_review()
+
+    def watch_theme(self, theme: str) -> None:
+        """Keep the person's choice of theme for next time."""
+        prefs = load_prefs()
+        if prefs.get("theme") != theme:
+            save_prefs({**prefs, "theme": theme})
+
+    def action_keys(self) -> None:
+        """Show or hide the panel listing every key of the screen."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = self.MIN_SIZE
+        small = event.size.width < width or event.size.height < height
+        if small and not isinstance(self.screen, TooSmall):
+            self.push_screen(TooSmall(width, height))
+        elif not small and isinstance(self.screen, TooSmall):
+            self.pop_screen()
 
     # --- engine events ----------------------------------------------------------------
 
@@ -114,6 +177,12 @@ class PodiumApp(App[None]):
     def action_show_recipes(self) -> None:
         if not isinstance(self.screen, RecipesScreen):
             self.push_screen(RecipesScreen())
+
+    def action_show_chat(self) -> None:
+        from podium.tui.screens.chat import ChatScreen
+
+        if not isinstance(self.screen, ChatScreen):
+            self.push_screen(ChatScreen())
 
     def launch(self, recipe: Recipe, inputs: dict[str, Any]) -> None:
         """Make a run of `recipe`, show it, and run it in the background."""

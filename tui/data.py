@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podium.core.store import ReviewRecord, RunRecord, StepRecord, Store
 
@@ -62,6 +63,16 @@ class Reader:
         """Pending reviews, oldest first."""
         with self._lock:
             return self._open().reviews()
+
+    def chats(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Stored chats, newest first."""
+        with self._lock:
+            return self._open().list_chats(limit)
+
+    def chat(self, chat_id: str) -> list[dict[str, Any]]:
+        """One chat's messages in order (raises `StoreError`)."""
+        with self._lock:
+            return self._open().chat_messages(chat_id)
 
     def close(self) -> None:
         """Close the connection."""
