@@ -151,8 +151,7 @@ class ChatScreen(Screen[None]):
                 self._subtitle()
                 self.load_chats()
             self.session.options = self._options()
-            turn = await self.session.ask(text, lambda piece: self.post_message(
-                ChatText(piece)))
+            turn = await self.session.ask(text, self._piece)
         except PodiumError as e:
             self.live = ""
             self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title="No answer",
@@ -161,6 +160,9 @@ class ChatScreen(Screen[None]):
         self.live = ""
         self._add("assistant", turn.text, turn)
         self._paint()
+
+    def _piece(self, piece: str) -> None:
+        self.post_message(ChatText(piece))
 
     @on(ChatText)
     def _stream(self, message: ChatText) -> None:
