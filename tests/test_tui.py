@@ -61,6 +61,8 @@ def test_runs_screen_lists_runs_and_opens_one_with_its_steps() -> None:
         await until(pilot, lambda: steps.row_count == 6)
         detail = str(app.screen.query_one("#detail", Static).render())
         assert "s1" in detail and "out1" in detail
+        drawn = str(app.screen.query_one("#timeline", Static).render())
+        assert drawn.startswith("timeline") and "s6" in drawn and "█" in drawn
 
     drive(app_on(engine), body)
     assert first

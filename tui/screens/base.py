@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import work
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 from podium.core.errors import PodiumError
 
@@ -13,6 +15,31 @@ if TYPE_CHECKING:
     from podium.tui.app import PodiumApp
 
 POLL_S = 0.4
+
+Cells = tuple[str | Text, ...]
+
+
+def sync_table(table: DataTable[Any], rows: dict[str, Cells],
+               shown: dict[str, Cells]) -> dict[str, Cells]:
+    """Make `table` show `rows` (key -> cells), given that it shows `shown`. When the
+    same keys are shown in the same order (the common case while work progresses),
+    only the cells that changed are updated, so a busy database does not redraw a
+    table of thousands of rows. Returns what the table now shows."""
+    if list(rows) == list(shown):
+        columns = [c.key for c in table.columns.values()]
+        for key, cells in rows.items():
+            if cells != shown[key]:
+                for column, value, before in zip(columns, cells, shown[key], strict=True):
+                    if value != before:
+                        table.update_cell(key, column, value)
+        return rows
+    keep = table.cursor_row
+    table.clear()
+    for key, cells in rows.items():
+        table.add_row(*cells, key=key)
+    if table.row_count:
+        table.move_cursor(row=min(max(keep, 0), table.row_count - 1))
+    return rows
 
 
 class LiveScreen(Screen[None]):

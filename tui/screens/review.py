@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from podium.core.store import ReviewRecord
-from podium.tui.screens.base import LiveScreen
+from podium.tui.screens.base import Cells, LiveScreen, sync_table
 
 
 def age(ts: float) -> str:
@@ -53,6 +53,7 @@ class ReviewScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.items: list[ReviewRecord] = []
+        self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,14 +75,10 @@ class ReviewScreen(LiveScreen):
 
     def show(self, data: Any) -> None:
         self.items = data
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for r in data:
-            table.add_row(str(r.id), r.run_id, r.of_step if r.item is None else
-                          f"{r.of_step}[{r.item}]", r.kind, age(r.created_at), key=str(r.id))
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        rows: dict[str, Cells] = {
+            str(r.id): (str(r.id), r.run_id, r.of_step if r.item is None else
+                        f"{r.of_step}[{r.item}]", r.kind, age(r.created_at)) for r in data}
+        self.shown = sync_table(self.query_one(DataTable), rows, self.shown)
         self.sub_title = f"{len(data)} waiting" if data else "nothing waits for you"
         self._detail()
 

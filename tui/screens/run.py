@@ -11,14 +11,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from podium.core.events import StepText
 from podium.core.store import StepRecord
 from podium.tui.data import RunView
 from podium.tui.messages import EngineEvent
-from podium.tui.screens.base import LiveScreen
+from podium.tui.screens.base import Cells, LiveScreen, sync_table
 from podium.tui.screens.runs import GLYPHS
 
 
@@ -62,6 +62,33 @@ def describe(step: StepRecord, streamed: str = "") -> Text:
     return out
 
 
+def timeline(steps: list[StepRecord], width: int) -> Text:
+    """A small Gantt chart: one bar per step that ran, from its start to its end on a
+    shared time axis, so a person sees where the time went."""
+    ran = [s for s in steps if s.started_at]
+    if not ran:
+        return Text("")
+    start = min(s.started_at or 0.0 for s in ran)
+    end = max((s.finished_at or s.started_at or 0.0) for s in ran)
+    span = max(end - start, 1e-3)
+    label = min(max(len(s.step_id) for s in ran), 14)
+    bars = max(width - label - 10, 10)
+    out = Text(f"timeline · {span:.2f}s\n", style="bold")
+    shown = ran if len(ran) <= 12 else sorted(
+        ran, key=lambda s: (s.finished_at or end) - (s.started_at or 0.0))[-12:]
+    for s in sorted(shown, key=lambda s: s.started_at or 0.0):
+        a = int(((s.started_at or start) - start) / span * bars)
+        b = max(a + 1, int(((s.finished_at or end) - start) / span * bars))
+        style = {"succeeded": "green", "failed": "red", "running": "yellow"}.get(s.status,
+                                                                                "dim")
+        out.append(f"{s.step_id[:label]:<{label}} ")
+        out.append(" " * a + "█" * (b - a), style=style)
+        out.append(f" {(s.finished_at or end) - (s.started_at or start):.2f}s\n")
+    if len(ran) > len(shown):
+        out.append(f"(the {len(shown)} longest of {len(ran)} steps)\n", style="dim")
+    return out
+
+
 class RunScreen(LiveScreen):
     """The steps of one run and the selected step's detail."""
 
@@ -75,11 +102,14 @@ class RunScreen(LiveScreen):
         self.run_id = run_id
         self.view: RunView | None = None
         self.streamed: dict[str, str] = {}
+        self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            yield DataTable(id="steps", cursor_type="row")
+            with Vertical(id="left"):
+                yield DataTable(id="steps", cursor_type="row")
+                yield Static(id="timeline")
             with VerticalScroll(id="detail-box"):
                 yield Static(id="detail")
         yield Footer()
@@ -99,17 +129,14 @@ class RunScreen(LiveScreen):
         self.run_id = run.id
         self.title = f"run {run.id}"
         self.sub_title = f"{run.recipe_name} · {run.shown_status}"
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for s in data.steps:
-            table.add_row(GLYPHS.get(s.status, "?"), s.step_id, s.kind, s.status,
-                          s.model or "-", str(s.input_tokens + s.output_tokens) if
-                          s.input_tokens + s.output_tokens else "-",
-                          f"{s.latency_ms / 1000:.2f}s" if s.latency_ms is not None else "-",
-                          key=s.step_id)
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        rows: dict[str, Cells] = {
+            s.step_id: (GLYPHS.get(s.status, "?"), s.step_id, s.kind, s.status,
+                        s.model or "-", str(s.input_tokens + s.output_tokens) if
+                        s.input_tokens + s.output_tokens else "-",
+                        f"{s.latency_ms / 1000:.2f}s" if s.latency_ms is not None else "-")
+            for s in data.steps}
+        self.shown = sync_table(self.query_one(DataTable), rows, self.shown)
+        self.query_one("#timeline", Static).update(timeline(data.steps, self.size.width // 2))
         self._detail()
 
     def selected(self) -> StepRecord | None:

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input
 
 from podium.core.store import RunRecord
-from podium.tui.screens.base import LiveScreen
+from podium.tui.screens.base import Cells, LiveScreen, sync_table
 
 GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
           "cancelled": "■", "interrupted": "!", "pending": "·"}
@@ -39,6 +39,7 @@ class RunsScreen(LiveScreen):
         super().__init__()
         self.runs: list[RunRecord] = []
         self.text = ""
+        self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,20 +62,19 @@ class RunsScreen(LiveScreen):
         self._paint()
 
     def _paint(self) -> None:
+        """Show the runs that match the filter."""
         table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
         needle = self.text.lower()
+        rows: dict[str, Cells] = {}
         for run in self.runs:
             status = run.shown_status
             if needle and needle not in f"{run.id} {run.recipe_name} {status}".lower():
                 continue
-            table.add_row(GLYPHS.get(status, "?"), run.id, run.recipe_name, status,
-                          when(run.created_at), seconds(run),
-                          str(run.input_tokens + run.output_tokens),
-                          f"${run.cost:.4f}" if run.cost else "-", key=run.id)
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+            rows[run.id] = (GLYPHS.get(status, "?"), run.id, run.recipe_name, status,
+                            when(run.created_at), seconds(run),
+                            str(run.input_tokens + run.output_tokens),
+                            f"${run.cost:.4f}" if run.cost else "-")
+        self.shown = sync_table(table, rows, self.shown)
         self.sub_title = f"{table.row_count} runs"
 
     def action_open(self) -> None:
