@@ -136,7 +136,8 @@ class RunScreen(LiveScreen):
                         f"{s.latency_ms / 1000:.2f}s" if s.latency_ms is not None else "-")
             for s in data.steps}
         self.shown = sync_table(self.query_one(DataTable), rows, self.shown)
-        self.query_one("#timeline", Static).update(timeline(data.steps, self.size.width // 2))
+        drawn = self.query_one("#timeline", Static)
+        drawn.update(timeline(data.steps, drawn.content_size.width or 40))
         self._detail()
 
     def selected(self) -> StepRecord | None:
