@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # built wheel in its cache, so later installs take seconds.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test check bench clean
+.PHONY: install demo test check bench snapshot-update clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3)"; exit 2; }
@@ -35,6 +35,9 @@ check: $(STAMP)
 	@mkdir -p .typecheck/podium
 	@for d in core providers tui; do ln -sfn ../../$$d .typecheck/podium/$$d; done
 	$(BIN)/mypy
+
+snapshot-update: $(STAMP)
+	$(BIN)/pytest -q tests/test_tui_snapshots.py --snapshot-update
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[test,bench]"
