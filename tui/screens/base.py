@@ -60,7 +60,14 @@ class LiveScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.refresh_data(force=True)
-        self.set_interval(POLL_S, self.refresh_data)
+        self.set_interval(POLL_S, self._poll)
+
+    def _poll(self) -> None:
+        if self.is_current:  # a screen under another one waits until it is shown again
+            self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_data()
 
     def fetch(self) -> Any:
         """Read what the screen shows (runs in a worker thread)."""
