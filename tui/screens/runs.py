@@ -14,6 +14,10 @@ from textual.widgets import DataTable, Footer, Header, Input
 from podium.core.store import RunRecord
 from podium.tui.screens.base import Cells, LiveScreen, sync_table
 
+# Runs shown at first, and added by each `m`: a table redrawn whole when a new run
+# appears costs about a millisecond a row.
+PAGE = 100
+
 GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
           "cancelled": "■", "interrupted": "!", "pending": "·"}
 
@@ -33,12 +37,14 @@ class RunsScreen(LiveScreen):
 
     BINDINGS = [Binding("enter", "open", "Open", show=True),
                 Binding("slash", "filter", "Filter"),
+                Binding("m", "more", "More"),
                 Binding("escape", "clear_filter", "Clear", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[RunRecord] = []
         self.text = ""
+        self.page = PAGE
         self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
@@ -55,7 +61,12 @@ class RunsScreen(LiveScreen):
         super().on_mount()
 
     def fetch(self) -> list[RunRecord]:
-        return self.podium.reader.runs(limit=500)
+        return self.podium.reader.runs(limit=self.page)
+
+    def action_more(self) -> None:
+        """Show the next page of older runs."""
+        self.page += PAGE
+        self.refresh_data(force=True)
 
     def show(self, data: Any) -> None:
         self.runs = data
@@ -75,7 +86,8 @@ class RunsScreen(LiveScreen):
                             str(run.input_tokens + run.output_tokens),
                             f"${run.cost:.4f}" if run.cost else "-")
         self.shown = sync_table(table, rows, self.shown)
-        self.sub_title = f"{table.row_count} runs"
+        more = " · m for older" if len(self.runs) >= self.page else ""
+        self.sub_title = f"{table.row_count} runs{more}"
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
