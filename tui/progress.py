@@ -81,8 +81,8 @@ class Progress:
                 self.rows.setdefault(sid, Row(status=event.done.get(sid, "pending")))
             if not self.live:
                 resumed = f", {len(event.done)} already done" if event.done else ""
-                self._line(f"run {event.run_id} · {event.recipe} · {len(event.steps)} steps"
-                           f"{resumed}")
+                self._line(f"run {event.run_id} · {event.recipe} · "
+                           f"{plural(len(event.steps), 'step')}{resumed}")
         elif isinstance(event, StepStarted):
             row = self.rows.setdefault(event.step_id, Row())
             row.status, row.kind, row.started, row.text = "running", event.kind, \
@@ -94,7 +94,8 @@ class Progress:
             row = self.rows[event.step_id]
             row.status, row.note = "retrying", f"retry in {event.delay:.1f}s: {event.error}"
             if not self.live:
-                self._line(f"  ↻ {event.step_id}: {event.error} (retry in {event.delay:.1f}s)")
+                self._line(f"  ↻ {named(event.step_id, event.error)} "
+                           f"(retry in {event.delay:.1f}s)")
         elif isinstance(event, StepFinished):
             self._finished(event)
         elif isinstance(event, RunFinished) and not self.live:
@@ -156,6 +157,20 @@ class Progress:
 def _one_line(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else "…" + flat[-(width - 1):]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 step`, `2 steps`: a count with its noun agreeing."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def named(step_id: str, error: str | None) -> str:
+    """`step: error`, unless the error already starts with the step's name (many do:
+    `bug_report.template: ...`), which would show it twice."""
+    text = error or ""
+    if text.startswith((f"{step_id}:", f"{step_id}.", f"{step_id}[")):
+        return text
+    return f"{step_id}: {text}"
 
 
 def preview(value: Any, width: int = 60) -> str:
