@@ -25,6 +25,7 @@ from podium.tui.cli_common import (
     open_store,
     parse_pairs,
 )
+from podium.tui.views import QUIET_HELP
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +57,7 @@ def cli(db: str | None) -> None:
 @click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML file of inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: bool,
         quiet: bool) -> None:
@@ -78,7 +79,7 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
 @click.option("--output", "settle", multiple=True, metavar="STEP=TEXT",
               help="Settle an unfinished step with this output (TEXT or @FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json: bool,
            quiet: bool) -> None:
@@ -141,11 +142,11 @@ def runs(status: str | None, limit: int, as_json: bool) -> None:
     if status in ("running", "interrupted"):
         items = [r for r in items if r.shown_status == status]
     if as_json:
-        emit_json([run_summary(r) for r in items])
+        emit_json([run_summary(store, r) for r in items])
     elif not items and status:
         click.echo(f"no {status} runs")
     else:
-        print_runs(items)
+        print_runs(store, items)
 
 
 @cli.command()

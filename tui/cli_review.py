@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from podium.tui.cli_common import drive, emit_json, friendly, open_store
-from podium.tui.views import review_json
+from podium.tui.views import QUIET_HELP, review_json
 
 
 def _age(ts: float) -> str:
@@ -71,7 +71,9 @@ def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool
         return
     click.echo(f"{'ID':>4}  {'RUN':<13} {'STEP':<28} {'STATUS':<9} {'AGE':>4}  PREVIEW")
     for r in items:
-        shown = r.original if r.kind != "budget" else (
+        # What the run went on with: the edit, once a person edited the item.
+        shown = (r.decided if r.status == "edited" else r.original) if r.kind != "budget" \
+            else (
             f"{r.original['spent']} of {r.original['cap']} "
             f"{'USD' if r.original['what'] == 'cost' else 'tokens'} used")
         click.echo(f"{r.id:>4}  {r.run_id:<13} {_what(r)[:28]:<28} {r.status:<9} "
@@ -128,7 +130,7 @@ _resume_option = click.option("--no-resume", is_flag=True,
                               help="Only record the decision; do not continue the run.")
 _json_option = click.option("--json", "as_json", is_flag=True,
                             help="One JSON object: the decision and the run.")
-_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 
 
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
@@ -140,7 +142,7 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     record = decide(store, review_id, action, **details)
     summary = review_json(record)
     run = store.get_run(record.run_id)
-    if not as_json:
+    if not (as_json or quiet):
         click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
     if (run.status == "waiting" or run.orphaned) and not no_resume:
         drive(store, lambda engine: engine.proceed(run.id), as_json, quiet,
@@ -152,7 +154,7 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
         note = f"run {run.id} is {run.shown_status}; continue it with: podium resume {run.id}"
     if as_json:
         emit_json({"review": summary, "run_id": run.id, "status": run.shown_status})
-    else:
+    elif not quiet:
         click.echo(note, err=True)
 
 
@@ -315,16 +317,20 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
         if typed:
             _keep_on_error(value, ".json" if value.lstrip()[:1] in "[{" else ".txt", e)
         raise
+    # Every step downstream is marked, but only those that had an output are out of
+    # date; one the branch skipped has nothing to recompute (a rerun reconsiders it).
+    had = {s.step_id for s in store.get_steps(done.run_id) if s.has_output}
+    stale = [s for s in done.stale if s in had]
     if as_json:
         emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
-                   "stale": done.stale})
+                   "stale": stale})
         return
     if done.version is None:
         click.echo(f"{step_id} of run {done.run_id} is unchanged; nothing stored")
         return
     click.secho(f"edited {step_id} of run {done.run_id} (version {done.version})", fg="green")
-    if done.stale:
-        click.echo("stale now: " + ", ".join(done.stale))
+    if stale:
+        click.echo("stale now: " + ", ".join(stale))
         click.echo(f"hint: recompute them with: podium rerun {done.run_id}")
 
 
@@ -336,7 +342,7 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
 @click.option("--no-cache", is_flag=True,
               help="Run the recomputed steps again even where the cache has them.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
           quiet: bool) -> None:

@@ -1,0 +1,232 @@
+"""The command line's rough edges (issue 13, "Smaller, all seen"), each through the
+`podium` command: in-process with click's CliRunner where that is faithful, in a
+subprocess (a pty, a signal to a process group) where it is not. The recipes are
+templates and review gates, so no model is called."""
+
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from podium.tui.cli import cli
+from podium.tui.progress import named, plural
+from podium.tui.views import timing
+
+GATED = """
+[steps.draft]
+kind = "template"
+template = "A lighthouse stands on the rock."
+
+[steps.check]
+kind = "review"
+of = "draft"
+on_reject = "fail"
+
+[steps.final]
+kind = "template"
+template = "FINAL: {{ steps.check }}"
+"""
+
+BRANCHED = """
+[steps.kind]
+kind = "template"
+template = "billing"
+
+[steps.dispatch]
+kind = "branch"
+on = "steps.kind"
+cases = { billing = ["billing"], bug = ["bug"] }
+
+[steps.billing]
+kind = "template"
+template = "refunds: {{ steps.kind }}"
+
+[steps.bug]
+kind = "template"
+template = "bugs: {{ steps.kind }}"
+
+[steps.reply]
+kind = "template"
+join = "any"
+template = "{{ steps.billing }}{{ steps.bug }}"
+"""
+
+
+def podium(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, prog_name="podium")
+
+
+def as_json(result: Result) -> Any:
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
+
+
+def waiting_item(recipe_file: Any) -> dict[str, Any]:
+    """Run GATED to its review gate; the pending item."""
+    assert podium("run", str(recipe_file(GATED)), "-q").exit_code == 3
+    [item] = as_json(podium("review", "--json"))
+    return dict(item)
+
+
+# --- 1. quiet means only the outputs ------------------------------------------------------
+
+
+def test_quiet_run_prints_only_the_outputs(recipe_file: Any) -> None:
+    ok = podium("run", str(recipe_file('[steps.a]\nkind = "template"\ntemplate = "hi"\n')),
+                "-q")
+    assert ok.exit_code == 0
+    assert ok.stdout == "a:\nhi\n"
+    assert ok.stderr == ""  # no summary line, no progress
+    loud = podium("run", str(recipe_file('[steps.a]\nkind = "template"\ntemplate = "hi"\n')))
+    assert "succeeded in" in loud.stderr and loud.stdout == "a:\nhi\n"
+
+
+def test_quiet_run_still_says_what_failed(recipe_file: Any) -> None:
+    bad = recipe_file('[steps.a]\nkind = "template"\ntemplate = "{{ inputs.x.y }}"\n'
+                      '[inputs.x]\ntype = "object"\ndefault = {}\n')
+    result = podium("run", str(bad), "-q")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: a.template: ")
+    assert "hint: " in result.stderr and "details: podium show" not in result.stderr
+
+
+def test_quiet_review_decision_prints_only_the_outputs(recipe_file: Any) -> None:
+    item = waiting_item(recipe_file)
+    result = podium("review", "approve", str(item["id"]), "-q")
+    assert result.exit_code == 0
+    assert result.stdout == "final:\nFINAL: A lighthouse stands on the rock.\n"
+    assert result.stderr == ""
+
+
+# --- 2. plurals ---------------------------------------------------------------------------
+
+
+def test_one_step_is_not_one_steps(recipe_file: Any) -> None:
+    path = str(recipe_file('[steps.a]\nkind = "template"\ntemplate = "hi"\n'))
+    ran = podium("run", path)
+    assert "· 1 step\n" in ran.stderr and "1 steps" not in ran.stderr
+    assert "· 0 tokens ·" in ran.stderr
+    checked = podium("recipe", "check", path)
+    assert checked.stdout.strip().endswith(": 1 step")
+    assert [plural(n, "step") for n in (0, 1, 2)] == ["0 steps", "1 step", "2 steps"]
+
+
+# --- 5. an error names its step once ------------------------------------------------------
+
+
+def test_a_failed_step_is_named_once(recipe_file: Any) -> None:
+    bad = recipe_file('[steps.bug_report]\nkind = "template"\n'
+                      'template = "{{ inputs.x.y }}"\n'
+                      '[inputs.x]\ntype = "object"\ndefault = {}\n')
+    result = podium("run", str(bad))
+    assert result.exit_code == 1
+    assert "bug_report: bug_report" not in result.stderr
+    assert "  bug_report.template: " in result.stderr
+    # Messages from core that carry the step id (an ensemble's, a classify's) too.
+    said = "bug_report: the model answered 'x', not one of the labels"
+    assert named("bug_report", said) == said
+    assert named("bug_report", "timed out after 2 s") == "bug_report: timed out after 2 s"
+    assert named("a", "ab: x") == "a: ab: x"
+
+
+# --- 6. review --all previews what was decided --------------------------------------------
+
+
+def test_review_all_previews_the_edited_value(recipe_file: Any) -> None:
+    item = waiting_item(recipe_file)
+    edited = podium("review", "edit", str(item["id"]), "--value", "A cat on a mat.", "-q")
+    assert edited.exit_code == 0
+    listing = podium("review", "--all").stdout
+    assert "A cat on a mat." in listing and "A lighthouse" not in listing
+
+
+# --- 7. "stale now:" lists only steps that had an output ----------------------------------
+
+
+def test_stale_lists_only_steps_that_had_an_output(recipe_file: Any) -> None:
+    assert podium("run", str(recipe_file(BRANCHED)), "-q").exit_code == 0
+    result = podium("edit", "last", "kind", "--value", "bug")
+    assert result.exit_code == 0
+    assert "stale now: dispatch, billing, reply\n" in result.stdout
+    assert as_json(podium("edit", "last", "kind", "--value", "billing", "--json"))[
+        "stale"] == ["dispatch", "billing", "reply"]
+    shown = podium("show").stdout
+    bug = shown[shown.index("↷ bug"):shown.index("reply")]
+    assert "stale" not in bug
+    assert "recompute the stale steps with: podium rerun" in shown
+
+
+# --- 9. a run's time is working time ------------------------------------------------------
+
+
+def test_time_waiting_for_a_person_is_not_working_time(recipe_file: Any) -> None:
+    item = waiting_item(recipe_file)
+    time.sleep(1.2)
+    assert podium("review", "approve", str(item["id"]), "-q").exit_code == 0
+    [row] = as_json(podium("runs", "--json"))
+    assert row["duration_s"] < 0.5 and row["waited_s"] >= 1.2
+    assert as_json(podium("show", "--json"))["duration_s"] == row["duration_s"]
+    header = podium("show").stdout.splitlines()[1]
+    assert "waiting for a person" in header
+    listed = podium("runs").stdout.splitlines()[1]
+    assert " 0.0s " in listed or " 0.1s " in listed
+
+
+def fake(steps: list[tuple[str, float, float]],
+         reviews: list[tuple[float, float | None]]) -> Any:
+    class Store:
+        def get_steps(self, run_id: str) -> list[Any]:
+            return [SimpleNamespace(step_id=s, kind="review" if s == "gate" else "template",
+                                    started_at=a, finished_at=b) for s, a, b in steps]
+
+        def reviews(self, **kwargs: Any) -> list[Any]:
+            return [SimpleNamespace(created_at=a, decided_at=b) for a, b in reviews]
+
+    return Store()
+
+
+def test_working_time_counts_other_branches_that_worked_while_a_gate_waited() -> None:
+    run = SimpleNamespace(id="r", started_at=0.0, finished_at=100.0)
+    # A gate asks at 1; a parallel step works 1..11; the decision comes at 90; the
+    # gate goes on at 95 (resumed later by hand) and the last step runs 95..100.
+    store = fake([("draft", 0.0, 1.0), ("gate", 95.0, 95.0), ("side", 1.0, 11.0),
+                  ("final", 95.0, 100.0)], [(1.0, 90.0)])
+    working, waited = timing(store, run)
+    assert waited == pytest.approx(84.0) and working == pytest.approx(16.0)
+    # Still waiting: the run paused at 11, and has worked all that time.
+    paused = SimpleNamespace(id="r", started_at=0.0, finished_at=11.0)
+    store = fake([("draft", 0.0, 1.0), ("side", 1.0, 11.0)], [(1.0, None)])
+    assert timing(store, paused) == (pytest.approx(11.0), pytest.approx(0.0))
+    assert timing(store, SimpleNamespace(id="r", started_at=0.0, finished_at=None)) == \
+        (None, 0.0)
+
+
+# --- 10. recipe check --json has the README's error shape ---------------------------------
+
+
+def test_recipe_check_json_has_the_documented_error_shape(recipe_file: Any) -> None:
+    broken = recipe_file('[steps.a]\nkind = "llm"\npromt = "hi"\n')
+    checked = podium("recipe", "check", str(broken), "triage", "--json")
+    assert checked.exit_code == 2
+    report = as_json(checked)
+    assert report["status"] == "error"
+    assert report["error"] == f"{broken}:3: steps.a.promt: unknown field 'promt'"
+    assert report["hint"].startswith("did you mean 'prompt'?")
+    [problem] = report["errors"]
+    assert problem == {"message": report["error"], "hint": report["hint"],
+                       "file": str(broken), "line": 3, "field": "steps.a.promt"}
+    assert [f["valid"] for f in report["files"]] == [False, True]
+    # The same keys as any other command's --json error (here `run` on the same file).
+    ran = as_json(podium("run", str(broken), "--json"))
+    assert {k: ran[k] for k in ("status", "error", "hint")} == \
+        {k: report[k] for k in ("status", "error", "hint")}
+    assert [{k: e[k] for k in ("message", "hint")} for e in ran["errors"]] == \
+        [{k: e[k] for k in ("message", "hint")} for e in report["errors"]]
+    fine = as_json(podium("recipe", "check", "triage", "--json"))
+    assert fine == {"status": "valid", "files": [{"file": "triage", "valid": True,
+                                                  "steps": 6}]}
