@@ -6,16 +6,23 @@ templates and review gates, so no model is called."""
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
+import subprocess
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from podium.tui.cli import cli
 from podium.tui.progress import named, plural
 from podium.tui.views import timing
+from tests.conftest import PODIUM, ROOT, cli_env
 
 GATED = """
 [steps.draft]
@@ -116,6 +123,102 @@ def test_one_step_is_not_one_steps(recipe_file: Any) -> None:
     assert [plural(n, "step") for n in (0, 1, 2)] == ["0 steps", "1 step", "2 steps"]
 
 
+# --- 3. Ctrl-C at the editor (chooser) exits 130 ------------------------------------------
+
+
+def test_ctrl_c_in_the_editor_exits_130_and_decides_nothing(
+        recipe_file: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = waiting_item(recipe_file)
+    monkeypatch.setenv("EDITOR", "vi")
+
+    def interrupted(*args: Any, **kwargs: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click, "edit", interrupted)
+    result = podium("review", "edit", str(item["id"]))
+    assert result.exit_code == 130
+    assert "cancelled" in result.stderr and "Aborted" not in result.stderr
+    assert as_json(podium("review", "--json"))[0]["status"] == "pending"
+
+
+def test_ctrl_c_reaching_the_whole_process_group_exits_130(podium_home: Path,
+                                                           recipe_file: Any) -> None:
+    """As a terminal does: the editor (here a shell that sends SIGINT to its process
+    group, as Ctrl-C at sensible-editor's chooser would) and podium both get it."""
+    item = waiting_item(recipe_file)
+    env = dict(cli_env(podium_home), EDITOR="sh -c 'kill -INT 0'")
+    proc = subprocess.run([PODIUM, "review", "edit", str(item["id"])], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert proc.returncode == 130, proc.stderr
+    assert "cancelled" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- 4. the cursor a killed run hid is shown again ----------------------------------------
+
+
+def read_all(fd: int) -> bytes:
+    out = b""
+    while select.select([fd], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the pty closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_every_command_shows_the_cursor_on_a_terminal_and_only_there(
+        podium_home: Path) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([PODIUM, "--version"], env=cli_env(podium_home), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=secondary, timeout=60)
+        os.close(secondary)
+        assert b"\x1b[?25h" in read_all(primary)
+    finally:
+        os.close(primary)
+    assert b"\x1b" not in proc.stdout
+    piped = subprocess.run([PODIUM, "--version"], env=cli_env(podium_home), cwd=ROOT,
+                           capture_output=True, timeout=60)
+    assert b"\x1b" not in piped.stdout + piped.stderr
+
+
+def test_sigterm_during_live_progress_shows_the_cursor_and_leaves_the_run(
+        podium_home: Path, recipe_file: Any) -> None:
+    """A plain `kill` of a run drawing live progress: the cursor comes back, and the run
+    is left interrupted for `podium resume`, as before."""
+    import pty
+
+    slow = recipe_file('[steps.a]\nkind = "template"\ntemplate = "a"\n'
+                       '[steps.b]\nkind = "llm"\nprompt = "Count to 400: 1, 2, 3,"\n'
+                       'max_tokens = 400\n')
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen([PODIUM, "run", str(slow)], env=cli_env(podium_home),
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=secondary)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"running" not in seen and time.monotonic() < deadline:
+            if select.select([primary], [], [], 0.2)[0]:
+                seen += os.read(primary, 65536)
+        assert b"\x1b[?25l" in seen  # live progress hid it
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        os.close(secondary)
+        rest = read_all(primary)
+    finally:
+        os.close(primary)
+    assert proc.returncode == -signal.SIGTERM
+    assert b"\x1b[?25h" in rest
+    shown = subprocess.run([PODIUM, "show", "--json"], env=cli_env(podium_home), cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["status"] == "interrupted"
+
+
 # --- 5. an error names its step once ------------------------------------------------------
 
 
@@ -159,6 +262,38 @@ def test_stale_lists_only_steps_that_had_an_output(recipe_file: Any) -> None:
     bug = shown[shown.index("↷ bug"):shown.index("reply")]
     assert "stale" not in bug
     assert "recompute the stale steps with: podium rerun" in shown
+
+
+# --- 8. an optional argument looks optional in --help -------------------------------------
+
+
+def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((*path, name))
+        if isinstance(command, click.Group):
+            out += commands(command, (*path, name))
+    return out
+
+
+def test_show_help_says_run_is_optional_and_defaults_to_last() -> None:
+    text = podium("show", "--help").stdout
+    assert "Usage: podium show [OPTIONS] [RUN]" in text and "`last`" in text
+    assert "default" in text
+
+
+# `compare RUN STEP` needs both but with --pairs, as its help's first lines say.
+@pytest.mark.parametrize("path", [p for p in commands(cli) if p != ("compare",)])
+def test_every_optional_argument_is_bracketed_in_help(path: tuple[str, ...]) -> None:
+    command: Any = cli
+    for name in path:
+        command = command.commands[name]
+    usage = podium(*path, "--help").stdout.splitlines()[0]
+    for param in command.params:
+        if isinstance(param, click.Argument):
+            shown = param.make_metavar(click.Context(command))
+            assert shown in usage
+            assert shown.startswith("[") == (not param.required), (path, shown)
 
 
 # --- 9. a run's time is working time ------------------------------------------------------
@@ -230,3 +365,20 @@ def test_recipe_check_json_has_the_documented_error_shape(recipe_file: Any) -> N
     fine = as_json(podium("recipe", "check", "triage", "--json"))
     assert fine == {"status": "valid", "files": [{"file": "triage", "valid": True,
                                                   "steps": 6}]}
+
+
+# --- more of the same kind ----------------------------------------------------------------
+
+
+def test_usage_errors_read_like_every_other_error_and_are_json_when_asked() -> None:
+    missing = podium("run")
+    assert missing.exit_code == 2
+    assert "error: Missing argument 'RECIPE'." in missing.stderr
+    assert "hint: see podium run --help" in missing.stderr
+    bad = podium("run", "triage", "-i", "oops", "--json")
+    assert bad.exit_code == 2
+    out = as_json(bad)
+    assert out["status"] == "error" and "expected NAME=VALUE" in out["error"]
+    assert out["hint"] == "see podium run --help"
+    typo = podium("shwo")
+    assert typo.exit_code == 2 and "Did you mean 'show'?" in typo.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -50,6 +51,7 @@ class Progress:
     run_id: str | None = None
     rows: dict[str, Row] = field(default_factory=dict)
     _live: Any = None
+    _on_term: Callable[[], None] | None = None  # puts SIGTERM's handler back
 
     def __post_init__(self) -> None:
         if self.quiet:
@@ -65,13 +67,16 @@ class Progress:
             console = Console(file=self.stream)
             self._live = Live(self._table(), console=console, refresh_per_second=8,
                               transient=False)
-            self._live.__enter__()
+            self._live.__enter__()  # hides the cursor until __exit__
+            self._on_term = _show_cursor_on_sigterm(self.stream)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.update(self._table())
             self._live.__exit__(*exc)
+        if self._on_term is not None:
+            self._on_term()
 
     def __call__(self, event: Event) -> None:
         """The engine's `on_event` callback."""
@@ -152,6 +157,33 @@ class Progress:
                           f"{seconds:.1f}s" if seconds is not None else "",
                           Text(_one_line(tail, 60)))
         return table
+
+
+def _show_cursor_on_sigterm(stream: TextIO) -> Callable[[], None]:
+    """While live progress hides the cursor, a SIGTERM (plain `kill`) shows it again
+    before the process dies as it would have: the run is left for `podium resume`,
+    exactly as without this. (kill -9 cannot be caught: the next command shows the
+    cursor, see `podium.tui.cli.show_cursor`.) Returns what puts the old handler back."""
+    import os
+    import signal
+
+    def term(signum: int, frame: Any) -> None:
+        try:
+            stream.write("\x1b[?25h")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+        restore()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+
+    try:
+        before = signal.signal(signal.SIGTERM, term)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return restore
 
 
 def _one_line(text: str, width: int) -> str:
