@@ -22,29 +22,49 @@ def timing(store: Any, run: Any) -> tuple[float | None, float]:
     paused; (None, 0) while it runs or after its process was killed.
 
     The store keeps when a run first started and when it last ended, not when it
-    paused and went on, so the waits are rebuilt from what is stored: each review
-    item waits from when it was asked until the first step that started after its
-    decision (the gate going on), less the time other branches were working then."""
+    paused and went on, so the waits are rebuilt from what it does keep: each review
+    item waits from when it was asked until the first attempt that started after its
+    decision (the run going on), less the time other branches' attempts worked then."""
     if run.started_at is None or run.finished_at is None:
         return None, 0.0
     wall = (run.started_at, run.finished_at)
     reviews = store.reviews(status=None, run_id=run.id)
     if not reviews:
         return float(run.finished_at - run.started_at), 0.0
-    steps = store.get_steps(run.id)
-    starts = sorted(s.started_at for s in steps if s.started_at is not None)
+    work = _work(store, run.id)
+    starts = sorted(a for a, _ in work)
     waits = []
     for r in reviews:
         end = wall[1]
         if r.decided_at is not None:
             end = next((t for t in starts if t >= r.decided_at), end)
         waits.append((r.created_at, end))
-    working = [(s.started_at, s.finished_at) for s in steps
-               if s.kind != "review" and s.started_at is not None
-               and s.finished_at is not None]
     waits = _clip(_merged(waits), wall)
-    waited = _length(waits) - _length(_overlap(waits, _merged(working)))
+    waited = _length(waits) - _length(_overlap(waits, _merged(work)))
     return max(0.0, float(wall[1] - wall[0]) - waited), max(0.0, waited)
+
+
+def _work(store: Any, run_id: str) -> list[tuple[float, float]]:
+    """When the run's steps worked: each finished attempt's span, review gates' left
+    out (theirs is the wait). An attempt a killed process left in doubt is left out:
+    its end is when it was found, not when it stopped.
+
+    The store has no reader for attempts (a step's own span covers all its rounds,
+    waits between them included), so its table is read here, read-only; each step's
+    span is the fallback."""
+    import sqlite3
+
+    steps = store.get_steps(run_id)
+    kinds = {s.step_id: s.kind for s in steps}
+    try:
+        rows = [(r["step_id"], r["status"], r["started_at"], r["finished_at"])
+                for r in store.db["attempts"].rows_where(
+                    "run_id = ?", [run_id], select="step_id, status, started_at, finished_at")]
+    except (AttributeError, KeyError, sqlite3.Error):
+        rows = [(s.step_id, s.status, s.started_at, s.finished_at) for s in steps]
+    return [(a, b) for sid, status, a, b in rows
+            if kinds.get(sid) != "review" and status != "in_doubt" and a is not None
+            and b is not None]
 
 
 def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
