@@ -60,7 +60,7 @@ template = "bugs: {{ steps.kind }}"
 [steps.reply]
 kind = "template"
 join = "any"
-template = "{{ steps.billing }}{{ steps.bug }}"
+template = "{{ steps.billing or '' }}{{ steps.bug or '' }}"
 """
 
 
@@ -312,12 +312,22 @@ def test_time_waiting_for_a_person_is_not_working_time(recipe_file: Any) -> None
     assert " 0.0s " in listed or " 0.1s " in listed
 
 
-def fake(steps: list[tuple[str, float, float]],
+def fake(attempts: list[tuple[str, float, float]],
          reviews: list[tuple[float, float | None]]) -> Any:
+    """A store with these attempts (step, start, end; a step named gate is a review
+    gate) and review items (asked, decided)."""
+
+    class Attempts:
+        def rows_where(self, where: str, args: list[Any], select: str) -> list[Any]:
+            return [{"step_id": s, "status": "succeeded", "started_at": a, "finished_at": b}
+                    for s, a, b in attempts]
+
     class Store:
+        db = {"attempts": Attempts()}
+
         def get_steps(self, run_id: str) -> list[Any]:
-            return [SimpleNamespace(step_id=s, kind="review" if s == "gate" else "template",
-                                    started_at=a, finished_at=b) for s, a, b in steps]
+            return [SimpleNamespace(step_id=s, kind="review" if s == "gate" else "llm")
+                    for s, _, _ in attempts]
 
         def reviews(self, **kwargs: Any) -> list[Any]:
             return [SimpleNamespace(created_at=a, decided_at=b) for a, b in reviews]
@@ -329,8 +339,8 @@ def test_working_time_counts_other_branches_that_worked_while_a_gate_waited() ->
     run = SimpleNamespace(id="r", started_at=0.0, finished_at=100.0)
     # A gate asks at 1; a parallel step works 1..11; the decision comes at 90; the
     # gate goes on at 95 (resumed later by hand) and the last step runs 95..100.
-    store = fake([("draft", 0.0, 1.0), ("gate", 95.0, 95.0), ("side", 1.0, 11.0),
-                  ("final", 95.0, 100.0)], [(1.0, 90.0)])
+    store = fake([("draft", 0.0, 1.0), ("gate", 1.0, 1.0), ("side", 1.0, 11.0),
+                  ("gate", 95.0, 95.0), ("final", 95.0, 100.0)], [(1.0, 90.0)])
     working, waited = timing(store, run)
     assert waited == pytest.approx(84.0) and working == pytest.approx(16.0)
     # Still waiting: the run paused at 11, and has worked all that time.
@@ -339,6 +349,16 @@ def test_working_time_counts_other_branches_that_worked_while_a_gate_waited() ->
     assert timing(store, paused) == (pytest.approx(11.0), pytest.approx(0.0))
     assert timing(store, SimpleNamespace(id="r", started_at=0.0, finished_at=None)) == \
         (None, 0.0)
+
+
+def test_working_time_leaves_out_every_round_of_a_rejected_draft() -> None:
+    """Rejected, the draft is made again: its step's own span then covers the wait
+    between the rounds, its attempts do not."""
+    run = SimpleNamespace(id="r", started_at=0.0, finished_at=40.0)
+    store = fake([("draft", 0.0, 5.0), ("gate", 5.0, 5.0), ("draft", 20.0, 25.0),
+                  ("gate", 20.0, 25.0), ("gate", 39.0, 39.0), ("send", 39.0, 40.0)],
+                 [(5.0, 19.0), (25.0, 38.0)])
+    assert timing(store, run) == (pytest.approx(11.0), pytest.approx(29.0))
 
 
 # --- 10. recipe check --json has the README's error shape ---------------------------------
@@ -382,3 +402,27 @@ def test_usage_errors_read_like_every_other_error_and_are_json_when_asked() -> N
     assert out["hint"] == "see podium run --help"
     typo = podium("shwo")
     assert typo.exit_code == 2 and "Did you mean 'show'?" in typo.stderr
+
+
+def test_numbers_no_store_can_hold_are_usage_errors_not_tracebacks(recipe_file: Any) -> None:
+    item = waiting_item(recipe_file)
+    for args in (["review", "show", "99999999999999999999"],
+                 ["review", "approve", "-1" + "0" * 20],
+                 ["review", "approve", str(item["id"]), "--budget", "nan"],
+                 ["review", "approve", str(item["id"]), "--budget", "inf"]):
+        result = CliRunner().invoke(cli, args, prog_name="podium")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert "error: " in result.stderr, args
+    assert as_json(podium("review", "--json"))[0]["status"] == "pending"
+
+
+def test_json_answers_carry_a_status(recipe_file: Any) -> None:
+    assert podium("run", str(recipe_file(BRANCHED)), "-q").exit_code == 0
+    same = as_json(podium("edit", "last", "kind", "--value", "billing", "--json"))
+    assert same["status"] == "unchanged" and same["version"] is None
+    nothing = podium("rerun", "last", "--json")
+    assert as_json(nothing) == {"run_id": same["run_id"], "status": "up_to_date",
+                                "outputs": {"reply": "refunds: billing"}, "rerun": None}
+    note = podium("rerun", "last")
+    assert note.stdout == "" and "nothing in run" in note.stderr

@@ -40,6 +40,25 @@ def _text(value: Any) -> str:
                                                            ensure_ascii=False)
 
 
+def _fits(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A review id past SQLite's integers is no review (the store would overflow)."""
+    digits = value.strip().lstrip("+-")
+    if digits.isdigit() and len(digits) > 18:
+        raise click.BadParameter(f"no review {value.strip()}: ids are far smaller; list them "
+                                 "with: podium review --all")
+    return value
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not an amount: give a positive number")
+    return value
+
+
+_review_id = click.argument("review_id", metavar="ID", callback=_fits)
+
 @click.group(invoke_without_command=True)
 @click.option("--run", "run_id", metavar="RUN", help="Only items of this run.")
 @click.option("--all", "show_all", is_flag=True, help="Decided items too, not only pending.")
@@ -84,7 +103,7 @@ def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool
 
 
 @review.command("show")
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @friendly
 def show_item(review_id: str, as_json: bool) -> None:
@@ -153,14 +172,15 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     else:
         note = f"run {run.id} is {run.shown_status}; continue it with: podium resume {run.id}"
     if as_json:
-        emit_json({"review": summary, "run_id": run.id, "status": run.shown_status})
+        emit_json({"review": summary, "run_id": run.id, "status": run.shown_status,
+                   "outputs": run.outputs})
     elif not quiet:
         click.echo(note, err=True)
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
-@click.option("--budget", "amount", type=float, metavar="AMOUNT",
+@_review_id
+@click.option("--budget", "amount", type=float, metavar="AMOUNT", callback=_finite,
               help="Budget review: add this much (USD, or tokens for a token cap).")
 @click.option("--local", is_flag=True, help="Budget review: run the rest on this machine.")
 @click.option("-f", "--feedback", help="A note kept with the decision.")
@@ -176,7 +196,7 @@ def approve(review_id: str, amount: float | None, local: bool, feedback: str | N
 
 
 @review.command("edit")
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("--value", help="The new output (text, or JSON for a structured step).")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
               help="Read the new output from a file.")
@@ -214,7 +234,7 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("-f", "--feedback",
               help="What is wrong: given to the model when the step runs again (needed "
               "when it does).")
@@ -231,7 +251,7 @@ def reject(review_id: str, feedback: str | None, no_resume: bool, as_json: bool,
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("-f", "--feedback", help="What to do better, given to the model.")
 @_resume_option
 @_json_option
@@ -322,8 +342,9 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
     had = {s.step_id for s in store.get_steps(done.run_id) if s.has_output}
     stale = [s for s in done.stale if s in had]
     if as_json:
-        emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
-                   "stale": stale})
+        emit_json({"run_id": done.run_id, "step_id": step_id,
+                   "status": "unchanged" if done.version is None else "edited",
+                   "version": done.version, "stale": stale})
         return
     if done.version is None:
         click.echo(f"{step_id} of run {done.run_id} is unchanged; nothing stored")
@@ -360,10 +381,11 @@ def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
     _, _, redo = out_of_date(store, old.id, from_step)
     if not redo:
         if as_json:
-            emit_json({"run_id": old.id, "status": "up_to_date", "rerun": None})
-        else:
-            click.echo(f"nothing in run {old.id} is out of date; recompute a step anyway "
-                       "with --from STEP")
+            emit_json({"run_id": old.id, "status": "up_to_date", "outputs": old.outputs,
+                       "rerun": None})
+        else:  # a warning, like resume's 'already succeeded': shown even with -q
+            click.secho(f"nothing in run {old.id} is out of date; recompute a step anyway "
+                        "with --from STEP", fg="yellow", err=True)
         return
     drive(store, lambda engine: engine.rerun(old.id, from_step=from_step,
                                              use_cache=not no_cache),
