@@ -132,6 +132,7 @@ def show_item(review_id: str, as_json: bool) -> None:
         if r.feedback:
             click.echo(f"feedback: {r.feedback}")
         if r.status == "edited":
+            click.secho("the run went on with:", bold=True)
             click.echo(_text(r.decided))
     elif r.kind == "budget":
         tokens = (r.original or {}).get("what") == "tokens"
