@@ -426,3 +426,13 @@ def test_json_answers_carry_a_status(recipe_file: Any) -> None:
                                 "outputs": {"reply": "refunds: billing"}, "rerun": None}
     note = podium("rerun", "last")
     assert note.stdout == "" and "nothing in run" in note.stderr
+
+
+def test_a_recipe_name_the_file_system_refuses_is_a_recipe_error() -> None:
+    name = "a" * 5000  # ENAMETOOLONG from the file system
+    for args in (["run", name], ["recipe", "check", name]):
+        result = CliRunner().invoke(cli, args, prog_name="podium")
+        assert result.exit_code == 2 and not isinstance(result.exception, OSError), args
+        assert "not a recipe file or name: File name too long" in result.stderr
+    report = as_json(podium("recipe", "check", name, "--json"))
+    assert report["status"] == "error" and report["files"][0]["valid"] is False

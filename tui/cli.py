@@ -22,7 +22,6 @@ from podium.tui.cli_common import (
     drive,
     emit_json,
     friendly,
-    load_checked,
     open_store,
     parse_pairs,
 )
@@ -114,7 +113,9 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
     if input_file:
         given.update(_read_input_file(Path(input_file)))
     given.update(parse_pairs(inputs, "-i/--input"))
-    loaded = load_checked(recipe)
+    from podium.tui.cli_recipes import load_recipe
+
+    loaded = load_recipe(recipe)
     store = open_store()
     drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
 

@@ -16,6 +16,20 @@ def recipe() -> None:
     """Check, list and describe recipes."""
 
 
+def load_recipe(name: str) -> Any:
+    """`load_checked`, with a name the file system refuses (too long, say) reported as
+    a recipe error like any other missing recipe, not as a traceback."""
+    from podium.core.errors import RecipeError
+
+    try:
+        return load_checked(name)
+    except OSError as e:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise RecipeError(f"not a recipe file or name: {e.strerror or e}",
+                          "give a recipe file, or a name from: podium recipe list",
+                          file=shown) from None
+
+
 @recipe.command("check")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True,
@@ -33,7 +47,7 @@ def recipe_check(files: tuple[str, ...], as_json: bool) -> None:
     problems: list[RecipeError] = []
     for name in files:
         try:
-            loaded = load_checked(name)
+            loaded = load_recipe(name)
         except RecipeError as e:
             errors = e.errors if isinstance(e, RecipeErrors) else [e]
             problems += errors
