@@ -150,8 +150,10 @@ class Progress:
                 now - row.started if row.started is not None and row.status == "running"
                 else None)
             style = {"failed": "red", "succeeded": "green", "skipped": "dim",
-                     "running": "cyan", "retrying": "yellow"}.get(row.status, "")
-            tail = row.note if row.status in ("failed", "skipped", "retrying") else row.text
+                     "running": "cyan", "retrying": "yellow",
+                     "waiting": "yellow"}.get(row.status, "")
+            tail = row.note if row.status in ("failed", "skipped", "retrying", "waiting") \
+                else row.text
             table.add_row(ICONS.get(row.status, "?"), Text(sid), Text(row.status, style=style),
                           Text(row.model), str(row.tokens or ""),
                           f"{seconds:.1f}s" if seconds is not None else "",
