@@ -92,7 +92,7 @@ def _length(spans: list[tuple[float, float]]) -> float:
 
 
 def span(seconds: float) -> str:
-    """A length of time for people: `0.42s`, `3m 05s`, `2h 10m`, `3d 4h`."""
+    """A length of time for people: `0.42s`, `3m 05s`, `2h 10m`, `3d 04h`."""
     if seconds < 60:
         return f"{seconds:.2f}s"
     s = int(seconds)
