@@ -89,6 +89,13 @@ def test_pause_then_reject_with_feedback_then_edit_from_other_processes(
     assert done["outputs"] == {"final": "FINAL: A cat sleeps by the lamp."}
     history = out(podium(podium_home, "review", "--all", "--json"))
     assert [(h["status"], h["round"]) for h in history] == [("rejected", 1), ("edited", 2)]
+    # Its time is working time: the two waits for a person are kept apart.
+    [listed] = out(podium(podium_home, "runs", "--json"))
+    first_wait = history[0]["decided_at"] - history[0]["created_at"]
+    assert listed["waited_s"] >= first_wait + history[1]["decided_at"] - \
+        history[1]["created_at"] - 0.5
+    assert podium(podium_home, "review", "--all").stdout.rstrip().endswith(
+        "A cat sleeps by the lamp.")
     assert history[1]["original"] == second["original"]
     assert history[1]["decided"] == "A cat sleeps by the lamp."
 
@@ -104,7 +111,8 @@ def test_pause_then_reject_with_feedback_then_edit_from_other_processes(
 def test_approve_passes_the_draft_unchanged(podium_home: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "gated.toml"
     recipe.write_text(GATED)
-    assert podium(podium_home, "run", str(recipe), "-q").returncode == 3
+    quiet = podium(podium_home, "run", str(recipe), "-q")
+    assert quiet.returncode == 3 and quiet.stdout == "" and quiet.stderr == ""
     [item] = out(podium(podium_home, "review", "--json"))
     held = podium(podium_home, "review", "approve", str(item["id"]), "--no-resume", "--json")
     assert held.returncode == 0 and out(held)["status"] == "waiting"

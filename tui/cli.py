@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,59 @@ from podium.tui.cli_common import (
     drive,
     emit_json,
     friendly,
-    load_checked,
     open_store,
     parse_pairs,
 )
+from podium.tui.views import QUIET_HELP
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UsageProblem(click.UsageError):
+    """A usage error (a missing argument, an unknown option, a bad value) shown as
+    every Podium error is: the usage, then `error:` and `hint:` lines."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        if self.ctx is not None:
+            click.echo(self.ctx.get_usage(), err=True)
+        click.secho(f"error: {self.message}", fg="red", err=True)
+        if self.ctx is not None:
+            click.echo(f"hint: see {self.ctx.command_path} --help", err=True)
+
+
+class PodiumGroup(click.Group):
+    """The top command. Ctrl-C anywhere (a prompt, an editor chooser) ends the command
+    with exit code 130, as a cancelled run does, not click's "Aborted!" and 1; usage
+    errors read like every other error, and as JSON too when `--json` was asked for."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise UsageProblem(e) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        asked_json = "--json" in ctx.args[:ctx.args.index("--")] if "--" in ctx.args \
+            else "--json" in ctx.args
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(err=True)  # past the ^C the terminal echoed
+            click.secho("cancelled", fg="yellow", err=True)
+            raise click.exceptions.Exit(130) from None
+        except click.UsageError as e:
+            problem = e if isinstance(e, UsageProblem) else UsageProblem(e)
+            if asked_json:  # a script asked for JSON: it gets JSON, errors included
+                where = problem.ctx.command_path if problem.ctx else "podium"
+                emit_json({"status": "error", "error": problem.message,
+                           "hint": f"see {where} --help",
+                           "errors": [{"message": problem.message,
+                                       "hint": f"see {where} --help"}]})
+            raise problem from None
+
+
+@click.group(cls=PodiumGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podium")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="PODIUM_DB",
               help="SQLite file to use (default: the user data folder; env PODIUM_DB).")
@@ -56,7 +103,7 @@ def cli(db: str | None) -> None:
 @click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML file of inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: bool,
         quiet: bool) -> None:
@@ -66,7 +113,9 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
     if input_file:
         given.update(_read_input_file(Path(input_file)))
     given.update(parse_pairs(inputs, "-i/--input"))
-    loaded = load_checked(recipe)
+    from podium.tui.cli_recipes import load_recipe
+
+    loaded = load_recipe(recipe)
     store = open_store()
     drive(store, lambda engine: engine.run(loaded, given), as_json, quiet)
 
@@ -78,7 +127,7 @@ def run(recipe: str, inputs: tuple[str, ...], input_file: str | None, as_json: b
 @click.option("--output", "settle", multiple=True, metavar="STEP=TEXT",
               help="Settle an unfinished step with this output (TEXT or @FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def resume(run_id: str, skip: tuple[str, ...], settle: tuple[str, ...], as_json: bool,
            quiet: bool) -> None:
@@ -141,21 +190,23 @@ def runs(status: str | None, limit: int, as_json: bool) -> None:
     if status in ("running", "interrupted"):
         items = [r for r in items if r.shown_status == status]
     if as_json:
-        emit_json([run_summary(r) for r in items])
+        emit_json([run_summary(store, r) for r in items])
     elif not items and status:
         click.echo(f"no {status} runs")
     else:
-        print_runs(items)
+        print_runs(store, items)
 
 
 @cli.command()
-@click.argument("run_id", metavar="RUN", default="last")
+@click.argument("run_id", metavar="[RUN]", default="last")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.option("--full", is_flag=True, help="Whole outputs, not previews.")
 @friendly
 def show(run_id: str, as_json: bool, full: bool) -> None:
-    """Every step of RUN (an id, a unique prefix, or `last`): status, model, tokens,
-    latency and output."""
+    """Every step of RUN: status, model, tokens, latency and output.
+
+    RUN is an id, a unique prefix of one, or `last` (the default: the newest run).
+    """
     from podium.tui.views import print_run, run_json
 
     store = open_store()
@@ -178,11 +229,26 @@ def _register() -> None:
 _register()
 
 
+def show_cursor() -> None:
+    """Make the terminal's cursor visible. Live progress hides it while it draws; a run
+    killed then (kill -9, a closed laptop) cannot show it again, so every command does,
+    first. Idempotent, and only on a terminal: pipes and files never see the escape."""
+    for stream in (sys.stderr, sys.stdout):
+        try:
+            if stream.isatty() and os.environ.get("TERM") != "dumb":
+                stream.write("\x1b[?25h")
+                stream.flush()
+                return
+        except (OSError, ValueError):  # a closed or odd stream: nothing to restore there
+            continue
+
+
 def main() -> None:
     """Console entry point."""
     # Pydantic looks for plugins by scanning every installed package's entry points
     # (~10 ms at each start); Podium uses none. An explicit setting still wins.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    show_cursor()
     cli(prog_name="podium")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from podium.tui.cli_common import drive, emit_json, friendly, open_store
-from podium.tui.views import review_json
+from podium.tui.views import QUIET_HELP, review_json
 
 
 def _age(ts: float) -> str:
@@ -39,6 +39,25 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2,
                                                            ensure_ascii=False)
 
+
+def _fits(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A review id past SQLite's integers is no review (the store would overflow)."""
+    digits = value.strip().lstrip("+-")
+    if digits.isdigit() and len(digits) > 18:
+        raise click.BadParameter(f"no review {value.strip()}: ids are far smaller; list them "
+                                 "with: podium review --all")
+    return value
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not an amount: give a positive number")
+    return value
+
+
+_review_id = click.argument("review_id", metavar="ID", callback=_fits)
 
 @click.group(invoke_without_command=True)
 @click.option("--run", "run_id", metavar="RUN", help="Only items of this run.")
@@ -71,7 +90,9 @@ def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool
         return
     click.echo(f"{'ID':>4}  {'RUN':<13} {'STEP':<28} {'STATUS':<9} {'AGE':>4}  PREVIEW")
     for r in items:
-        shown = r.original if r.kind != "budget" else (
+        # What the run went on with: the edit, once a person edited the item.
+        shown = (r.decided if r.status == "edited" else r.original) if r.kind != "budget" \
+            else (
             f"{r.original['spent']} of {r.original['cap']} "
             f"{'USD' if r.original['what'] == 'cost' else 'tokens'} used")
         click.echo(f"{r.id:>4}  {r.run_id:<13} {_what(r)[:28]:<28} {r.status:<9} "
@@ -82,7 +103,7 @@ def review(ctx: click.Context, run_id: str | None, show_all: bool, as_json: bool
 
 
 @review.command("show")
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @friendly
 def show_item(review_id: str, as_json: bool) -> None:
@@ -111,6 +132,7 @@ def show_item(review_id: str, as_json: bool) -> None:
         if r.feedback:
             click.echo(f"feedback: {r.feedback}")
         if r.status == "edited":
+            click.secho("the run went on with:", bold=True)
             click.echo(_text(r.decided))
     elif r.kind == "budget":
         tokens = (r.original or {}).get("what") == "tokens"
@@ -128,7 +150,7 @@ _resume_option = click.option("--no-resume", is_flag=True,
                               help="Only record the decision; do not continue the run.")
 _json_option = click.option("--json", "as_json", is_flag=True,
                             help="One JSON object: the decision and the run.")
-_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 
 
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
@@ -140,7 +162,7 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     record = decide(store, review_id, action, **details)
     summary = review_json(record)
     run = store.get_run(record.run_id)
-    if not as_json:
+    if not (as_json or quiet):
         click.secho(f"review {record.id}: {record.status}", fg="green", err=True)
     if (run.status == "waiting" or run.orphaned) and not no_resume:
         drive(store, lambda engine: engine.proceed(run.id), as_json, quiet,
@@ -151,14 +173,15 @@ def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: 
     else:
         note = f"run {run.id} is {run.shown_status}; continue it with: podium resume {run.id}"
     if as_json:
-        emit_json({"review": summary, "run_id": run.id, "status": run.shown_status})
-    else:
+        emit_json({"review": summary, "run_id": run.id, "status": run.shown_status,
+                   "outputs": run.outputs})
+    elif not quiet:
         click.echo(note, err=True)
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
-@click.option("--budget", "amount", type=float, metavar="AMOUNT",
+@_review_id
+@click.option("--budget", "amount", type=float, metavar="AMOUNT", callback=_finite,
               help="Budget review: add this much (USD, or tokens for a token cap).")
 @click.option("--local", is_flag=True, help="Budget review: run the rest on this machine.")
 @click.option("-f", "--feedback", help="A note kept with the decision.")
@@ -174,7 +197,7 @@ def approve(review_id: str, amount: float | None, local: bool, feedback: str | N
 
 
 @review.command("edit")
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("--value", help="The new output (text, or JSON for a structured step).")
 @click.option("--file", "path", type=click.Path(exists=True, dir_okay=False),
               help="Read the new output from a file.")
@@ -212,7 +235,7 @@ def edit_item(review_id: str, value: str | None, path: str | None, feedback: str
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("-f", "--feedback",
               help="What is wrong: given to the model when the step runs again (needed "
               "when it does).")
@@ -229,7 +252,7 @@ def reject(review_id: str, feedback: str | None, no_resume: bool, as_json: bool,
 
 
 @review.command()
-@click.argument("review_id", metavar="ID")
+@_review_id
 @click.option("-f", "--feedback", help="What to do better, given to the model.")
 @_resume_option
 @_json_option
@@ -315,16 +338,21 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
         if typed:
             _keep_on_error(value, ".json" if value.lstrip()[:1] in "[{" else ".txt", e)
         raise
+    # Every step downstream is marked, but only those that had an output are out of
+    # date; one the branch skipped has nothing to recompute (a rerun reconsiders it).
+    had = {s.step_id for s in store.get_steps(done.run_id) if s.has_output}
+    stale = [s for s in done.stale if s in had]
     if as_json:
-        emit_json({"run_id": done.run_id, "step_id": step_id, "version": done.version,
-                   "stale": done.stale})
+        emit_json({"run_id": done.run_id, "step_id": step_id,
+                   "status": "unchanged" if done.version is None else "edited",
+                   "version": done.version, "stale": stale})
         return
     if done.version is None:
         click.echo(f"{step_id} of run {done.run_id} is unchanged; nothing stored")
         return
     click.secho(f"edited {step_id} of run {done.run_id} (version {done.version})", fg="green")
-    if done.stale:
-        click.echo("stale now: " + ", ".join(done.stale))
+    if stale:
+        click.echo("stale now: " + ", ".join(stale))
         click.echo(f"hint: recompute them with: podium rerun {done.run_id}")
 
 
@@ -336,7 +364,7 @@ def edit(run_id: str, step_id: str, value: str | None, path: str | None,
 @click.option("--no-cache", is_flag=True,
               help="Run the recomputed steps again even where the cache has them.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object at the end.")
-@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 @friendly
 def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
           quiet: bool) -> None:
@@ -354,10 +382,11 @@ def rerun(run_id: str, from_step: str | None, no_cache: bool, as_json: bool,
     _, _, redo = out_of_date(store, old.id, from_step)
     if not redo:
         if as_json:
-            emit_json({"run_id": old.id, "status": "up_to_date", "rerun": None})
-        else:
-            click.echo(f"nothing in run {old.id} is out of date; recompute a step anyway "
-                       "with --from STEP")
+            emit_json({"run_id": old.id, "status": "up_to_date", "outputs": old.outputs,
+                       "rerun": None})
+        else:  # a warning, like resume's 'already succeeded': shown even with -q
+            click.secho(f"nothing in run {old.id} is out of date; recompute a step anyway "
+                        "with --from STEP", fg="yellow", err=True)
         return
     drive(store, lambda engine: engine.rerun(old.id, from_step=from_step,
                                              use_cache=not no_cache),

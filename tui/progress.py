@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -50,6 +51,7 @@ class Progress:
     run_id: str | None = None
     rows: dict[str, Row] = field(default_factory=dict)
     _live: Any = None
+    _on_term: Callable[[], None] | None = None  # puts SIGTERM's handler back
 
     def __post_init__(self) -> None:
         if self.quiet:
@@ -65,13 +67,16 @@ class Progress:
             console = Console(file=self.stream)
             self._live = Live(self._table(), console=console, refresh_per_second=8,
                               transient=False)
-            self._live.__enter__()
+            self._live.__enter__()  # hides the cursor until __exit__
+            self._on_term = _show_cursor_on_sigterm(self.stream)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.update(self._table())
             self._live.__exit__(*exc)
+        if self._on_term is not None:
+            self._on_term()
 
     def __call__(self, event: Event) -> None:
         """The engine's `on_event` callback."""
@@ -81,8 +86,8 @@ class Progress:
                 self.rows.setdefault(sid, Row(status=event.done.get(sid, "pending")))
             if not self.live:
                 resumed = f", {len(event.done)} already done" if event.done else ""
-                self._line(f"run {event.run_id} · {event.recipe} · {len(event.steps)} steps"
-                           f"{resumed}")
+                self._line(f"run {event.run_id} · {event.recipe} · "
+                           f"{plural(len(event.steps), 'step')}{resumed}")
         elif isinstance(event, StepStarted):
             row = self.rows.setdefault(event.step_id, Row())
             row.status, row.kind, row.started, row.text = "running", event.kind, \
@@ -94,7 +99,8 @@ class Progress:
             row = self.rows[event.step_id]
             row.status, row.note = "retrying", f"retry in {event.delay:.1f}s: {event.error}"
             if not self.live:
-                self._line(f"  ↻ {event.step_id}: {event.error} (retry in {event.delay:.1f}s)")
+                self._line(f"  ↻ {named(event.step_id, event.error)} "
+                           f"(retry in {event.delay:.1f}s)")
         elif isinstance(event, StepFinished):
             self._finished(event)
         elif isinstance(event, RunFinished) and not self.live:
@@ -144,8 +150,10 @@ class Progress:
                 now - row.started if row.started is not None and row.status == "running"
                 else None)
             style = {"failed": "red", "succeeded": "green", "skipped": "dim",
-                     "running": "cyan", "retrying": "yellow"}.get(row.status, "")
-            tail = row.note if row.status in ("failed", "skipped", "retrying") else row.text
+                     "running": "cyan", "retrying": "yellow",
+                     "waiting": "yellow"}.get(row.status, "")
+            tail = row.note if row.status in ("failed", "skipped", "retrying", "waiting") \
+                else row.text
             table.add_row(ICONS.get(row.status, "?"), Text(sid), Text(row.status, style=style),
                           Text(row.model), str(row.tokens or ""),
                           f"{seconds:.1f}s" if seconds is not None else "",
@@ -153,9 +161,50 @@ class Progress:
         return table
 
 
+def _show_cursor_on_sigterm(stream: TextIO) -> Callable[[], None]:
+    """While live progress hides the cursor, a SIGTERM (plain `kill`) shows it again
+    before the process dies as it would have: the run is left for `podium resume`,
+    exactly as without this. (kill -9 cannot be caught: the next command shows the
+    cursor, see `podium.tui.cli.show_cursor`.) Returns what puts the old handler back."""
+    import os
+    import signal
+
+    def term(signum: int, frame: Any) -> None:
+        try:
+            stream.write("\x1b[?25h")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+        restore()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+
+    try:
+        before = signal.signal(signal.SIGTERM, term)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return restore
+
+
 def _one_line(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else "…" + flat[-(width - 1):]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 step`, `2 steps`: a count with its noun agreeing."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def named(step_id: str, error: str | None) -> str:
+    """`step: error`, unless the error already starts with the step's name (many do:
+    `bug_report.template: ...`), which would show it twice."""
+    text = error or ""
+    if text.startswith((f"{step_id}:", f"{step_id}.", f"{step_id}[")):
+        return text
+    return f"{step_id}: {text}"
 
 
 def preview(value: Any, width: int = 60) -> str:
