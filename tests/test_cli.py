@@ -131,7 +131,7 @@ def test_bad_recipe_exits_2_with_location(podium_home: Path, recipe_file: Any) -
 
 def test_expected_errors_have_hints_not_tracebacks(podium_home: Path) -> None:
     cases = [
-        (["run", "no-such-recipe"], 2, "no recipe 'no-such-recipe'"),
+        (["run", "no-such-recipe"], 2, "no-such-recipe: no recipe by that name"),
         (["run", "triage", "-i", "mesage=hi"], 2, "did you mean 'message'?"),
         (["run", "triage", "-i", "oops"], 2, "expected NAME=VALUE"),
         (["show", "zzzz"], 2, "no run 'zzzz'"),

@@ -139,7 +139,7 @@ def find_recipe(name: str) -> Path:
         if candidate.exists():
             return candidate
     known = sorted({f.stem for d in recipe_folders() for f in d.glob("*.toml")})
-    raise RecipeError(f"no recipe '{name}' (not a file, nor in {paths.recipes_dir()} or "
+    raise RecipeError(f"no recipe by that name (not a file, nor in {paths.recipes_dir()} or "
                       "./recipes)", did_you_mean(stem, known, "list them with: podium "
                                                  "recipe list"), file=name)
 

@@ -38,7 +38,7 @@ def load(path: str | Path) -> Recipe:
         raise RecipeError(f"no such recipe file: {p}", "check the path, or run `podium "
                           "recipe list` to see the shipped recipes", file=str(p)) from None
     except IsADirectoryError:
-        raise RecipeError(f"{p} is a directory", "give a recipe file (.toml)",
+        raise RecipeError("this is a directory, not a recipe file", "give a recipe file (.toml)",
                           file=str(p)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise RecipeError(f"cannot read recipe: {e}", file=str(p)) from None

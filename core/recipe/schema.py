@@ -91,35 +91,38 @@ class StepBase(Strict):
 JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 
 
-def check_json_schema(schema: dict[str, Any] | None, where: str = "schema") -> None:
+def check_json_schema(schema: dict[str, Any] | None, where: str = "") -> None:
     """The subset of JSON Schema that structured output relies on, checked up front:
-    known types, properties and items that are schemas, lists where lists belong."""
+    known types, properties and items that are schemas, lists where lists belong.
+    `where` is the path inside the schema (the field itself is named by the caller)."""
     if schema is None:
         return
+    at = f"{where}: " if where else ""
     kind = schema.get("type")
     for t in kind if isinstance(kind, list) else [kind] if kind is not None else []:
         if not isinstance(t, str):
-            raise ValueError(f"{where}: type must be a name or a list of names, such as "
+            raise ValueError(f"{at}type must be a name or a list of names, such as "
                              f"\"object\" (not {type(t).__name__})")
         if t not in JSON_TYPES:
             close = did_you_mean(str(t), JSON_TYPES)
-            raise ValueError(f"{where}: unknown type '{t}'" + (
+            raise ValueError(f"{at}unknown type '{t}'" + (
                 f" ({close})" if close else f"; types: {', '.join(sorted(JSON_TYPES))}"))
     for key in ("required", "enum"):
         if key in schema and not isinstance(schema[key], list):
-            raise ValueError(f"{where}: '{key}' must be a list")
+            raise ValueError(f"{at}'{key}' must be a list")
     properties = schema.get("properties", {})
     if not isinstance(properties, dict):
-        raise ValueError(f"{where}: 'properties' must be a table of schemas")
+        raise ValueError(f"{at}'properties' must be a table of schemas")
+    inner = f"{where}." if where else ""
     for name, sub in properties.items():
         if not isinstance(sub, dict):
-            raise ValueError(f"{where}.properties.{name} must be a table (a schema)")
-        check_json_schema(sub, f"{where}.properties.{name}")
+            raise ValueError(f"{inner}properties.{name} must be a table (a schema)")
+        check_json_schema(sub, f"{inner}properties.{name}")
     items = schema.get("items")
     if items is not None:
         if not isinstance(items, dict):
-            raise ValueError(f"{where}.items must be a table (a schema)")
-        check_json_schema(items, f"{where}.items")
+            raise ValueError(f"{inner}items must be a table (a schema)")
+        check_json_schema(items, f"{inner}items")
 
 
 class RecipeBudget(Strict):

@@ -7,6 +7,7 @@ must fit it) and recorded once, atomically: deciding an item twice changes nothi
 from __future__ import annotations
 
 import getpass
+import math
 from typing import Any
 
 from podium.core.errors import ReviewError
@@ -107,7 +108,8 @@ def _decide_budget(store: Store, record: ReviewRecord, action: str, amount: floa
             store.decide_review(record.id, "approved", by=by, action="local")
         else:
             short = float(spent.get("spent", 0)) - float(spent.get("cap", 0))
-            if amount is not None and (amount <= 0 or (tokens and amount != int(amount))):
+            if amount is not None and (not math.isfinite(amount) or amount <= 0 or
+                                       (tokens and amount != int(amount))):
                 what = "whole number of tokens" if tokens else "amount of USD"
                 raise ReviewError(f"--budget must be a positive {what}", options)
             if amount is not None and amount <= short:

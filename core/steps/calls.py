@@ -169,7 +169,7 @@ async def constrained_label(options: ModelOptions, msgs: list[Message], labels: 
                                   stream=False)
     label = parse_json(response.text, ctx.step_id)
     if label not in labels:
-        raise BadResponse(f"{ctx.step_id}: the model answered {label!r}, not one of the labels")
+        raise BadResponse(f"the model answered {label!r}, not one of the labels")
     return str(label)
 
 

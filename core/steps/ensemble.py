@@ -125,7 +125,7 @@ async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
         raise first
     # Half the members failing is noise; losing more than half is not a vote.
     if len(answers) * 2 < count:
-        raise StepError(f"{ctx.step_id}: only {len(answers)} of {count} members "
+        raise StepError(f"only {len(answers)} of {count} members "
                         f"answered ({errors[0]})")
     return answers
 
@@ -166,7 +166,7 @@ async def combine(step: EnsembleStep, ctx: StepContext, answers: list[Any]) -> d
                                       stream=False)
         pick = parse_json(response.text, f"{ctx.step_id} judge")
         if pick not in choices:
-            raise BadResponse(f"{ctx.step_id}: the judge answered {pick!r}")
+            raise BadResponse(f"the judge answered {pick!r}")
         k = int(pick) - 1
         return {"answer": answers[k], "chosen": k + 1, "answers": answers}
     msgs = [Message("system", "Combine the answers into one answer that keeps what they "
