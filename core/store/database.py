@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from podium.core import paths
 from podium.core.errors import StoreError
 from podium.core.store.chats import Conversations
-from podium.core.store.migrations import migrate, up_to_date
+from podium.core.store.migrations import applied, complete, migrate, refuse_newer, schema_version
 from podium.core.store.records import (
     HOST,
     RUN_FIELDS,
@@ -69,14 +69,22 @@ class Store(ReviewQueue, Conversations):
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None,
                                    check_same_thread=False, timeout=30)
+            try:
+                # Before anything is written: a newer Podium's database is left alone.
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                done = applied(conn)
+                refuse_newer(version, done, str(self.path))
+            except BaseException:
+                conn.close()
+                raise
             _set_wal(conn)
             # NORMAL in WAL survives a killed process; FULL also survives power loss.
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             self.conn = conn
-            if not up_to_date(conn):
-                migrate(self.db)
+            if not (complete(done) and version == schema_version()):
+                migrate(self.db, str(self.path))
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open database {self.path}: {e}",
                              "is it a Podium database? Use --db or PODIUM_DB for another "
