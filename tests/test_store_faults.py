@@ -1,22 +1,26 @@
-"""The store on a hostile filesystem: a full disk, a failing disk, a lock held too long,
-a damaged file or one that is not a database. Each is an `error:` line naming the
-file and a `hint:`, exit code 2, never a traceback; nothing already stored is lost,
-and a run cut short resumes.
+"""The store on a hostile filesystem: a read-only database file or folder, a full disk,
+a failing disk, a lock held too long, a damaged file or one that is not a database.
+Each is an `error:` line naming the file and a `hint:`, exit code 2, never a
+traceback; nothing already stored is lost, and a run cut short resumes.
 
-A full disk is SQLite's own SQLITE_FULL, from `PRAGMA max_page_count`, and a failing
-write the kernel's, from a file size limit.
+Read-only files are tested for real, through the `podium` command in a subprocess
+without the privilege to ignore file modes (root drops CAP_DAC_OVERRIDE, as an
+ordinary user has none). A full disk is SQLite's own SQLITE_FULL, from `PRAGMA
+max_page_count`, and a failing write the kernel's, from a file size limit.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,22 @@ sys.argv = ["podium", *sys.argv[2:]]
 main()
 '''
 
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+
+
+def _drop_file_privileges() -> None:
+    """preexec_fn: drop root's power to ignore file modes (from the bounding set, so the
+    program exec'd next never gets it); an ordinary user has none to drop."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
 def run_podium(home: Path, *args: str, preexec: Callable[[], None] | None = None,
                env: dict[str, str] | None = None,
                capped: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -63,6 +83,29 @@ def run_podium(home: Path, *args: str, preexec: Callable[[], None] | None = None
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                           env={**cli_env(home), **(env or {})}, cwd=ROOT,
                           preexec_fn=preexec)
+
+
+@pytest.fixture
+def as_user(tmp_path: Path) -> Run:
+    """`podium` as a user that file modes bind (skips if there is no way to be one)."""
+    if sys.platform != "linux":
+        pytest.skip("dropping root's file privileges is Linux-only")
+    preexec = _drop_file_privileges if os.geteuid() == 0 else None
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        child = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}, 'a')"],
+                               capture_output=True, preexec_fn=preexec)
+    except subprocess.SubprocessError as e:
+        pytest.skip(f"cannot drop root's file privileges here: {e}")
+    if child.returncode == 0:
+        pytest.skip("this process can write a read-only file even without privileges")
+
+    def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_podium(home, *args, preexec=preexec)
+
+    return run
 
 
 @pytest.fixture
@@ -79,6 +122,15 @@ def filler(tmp_path: Path) -> str:
     path = tmp_path / "filler.toml"
     path.write_text(FILLER)
     return str(path)
+
+
+@pytest.fixture
+def restore_modes(podium_home: Path) -> Iterator[None]:
+    """Give the home folder and its files their modes back, so tmp_path can be removed."""
+    yield
+    podium_home.chmod(0o755)
+    for f in podium_home.iterdir():
+        f.chmod(0o644)
 
 
 def clean_failure(proc: subprocess.CompletedProcess[str], *said: str) -> None:
@@ -112,6 +164,101 @@ def attempts(home: Path, run_id: str) -> dict[str, int]:
                                  "GROUP BY step_id", (run_id,)).fetchall())
     finally:
         conn.close()
+
+
+# --- read-only files and folders (item 6) ------------------------------------------------
+
+
+def test_read_only_database_file(podium_home: Path, as_user: Run, tiny: str,
+                                 restore_modes: None) -> None:
+    """`chmod 444 podium.db`: `run` says the file is read-only and how to fix it, with
+    exit code 2; `runs` still lists what is stored and leaves no -wal or -shm behind;
+    once the mode is restored, `run` works again."""
+    assert as_user(podium_home, "run", tiny, "-q").returncode == 0
+    db = podium_home / "podium.db"
+    db.chmod(0o444)
+    clean_failure(as_user(podium_home, "run", "document-pipeline"),
+                  f"error: cannot write to the database {db}: the file is read-only",
+                  f"hint: make it writable: chmod u+w {db}")
+    listed = as_user(podium_home, "runs")
+    assert listed.returncode == 0 and "tiny" in listed.stdout, listed.stderr
+    assert sorted(f.name for f in podium_home.iterdir()) == ["podium.db"]
+    db.chmod(0o644)
+    again = as_user(podium_home, "run", tiny, "-q")
+    assert again.returncode == 0, again.stderr
+    assert len(run_ids(podium_home)) == 2
+
+
+def test_read_only_folder(podium_home: Path, as_user: Run, tiny: str,
+                          restore_modes: None) -> None:
+    """`chmod 555` on the database's folder: SQLite cannot make its -wal and -shm there,
+    so `run` fails cleanly naming the folder; `runs` still reads; restored, `run` works."""
+    assert as_user(podium_home, "run", tiny, "-q").returncode == 0
+    podium_home.chmod(0o555)
+    clean_failure(as_user(podium_home, "run", "document-pipeline"),
+                  f"its folder {podium_home} is not writable",
+                  f"chmod u+w {podium_home}")
+    listed = as_user(podium_home, "runs")
+    assert listed.returncode == 0 and "tiny" in listed.stdout, listed.stderr
+    podium_home.chmod(0o755)
+    again = as_user(podium_home, "run", tiny, "-q")
+    assert again.returncode == 0, again.stderr
+
+
+def test_read_only_shm_left_behind_is_repaired(podium_home: Path, as_user: Run, tiny: str,
+                                               restore_modes: None) -> None:
+    """A plain read-only open (an older Podium, the sqlite3 shell) of a `chmod 444`
+    database leaves -wal and -shm with mode 0444; once the database is writable again,
+    `run` gives them its mode back instead of failing on them for ever."""
+    assert as_user(podium_home, "run", tiny, "-q").returncode == 0
+    db = podium_home / "podium.db"
+    db.chmod(0o444)
+    peek = subprocess.run([sys.executable, "-c", "import sqlite3, sys; sqlite3.connect("
+                           "sys.argv[1]).execute('SELECT COUNT(*) FROM runs').fetchone()",
+                           str(db)], capture_output=True, text=True,
+                          preexec_fn=_drop_file_privileges if os.geteuid() == 0 else None)
+    assert peek.returncode == 0, peek.stderr
+    shm = podium_home / "podium.db-shm"
+    assert shm.exists() and shm.stat().st_mode & 0o777 == 0o444
+    db.chmod(0o644)
+    again = as_user(podium_home, "run", tiny, "-q")
+    assert again.returncode == 0, again.stderr
+    assert len(run_ids(podium_home)) == 2
+
+
+def test_new_database_in_a_read_only_folder(podium_home: Path, as_user: Run,
+                                            restore_modes: None) -> None:
+    """A database to be created in a folder that cannot be written: the folder is named
+    as the cause, not "is it a Podium database?"."""
+    podium_home.chmod(0o555)
+    proc = as_user(podium_home, "runs")
+    clean_failure(proc, f"cannot create the database {podium_home / 'podium.db'}: the "
+                  f"folder {podium_home} is not writable", f"chmod u+w {podium_home}")
+    assert "Podium database" not in proc.stderr
+
+
+def test_read_only_database_of_an_older_podium(podium_home: Path, as_user: Run, tiny: str,
+                                              restore_modes: None) -> None:
+    """A read-only database from before user_version was kept is read as it is; one
+    that lacks a migration cannot be upgraded, and says so instead of failing later."""
+    assert as_user(podium_home, "run", tiny, "-q").returncode == 0
+    db = podium_home / "podium.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    conn.close()
+    db.chmod(0o444)
+    listed = as_user(podium_home, "runs")
+    assert listed.returncode == 0 and "tiny" in listed.stdout, listed.stderr
+    db.chmod(0o644)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM _migrations WHERE name = ?", (MIGRATIONS[-1].__name__,))
+    conn.commit()
+    conn.close()
+    db.chmod(0o444)
+    clean_failure(as_user(podium_home, "runs"),
+                  f"{db} needs an upgrade by this Podium, but the file is read-only",
+                  f"chmod u+w {db} (once is enough)")
 
 
 # --- a full disk, a failing disk (item 7) -------------------------------------------------

@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import podium.core.store.faults as faults
+import podium.core.store.files as files
 from podium.core import paths
 from podium.core.errors import StoreError
 from podium.core.store.chats import Conversations
 from podium.core.store.faults import fault
-from podium.core.store.migrations import applied, complete, migrate, refuse_newer, schema_version
+from podium.core.store.migrations import (
+    applied,
+    complete,
+    migrate,
+    refuse_newer,
+    schema_version,
+)
 from podium.core.store.records import (
     HOST,
     RUN_FIELDS,
@@ -57,7 +64,10 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
 
 
 class Store(ReviewQueue, Conversations):
-    """A Podium database. Open with `Store.open()`; close with `close()`."""
+    """A Podium database. Open with `Store.open()`; close with `close()`.
+
+    `read_only` says why the file could be opened only for reading (a read-only file
+    or folder), or is None: reading works, and a write raises `StoreError`."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -68,27 +78,39 @@ class Store(ReviewQueue, Conversations):
                              "pick another --db / PODIUM_DB / PODIUM_HOME") from None
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory", "--db takes a file path")
+        self.conn, self.read_only = files.connect(self.path)
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None,
-                                   check_same_thread=False, timeout=faults.BUSY_TIMEOUT_S)
-            try:
-                # Before anything is written: a newer Podium's database is left alone.
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                done = applied(conn)
-                refuse_newer(version, done, str(self.path))
-            except BaseException:
-                conn.close()
-                raise
-            _set_wal(conn)
-            # NORMAL in WAL survives a killed process; FULL also survives power loss.
-            conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._prepare(synchronous)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _prepare(self, synchronous: str) -> None:
+        """Check the schema version before writing anything, set the connection up, and
+        migrate if needed."""
+        conn = self.conn
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            done = applied(conn)
+            refuse_newer(version, done, str(self.path))
+            if self.read_only is None:
+                _set_wal(conn)
+                # NORMAL in WAL survives a killed process; FULL also survives power loss.
+                conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(faults.BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
-            self.conn = conn
-            if not (complete(done) and version == schema_version()):
+            if complete(done) and version == schema_version():
+                return
+            if self.read_only is None:
                 migrate(self.db, str(self.path))
+            elif not complete(done):
+                raise StoreError(f"{self.path} needs an upgrade by this Podium, but "
+                                 f"{self.read_only.why}",
+                                 f"{self.read_only.fix} (once is enough); or "
+                                 f"{faults.OTHER_DB}")
+            # else: complete, from a Podium before user_version; read it as it is.
         except sqlite3.Error as e:
-            raise fault(e, self.path) or StoreError(
+            raise fault(e, self.path, read_only=self.read_only) or StoreError(
                 f"cannot open the database {self.path}: {e}",
                 f"is it a Podium database? Otherwise {faults.OTHER_DB}") from None
 
@@ -131,7 +153,7 @@ class Store(ReviewQueue, Conversations):
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback()
-            mapped = fault(e, self.path, run_id=run_id)
+            mapped = fault(e, self.path, read_only=self.read_only, run_id=run_id)
             if mapped is None:
                 raise
             raise mapped from e

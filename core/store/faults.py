@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
 from podium.core.errors import StoreError
 
@@ -20,19 +21,28 @@ READONLY, FULL, IOERR, BUSY, LOCKED = 8, 13, 10, 5, 6
 NOTADB, CORRUPT, CANTOPEN, PERM, TOOBIG = 26, 11, 14, 3, 18
 
 
-def fault(e: sqlite3.Error, path: Path, *, run_id: str | None = None) -> StoreError | None:
+class ReadOnly(NamedTuple):
+    """Why a database was opened read-only, and how to make it writable."""
+
+    why: str
+    fix: str
+
+
+def fault(e: sqlite3.Error, path: Path, *, read_only: ReadOnly | None = None,
+          run_id: str | None = None) -> StoreError | None:
     """The `StoreError` for `e` met on the database at `path`, or None when `e` is not
-    the environment's doing. `run_id` names the run a write belonged to, so the hint can
-    say how to continue."""
+    the environment's doing. `read_only` says why the store opened the file read-only;
+    `run_id` names the run a write belonged to, so the hint can say how to continue."""
     code = getattr(e, "sqlite_errorcode", None)
     if code is None:
         return None
     code &= 0xFF
     then = f"then continue with: podium resume {run_id}" if run_id else "then try again"
     if code == READONLY:
-        return StoreError(f"cannot write to the database {path}: it is read-only",
-                          "check that you can write the file, its folder and the -wal and "
-                          f"-shm files beside it; or {OTHER_DB}")
+        why, fix = read_only or ReadOnly(
+            "it is read-only", "check that you can write the file, its folder and the "
+            "-wal and -shm files beside it")
+        return StoreError(f"cannot write to the database {path}: {why}", f"{fix}; or {OTHER_DB}")
     if code == FULL:
         return StoreError(f"cannot write to the database {path}: the disk is full",
                           f"nothing already stored was lost; free some space, {then}")
