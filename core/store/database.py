@@ -66,8 +66,8 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
 class Store(ReviewQueue, Conversations):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
-    `read_only` says why the file could be opened only for reading (a read-only file
-    or folder), or is None: reading works, and a write raises `StoreError`."""
+    `read_only` is None for a writable database. For a read-only file or folder it says
+    why and how to fix it: reading works, and the first write raises `StoreError`."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
