@@ -91,6 +91,15 @@ def columns(store: Store, table: str) -> set[str]:
     return {c.name for c in store.db[table].columns}
 
 
+def user_version(path: Path) -> int:
+    """`PRAGMA user_version` of the file at `path`, read by a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def count(store: Store, table: str) -> int:
     """Rows in `table`."""
     return int(store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -137,6 +146,7 @@ def test_blank_database_schema(store: Store) -> None:
     applied = [r[0] for r in store.conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
     assert applied == [m.__name__ for m in MIGRATIONS]
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert user_version(store.path) == len(MIGRATIONS)
 
 
 def test_migrate_twice_is_a_no_op(store: Store, pair: Recipe) -> None:
@@ -146,6 +156,7 @@ def test_migrate_twice_is_a_no_op(store: Store, pair: Recipe) -> None:
     schema = store.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
     assert migrate(store.db) == []
     assert migrate(store.db) == []
+    assert user_version(store.path) == len(MIGRATIONS)
     again = Store(store.path)
     try:
         assert again.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() \
@@ -459,8 +470,73 @@ def test_upgrade_from_the_oldest_schema_keeps_runs(tmp_path: Path) -> None:
         assert store.get_run("r1").recipe_name == "old"
         applied = [r[0] for r in store.conn.execute("SELECT name FROM _migrations")]
         assert applied == [m.__name__ for m in MIGRATIONS]
+        assert user_version(path) == len(MIGRATIONS)
     finally:
         store.close()
+
+
+def test_each_migration_sets_user_version_in_its_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """user_version counts the migrations applied, one by one: a database migrated by
+    a Podium that knew only three says 3, and this Podium takes it to the end."""
+    import sqlite_utils
+
+    from podium.core.store import migrations
+
+    path = tmp_path / "partial.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", MIGRATIONS[:3])
+        assert migrate(sqlite_utils.Database(conn)) == [
+            "m001_initial", "m002_chats", "m003_comparisons"]
+    conn.close()
+    assert user_version(path) == 3
+    Store(path).close()
+    assert user_version(path) == len(MIGRATIONS)
+
+
+def test_complete_database_from_before_user_version_gets_it(tmp_path: Path) -> None:
+    """A database every migration was applied to by a Podium that did not keep
+    user_version (it reads 0) is up to date: opening it sets the number and changes
+    nothing else."""
+    path = tmp_path / "older.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() \
+            == schema
+        assert count(store, "_migrations") == len(MIGRATIONS)
+    finally:
+        store.close()
+    assert user_version(path) == len(MIGRATIONS)
+
+
+def test_a_newer_user_version_is_refused_and_nothing_written(tmp_path: Path,
+                                                             pair: Recipe) -> None:
+    """A database whose user_version is above what this Podium knows (made by a newer
+    one) is refused with the two numbers, before anything is written to it."""
+    path = tmp_path / "future.db"
+    store = Store(path)
+    new_run(store, pair)
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    assert f"made by a newer Podium (schema 999); this one knows {len(MIGRATIONS)}" \
+        in info.value.message
+    assert str(path) in info.value.message and info.value.hint
+    assert path.read_bytes() == before
+    assert not path.with_name("future.db-wal").exists()
+    assert user_version(path) == 999
 
 
 def test_a_database_from_a_newer_podium_is_refused(tmp_path: Path) -> None:

@@ -19,14 +19,28 @@ EXIT = {"succeeded": 0, "failed": 1, "waiting": 3, "cancelled": 130}
 
 
 def friendly(fn: F) -> F:
-    """Show `PodiumError`s as message + hint and exit with their code."""
+    """Show `PodiumError`s (and the database errors a failing disk causes) as message +
+    hint, and exit with their code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import sqlite3
+
         from podium.core.errors import PodiumError, RecipeErrors
 
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.Error as e:
+                # The store maps what the filesystem does to its writes where they
+                # happen; a read that meets a failing disk or a damaged page lands here.
+                from podium.core import paths
+                from podium.core.store.faults import fault
+
+                mapped = fault(e, paths.db_path())
+                if mapped is None:  # not the environment's doing: a bug, shown as one
+                    raise
+                raise mapped from e
         except PodiumError as e:
             errors = e.errors if isinstance(e, RecipeErrors) else [e]
             for each in errors:

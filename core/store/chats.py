@@ -19,7 +19,7 @@ class Conversations:
     conn: sqlite3.Connection
     path: Path
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _write(self, run_id: str | None = None) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # the Store's
 
     def create_chat(self, title: str) -> str:

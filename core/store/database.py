@@ -18,10 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import podium.core.store.faults as faults
+import podium.core.store.files as files
 from podium.core import paths
 from podium.core.errors import StoreError
 from podium.core.store.chats import Conversations
-from podium.core.store.migrations import migrate, up_to_date
+from podium.core.store.faults import fault
+from podium.core.store.migrations import (
+    applied,
+    complete,
+    migrate,
+    refuse_newer,
+    schema_version,
+)
 from podium.core.store.records import (
     HOST,
     RUN_FIELDS,
@@ -55,7 +64,10 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
 
 
 class Store(ReviewQueue, Conversations):
-    """A Podium database. Open with `Store.open()`; close with `close()`."""
+    """A Podium database. Open with `Store.open()`; close with `close()`.
+
+    `read_only` is None for a writable database. For a read-only file or folder it says
+    why and how to fix it: reading works, and the first write raises `StoreError`."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
@@ -66,21 +78,41 @@ class Store(ReviewQueue, Conversations):
                              "pick another --db / PODIUM_DB / PODIUM_HOME") from None
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory", "--db takes a file path")
+        self.conn, self.read_only = files.connect(self.path)
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None,
-                                   check_same_thread=False, timeout=30)
-            _set_wal(conn)
-            # NORMAL in WAL survives a killed process; FULL also survives power loss.
-            conn.execute(f"PRAGMA synchronous={synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
+            self._prepare(synchronous)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _prepare(self, synchronous: str) -> None:
+        """Check the schema version before writing anything, set the connection up, and
+        migrate if needed."""
+        conn = self.conn
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            done = applied(conn)
+            refuse_newer(version, done, str(self.path))
+            if self.read_only is None:
+                _set_wal(conn)
+                # NORMAL in WAL survives a killed process; FULL also survives power loss.
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(faults.BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
-            self.conn = conn
-            if not up_to_date(conn):
-                migrate(self.db)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open database {self.path}: {e}",
-                             "is it a Podium database? Use --db or PODIUM_DB for another "
-                             "file") from None
+            if complete(done) and version == schema_version():
+                return
+            if self.read_only is None:
+                migrate(self.db, str(self.path))
+            elif not complete(done):
+                raise StoreError(f"{self.path} needs an upgrade by this Podium, but "
+                                 f"{self.read_only.why}",
+                                 f"{self.read_only.fix} (once is enough); or "
+                                 f"{faults.OTHER_DB}")
+            # else: complete, from a Podium before user_version; read it as it is.
+        except sqlite3.Error as e:
+            raise fault(e, self.path, read_only=self.read_only) or StoreError(
+                f"cannot open the database {self.path}: {e}",
+                f"is it a Podium database? Otherwise {faults.OTHER_DB}") from None
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -106,14 +138,34 @@ class Store(ReviewQueue, Conversations):
         self.conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+    def _write(self, run_id: str | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction. What the filesystem refuses (read-only, full, failing,
+        locked too long) is a `StoreError` naming the file; `run_id`, for the writes of
+        a run in progress, lets its hint say how to continue."""
+        conn = self.conn
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                self._rollback()
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            mapped = fault(e, self.path, read_only=self.read_only, run_id=run_id)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def _rollback(self) -> None:
+        # After a full disk or an I/O error SQLite may have rolled back already: a second
+        # ROLLBACK would raise and hide the error that matters.
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     # --- artifacts ------------------------------------------------------------------------
 
@@ -153,7 +205,7 @@ class Store(ReviewQueue, Conversations):
         one transaction: of two processes resuming a run at once, one gets `RunBusy`."""
         from podium.core.errors import RunBusy
 
-        with self._write() as c:
+        with self._write(run_id) as c:
             row = c.execute("SELECT status, pid, host FROM runs WHERE id = ?",
                             (run_id,)).fetchone()
             if row is not None and row[0] == "running" and not force and \
@@ -171,7 +223,7 @@ class Store(ReviewQueue, Conversations):
         """Record the end of a run (or its pause) with its outputs and totals. With
         `waiting_on`, first check in the same transaction that those steps still wait
         for a person; if some do not, write nothing and return them."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             if waiting_on:
                 rows = c.execute("SELECT DISTINCT step_id FROM reviews WHERE run_id = ? AND "
                                  "status = 'pending'", (run_id,)).fetchall()
@@ -259,7 +311,7 @@ class Store(ReviewQueue, Conversations):
 
     def start_step(self, run_id: str, step_id: str, attempt: int) -> None:
         """A step's attempt begins: status running, an attempt row."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             self._start(c, run_id, step_id, attempt, time.time())
 
     @staticmethod
@@ -276,7 +328,7 @@ class Store(ReviewQueue, Conversations):
                     input_tokens: int = 0, output_tokens: int = 0,
                     latency_ms: float | None = None) -> None:
         """Close one attempt (a retry follows, or the step ends)."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             self._end_attempt(c, run_id, step_id, attempt, status, error, model,
                               input_tokens, output_tokens, latency_ms)
 
@@ -302,7 +354,7 @@ class Store(ReviewQueue, Conversations):
         dependents' work begins only after this returns, so each result is durable
         before anything that depends on it runs."""
         now = time.time()
-        with self._write() as c:
+        with self._write(run_id) as c:
             if finished:
                 self._finish_all(c, run_id, finished, now)
             if skipped:
@@ -355,14 +407,14 @@ class Store(ReviewQueue, Conversations):
     def skip_steps(self, run_id: str, reasons: dict[str, str]) -> None:
         """Mark steps skipped, each with why."""
         now = time.time()
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.executemany("UPDATE steps SET status = 'skipped', reason = ?, finished_at = ? "
                           "WHERE run_id = ? AND step_id = ?",
                           [(why, now, run_id, sid) for sid, why in reasons.items()])
 
     def interrupt_steps(self, run_id: str, step_ids: list[str], status: str) -> None:
         """Steps that were running when the run stopped (cancel): keep partial output."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.executemany("UPDATE steps SET status = ? WHERE run_id = ? AND step_id = ? "
                           "AND status = 'running'", [(status, run_id, s) for s in step_ids])
             c.executemany("UPDATE attempts SET status = ?, finished_at = ? WHERE run_id = ? "
@@ -371,7 +423,7 @@ class Store(ReviewQueue, Conversations):
 
     def reset_steps(self, run_id: str, step_ids: list[str]) -> None:
         """Put unfinished steps back to pending so a resume runs them."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.executemany("UPDATE steps SET status = 'pending', reason = NULL WHERE run_id = ? "
                           "AND step_id = ?", [(run_id, s) for s in step_ids])
             c.executemany("UPDATE attempts SET status = 'in_doubt', finished_at = ? WHERE "
@@ -381,20 +433,20 @@ class Store(ReviewQueue, Conversations):
     def settle_attempts(self, run_id: str) -> None:
         """Attempts a killed process left `running` (e.g. a reviewed step being made
         again) are in doubt; nothing runs them any more."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.execute("UPDATE attempts SET status = 'in_doubt', finished_at = ? WHERE "
                       "run_id = ? AND status = 'running'", (time.time(), run_id))
 
     def add_attempt(self, run_id: str, step_id: str, attempt: int) -> None:
         """An attempt of a step that stays as it is meanwhile (a reviewed step made again:
         its stored output holds until the new one succeeds)."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.execute("INSERT INTO attempts (run_id, step_id, number, status, started_at) "
                       "VALUES (?, ?, ?, 'running', ?)", (run_id, step_id, attempt, time.time()))
 
     def save_partial(self, run_id: str, step_id: str, text: str) -> None:
         """Keep streamed text so far, so a crash leaves it for a person to see."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.execute("UPDATE steps SET partial_output = ? WHERE run_id = ? AND step_id = ?",
                       (text, run_id, step_id))
 

@@ -1,14 +1,16 @@
 """Append-only schema migrations. Never edit a shipped one: add `m00N_...` below.
 
 Each runs once, recorded in `_migrations`, inside one transaction, so a crash
-mid-way leaves the database as it was.
+mid-way leaves the database as it was. `PRAGMA user_version` counts the migrations
+applied, so a Podium that knows fewer refuses the file before writing to it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # sqlite-utils (and the numpy it pulls in) loads only to migrate
@@ -24,44 +26,84 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
-def up_to_date(conn: sqlite3.Connection) -> bool:
-    """Whether every migration is applied (and none unknown): a cheap check with plain
-    sqlite3, so opening an up-to-date database does not import sqlite-utils."""
+def schema_version() -> int:
+    """The `user_version` this Podium gives a database it migrates: how many
+    migrations it knows. A larger one was made by a newer Podium."""
+    return len(MIGRATIONS)
+
+
+def applied(conn: sqlite3.Connection) -> set[str] | None:
+    """The migrations recorded in the database, or None on a blank one. Plain sqlite3,
+    so opening an up-to-date database does not import sqlite-utils."""
     try:
-        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    except sqlite3.OperationalError:
-        return False
+        return {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return None
+        raise
+
+
+def complete(done: set[str] | None) -> bool:
+    """Whether `done` (from `applied`) is every migration this Podium knows, and no other."""
     return done == {fn.__name__ for fn in MIGRATIONS}
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet applied; returns the names applied now."""
+def refuse_newer(version: int, done: set[str] | None, where: str = "this database") -> None:
+    """Raise `StoreError` if a newer Podium made the database: a `user_version` above
+    ours, or a migration we do not know. Checked before anything is written."""
+    from podium.core.errors import StoreError
+
+    known = schema_version()
+    unknown = sorted((done or set()) - {fn.__name__ for fn in MIGRATIONS})
+    if version > known:
+        made = f"schema {version}"
+    elif unknown:
+        made = f"migration {unknown[-1]}"
+    else:
+        return
+    raise StoreError(f"{where} was made by a newer Podium ({made}); this one knows {known}",
+                     "upgrade Podium, or use another database with --db or PODIUM_DB")
+
+
+def migrate(db: sqlite_utils.Database, where: str = "this database") -> list[str]:
+    """Apply every migration not yet applied, and set `user_version` to the schema
+    version in the same transaction as the migration that reaches it; returns the
+    names applied now. Safe to run twice, and from two processes at once."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    refuse_newer(version, applied(db.conn), where)
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
-    unknown = done - {fn.__name__ for fn in MIGRATIONS}
-    if unknown:
-        from podium.core.errors import StoreError
-
-        raise StoreError(f"this database was made by a newer Podium ({sorted(unknown)[-1]})",
-                         "upgrade Podium, or use another database with --db")
-    applied = []
-    for fn in MIGRATIONS:
+    applied_now = []
+    for number, fn in enumerate(MIGRATIONS, start=1):
         if fn.__name__ in done:
             continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             # Another process may have migrated while we waited for the lock.
             if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
-                db.execute("COMMIT")
                 continue
             fn(db)
             db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
-            db.execute("COMMIT")
-        except BaseException:
+            db.execute(f"PRAGMA user_version = {number}")
+        applied_now.append(fn.__name__)
+    if db.execute("PRAGMA user_version").fetchone()[0] < schema_version():
+        # Made by a Podium from before user_version was kept: every migration is there.
+        with _transaction(db):
+            db.execute(f"PRAGMA user_version = {schema_version()}")
+    return applied_now
+
+
+@contextmanager
+def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        # A full disk or an I/O error may have rolled back already: a second ROLLBACK
+        # would fail and hide the error that matters.
+        if db.conn.in_transaction:
             db.execute("ROLLBACK")
-            raise
-        applied.append(fn.__name__)
-    return applied
+        raise
+    db.execute("COMMIT")
 
 
 @migration

@@ -20,7 +20,7 @@ class ReviewQueue:
     conn: sqlite3.Connection
     path: Path
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _write(self, run_id: str | None = None) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # the Store's
 
     def edit_step(self, run_id: str, step_id: str, value: Any, *, by: str,
@@ -94,7 +94,7 @@ class ReviewQueue:
         now = time.time()
         rounds = round if isinstance(round, list) else [round] * len(items)
         ids = []
-        with self._write() as c:
+        with self._write(run_id) as c:
             for (item, original), n in zip(items, rounds, strict=True):
                 digest = put_artifact(c, original, now)
                 cur = c.execute("INSERT INTO reviews (run_id, step_id, of_step, item, kind, "
@@ -189,7 +189,7 @@ class ReviewQueue:
 
     def supersede(self, run_id: str, kind: str, keep: int) -> None:
         """Close the other pending items of `kind` in a run: one answer settles them."""
-        with self._write() as c:
+        with self._write(run_id) as c:
             c.execute("UPDATE reviews SET status = 'superseded', decided_at = ?, "
                       "decided_by = (SELECT decided_by FROM reviews WHERE id = ?) "
                       "WHERE run_id = ? AND kind = ? AND status = 'pending' AND id != ?",
