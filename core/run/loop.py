@@ -268,6 +268,8 @@ class RunLoop:
         self.store.interrupt_steps(self.run_id, interrupted, Status.CANCELLED)
         if isinstance(e, asyncio.CancelledError | KeyboardInterrupt):
             status, error = Status.CANCELLED, "cancelled by the user"
+        elif isinstance(e, PodiumError):  # the disk filled, say: not a bug
+            status, error = Status.FAILED, e.message
         else:
             status, error = Status.FAILED, f"internal error: {type(e).__name__}: {e}"
         for sid in interrupted:

@@ -80,11 +80,10 @@ class LiveScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="fetch", exit_on_error=False)
     def refresh_data(self, force: bool = False) -> None:
         """Fetch and show, if anything changed since the last look (or `force`)."""
-        reader = self.podium.reader
-        version = reader.version()
-        if not force and version == self._seen:
-            return
         try:
+            version = self.podium.reader.version()
+            if not force and version == self._seen:
+                return
             data = self.fetch()
         except PodiumError as e:
             self.app.call_from_thread(self.notify, e.message, title="Cannot show that",
