@@ -74,15 +74,18 @@ class PodiumGroup(click.Group):
             raise problem from None
 
 
-@click.group(cls=PodiumGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PodiumGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podium")
 @click.option("--db", type=click.Path(dir_okay=False), envvar="PODIUM_DB",
               help="SQLite file to use (default: the user data folder; env PODIUM_DB).")
-def cli(db: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
     """Podium: run AI workflows (recipes) locally, every run stored in SQLite.
 
     \b
     Start here:
+      podium                             the terminal app (on a terminal)
       podium recipe list                 recipes you can run
       podium run document-pipeline       run one on the embedded model
       podium runs                        what ran
@@ -91,6 +94,13 @@ def cli(db: str | None) -> None:
     """
     if db:
         os.environ["PODIUM_DB"] = db
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from podium.tui.cli_app import open_app
+
+            friendly(open_app)()
+        else:  # a pipe or a script: the help, as before the app existed
+            click.echo(ctx.get_help())
 
 
 # --- run / resume ---------------------------------------------------------------------------
@@ -218,11 +228,12 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 
 
 def _register() -> None:
+    from podium.tui.cli_app import tui
     from podium.tui.cli_models import chat, compare, models, route
     from podium.tui.cli_recipes import recipe
     from podium.tui.cli_review import edit, rerun, review
 
-    for command in (review, edit, rerun, models, route, chat, compare, recipe):
+    for command in (review, edit, rerun, models, route, chat, compare, recipe, tui):
         cli.add_command(command)
 
 

@@ -87,7 +87,8 @@ class RunsScreen(LiveScreen):
                             f"${run.cost:.4f}" if run.cost else "-")
         self.shown = sync_table(table, rows, self.shown)
         more = " · m for older" if len(self.runs) >= self.page else ""
-        self.sub_title = f"{table.row_count} runs{more}"
+        count = table.row_count
+        self.sub_title = f"{count} run{'' if count == 1 else 's'}{more}"
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
