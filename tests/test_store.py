@@ -552,3 +552,15 @@ def test_a_database_from_a_newer_podium_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer Podium"):
         Store(path)
+
+
+def test_daily_usage_counts_each_day_and_fills_the_gaps(store: Store, pair: Recipe) -> None:
+    import datetime as dt
+
+    run_id = new_run(store, pair)
+    store.finish_step(run_id, "first", 1, status="succeeded", output="x", has_output=True,
+                      input_tokens=3, output_tokens=4, cost=0.25)
+    today = dt.date.today().isoformat()
+    usage = store.daily_usage(3)
+    assert [day for day, _, _ in usage][-1] == today and len(usage) == 3
+    assert usage[-1][1:] == (7, 0.25) and usage[0][1:] == (0, 0.0)

@@ -273,3 +273,25 @@ def test_keys_panel_theme_memory_and_a_small_terminal() -> None:
         assert app.theme == "nord"
 
     drive(app_on(engine), again)
+
+
+def test_models_screen_shows_the_catalog_spend_and_usage() -> None:
+    from textual.widgets import Sparkline
+
+    from podium.tui.screens.models import ModelsScreen
+
+    engine = make_engine(ScriptedProvider(), price=2.0)
+    run(engine, CHAIN)  # six priced calls today
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("M")  # type: ignore[attr-defined]
+        await until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        table = app.screen.query_one(DataTable)
+        await until(pilot, lambda: table.row_count >= 1)
+        assert "smollm2" in str(table.get_row_at(0))
+        spend = str(app.screen.query_one("#spend", Static).render())
+        assert spend.startswith("spent today $") and "no daily budget" in spend
+        assert app.screen.query_one(Sparkline).data[-1] > 0  # today's tokens
+        await pilot.press("k")  # type: ignore[attr-defined]  # nothing remote: says so
+
+    drive(app_on(engine), body)

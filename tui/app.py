@@ -79,6 +79,7 @@ class PodiumCommands(Provider):
             ("Review queue", app.action_show_review, "what waits for a person"),
             ("Recipes", app.action_show_recipes, "check and launch a recipe"),
             ("Chat", app.action_show_chat, "talk with routed models"),
+            ("Models", app.action_show_models, "the catalog, servers, spend"),
         ]
         for name, action, help_text in fixed:
             if (score := matcher.match(name)) > 0:
@@ -101,6 +102,7 @@ class PodiumApp(App[None]):
                 Binding("v", "show_review", "Review queue"),
                 Binding("n", "show_recipes", "New run"),
                 Binding("c", "show_chat", "Chat"),
+                Binding("M", "show_models", "Models"),
                 Binding("question_mark", "keys", "Keys"),
                 Binding("q", "quit", "Quit")]
 
@@ -183,6 +185,12 @@ class PodiumApp(App[None]):
 
         if not isinstance(self.screen, ChatScreen):
             self.push_screen(ChatScreen())
+
+    def action_show_models(self) -> None:
+        from podium.tui.screens.models import ModelsScreen
+
+        if not isinstance(self.screen, ModelsScreen):
+            self.push_screen(ModelsScreen())
 
     def launch(self, recipe: Recipe, inputs: dict[str, Any]) -> None:
         """Make a run of `recipe`, show it, and run it in the background."""

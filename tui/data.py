@@ -74,6 +74,19 @@ class Reader:
         with self._lock:
             return self._open().chat_messages(chat_id)
 
+    def usage(self, days: int = 21) -> list[tuple[str, int, float]]:
+        """Tokens and cost per day, oldest first."""
+        with self._lock:
+            return self._open().daily_usage(days)
+
+    def spent_today(self) -> float:
+        """USD spent since local midnight."""
+        import datetime as dt
+
+        midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
+        with self._lock:
+            return self._open().cost_since(midnight)
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:

@@ -100,6 +100,26 @@ class Conversations:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
+    def daily_usage(self, days: int, *, now: float | None = None) -> list[tuple[str, int, float]]:
+        """(local date, tokens, USD) of each of the last `days` days, oldest first, days
+        without steps included as zeros."""
+        import datetime as dt
+
+        today = dt.date.fromtimestamp(now if now is not None else time.time())
+        first = today - dt.timedelta(days=days - 1)
+        since = dt.datetime.combine(first, dt.time()).timestamp()
+        rows = self.conn.execute(
+            "SELECT date(finished_at, 'unixepoch', 'localtime') AS day, "
+            "COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost), 0) "
+            "FROM steps WHERE finished_at >= ? GROUP BY day", (since,)).fetchall()
+        found = {r[0]: (int(r[1]), float(r[2])) for r in rows}
+        out = []
+        for i in range(days):
+            day = (first + dt.timedelta(days=i)).isoformat()
+            tokens, cost = found.get(day, (0, 0.0))
+            out.append((day, tokens, cost))
+        return out
+
     def cost_since(self, since: float) -> float:
         """USD spent by steps that finished after `since` (epoch seconds)."""
         row = self.conn.execute("SELECT COALESCE(SUM(cost), 0) FROM steps WHERE "

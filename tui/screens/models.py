@@ -1,0 +1,111 @@
+"""The models: the catalog, which local model is loaded, whether each remote server
+answers (asked in the background), today's spend against the daily budget, and tokens
+and cost per day for the last three weeks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+
+from podium.core.config import Settings, load_settings
+
+DAYS = 21
+
+
+class ModelsScreen(Screen[None]):
+    """The catalog table, the spend line and a sparkline of tokens per day."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("k", "check", "Check servers")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings: Settings | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield DataTable(id="models", cursor_type="row")
+            yield Static(id="spend")
+            yield Sparkline([0], id="usage")
+            yield Static(id="usage-label")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "models"
+        table = self.query_one(DataTable)
+        table.add_columns("model", "provider", "tier", "where", "state")
+        table.focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="models", exit_on_error=False)
+    def load(self) -> None:
+        from podium.tui.app import PodiumApp
+
+        app = self.app
+        assert isinstance(app, PodiumApp)
+        settings = load_settings()
+        usage = app.reader.usage(DAYS)
+        spent = app.reader.spent_today()
+        app.call_from_thread(self.show, settings, usage, spent)
+
+    def show(self, settings: Settings, usage: list[tuple[str, int, float]],
+             spent: float) -> None:
+        from podium.tui.app import PodiumApp
+
+        assert isinstance(self.app, PodiumApp)
+        self.settings = settings
+        hub = self.app.engine.hub
+        table = self.query_one(DataTable)
+        table.clear()
+        for name, spec in settings.catalog().items():
+            where = spec.path or spec.base_url or "-"
+            state = "ready" if name in hub.providers else hub.unavailable.get(
+                name, "not available")
+            if name in hub.providers and spec.provider == "llamacpp" and _loaded(spec.path):
+                state = "loaded"
+            table.add_row(name, spec.provider, spec.resolved_tier, str(where)[-40:], state,
+                          key=name)
+        budget = settings.budget_per_day
+        self.query_one("#spend", Static).update(
+            f"spent today ${spent:.4f}" + (f" of ${budget:.2f} a day" if budget else
+                                           " (no daily budget set)"))
+        self.query_one(Sparkline).data = [tokens for _, tokens, _ in usage] or [0]
+        total = sum(cost for _, _, cost in usage)
+        self.query_one("#usage-label", Static).update(
+            f"tokens per day, {usage[0][0]} to {usage[-1][0]}: "
+            f"{sum(t for _, t, _ in usage):,} tokens, ${total:.4f}" if usage else "")
+
+    @work(group="ping", exclusive=True, exit_on_error=False)
+    async def action_check(self) -> None:
+        """Ask every remote server whether it answers (in the background)."""
+        import asyncio
+
+        from podium.tui.app import PodiumApp
+
+        assert isinstance(self.app, PodiumApp)
+        remote = {name: p for name, p in self.app.engine.hub.providers.items()
+                  if p.tier == "remote" and hasattr(p, "ping")}
+        if not remote:
+            self.notify("no remote model to check")
+            return
+        answers = await asyncio.gather(*(p.ping() for p in remote.values()))
+        table = self.query_one(DataTable)
+        state_column = list(table.columns)[4]
+        for name, answer in zip(remote, answers, strict=True):
+            table.update_cell(name, state_column, answer)
+
+
+def _loaded(path: Any) -> bool:
+    """Whether the local model file is loaded in this process."""
+    try:
+        from podium.providers import llamacpp
+    except ImportError:
+        return False
+    return str(path) in getattr(llamacpp, "_LOADED", {})
