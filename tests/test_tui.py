@@ -112,6 +112,9 @@ def test_an_edit_that_breaks_the_schema_is_refused_then_a_good_one_goes_through(
         await pilot.press("e")  # type: ignore[attr-defined]
         await until(pilot, lambda: bool(app.screen.query(TextArea)))
         app.screen.query_one(TextArea).text = '{"name": 7}'
+        await until(pilot, lambda: "expected string" in str(
+            app.screen.query_one("#problem", Static).render()))  # said as it was typed
+        assert "+" in str(app.screen.query_one("#diff", Static).render())
         await pilot.press("ctrl+s")  # type: ignore[attr-defined]
         # Refused: the editor comes back with the text, and nothing was decided.
         await until(pilot, lambda: bool(app.screen.query(TextArea)) and

@@ -232,18 +232,29 @@ class PodiumApp(App[None]):
         self.notify(f"review {review_id}: {action}")
         self.act(f"{action} review {review_id}", job)
 
-    def edit_review(self, item: ReviewRecord) -> None:
-        """Edit an item's value, then decide `edit` with it (checked before saving)."""
+    @work(group="edit", exclusive=True, exit_on_error=False)
+    async def edit_review(self, item: ReviewRecord) -> None:
+        """Edit an item's value, checked as it is typed, then decide `edit` with it."""
+        import asyncio
+
+        try:
+            check = await asyncio.to_thread(self.reader.value_checker, item)
+        except PodiumError as e:
+            self.notify(e.message, severity="error")
+            return
+        original = item.original if isinstance(item.original, str) \
+            else json.dumps(item.original, indent=2, ensure_ascii=False)
+
         def ask(text: str) -> None:
             self.push_screen(EditValue(f"Edit review {item.id} (ctrl+s saves)", text,
-                                       json=not isinstance(item.original, str)), done)
+                                       json=not isinstance(item.original, str), check=check,
+                                       original=original), done)
 
         def done(text: str | None) -> None:
             if text is not None:
                 self.decide(item.id, "edit", value=text, retry=ask)
 
-        ask(item.original if isinstance(item.original, str)
-            else json.dumps(item.original, indent=2, ensure_ascii=False))
+        ask(original)
 
     def reject(self, item: ReviewRecord) -> None:
         """Reject with feedback for the remake."""

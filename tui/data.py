@@ -10,6 +10,7 @@ another) wrote since a screen last looked: a refresh costs nothing when nothing 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,28 @@ class Reader:
         midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
         with self._lock:
             return self._open().cost_since(midnight)
+
+    def value_checker(self, review: ReviewRecord) -> Callable[[str], str | None]:
+        """A check of a value typed for `review`, usable on the UI thread: the reviewed
+        step's shape is read here, once, so each keystroke costs no database read."""
+        from podium.core.errors import PodiumError
+        from podium.core.review.decisions import item_call, reviewed_step
+        from podium.core.steps.values import parse_value
+
+        with self._lock:
+            _, step, _ = reviewed_step(self._open(), review)
+        if step is None:
+            return lambda text: None
+        shaped = step if review.item is None else item_call(step)
+
+        def check(text: str) -> str | None:
+            try:
+                parse_value(shaped, text, review.original, where=review.of_step)
+            except PodiumError as e:
+                return e.message
+            return None
+
+        return check
 
     def close(self) -> None:
         """Close the connection."""

@@ -2,36 +2,66 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, TextArea
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from podium.core.recipe.schema import Recipe
 
 
 class EditValue(ModalScreen[str | None]):
-    """Edit a text or JSON value; ctrl+s saves, escape cancels."""
+    """Edit a text or JSON value; ctrl+s saves, escape cancels. With `check`, what is
+    typed is checked as it changes (against the step's schema) and the problem shown;
+    below, the change against the original as a diff."""
 
     BINDINGS = [Binding("ctrl+s", "save", "Save", priority=True),
                 Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, text: str, *, json: bool = False) -> None:
+    def __init__(self, title: str, text: str, *, json: bool = False,
+                 check: Callable[[str], str | None] | None = None,
+                 original: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.text = text
         self.json = json
+        self.check = check
+        self.original = text if original is None else original
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield TextArea(self.text, language="json" if self.json else None,
                            id="value", show_line_numbers=self.json)
+            yield Static(id="problem")
+            yield Static(id="diff")
             yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+        self._changed()
+
+    @on(TextArea.Changed)
+    def _changed(self) -> None:
+        text = self.query_one(TextArea).text
+        problem = self.check(text) if self.check else None
+        shown = self.query_one("#problem", Static)
+        shown.update(Text(problem, style="red") if problem else
+                     Text("fits the step's schema" if self.check else "", style="green"))
+        lines = list(difflib.unified_diff(self.original.splitlines(), text.splitlines(),
+                                          "original", "edited", lineterm="", n=1))[2:]
+        diff = Text()
+        for line in lines[:12]:
+            diff.append(line + "\n", style="green" if line.startswith("+") else
+                        "red" if line.startswith("-") else "dim")
+        self.query_one("#diff", Static).update(diff)
 
     def action_save(self) -> None:
         self.dismiss(self.query_one("#value", TextArea).text)
