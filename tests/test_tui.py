@@ -298,3 +298,41 @@ def test_models_screen_shows_the_catalog_spend_and_usage() -> None:
         await pilot.press("k")  # type: ignore[attr-defined]  # nothing remote: says so
 
     drive(app_on(engine), body)
+
+
+def test_compare_a_step_on_the_other_tier_and_keep_a_verdict() -> None:
+    from tests.test_engine import RemoteScripted, two_tier_engine
+
+    engine = two_tier_engine(ScriptedProvider("small", answer="local says 4"),
+                             RemoteScripted("big", answer="remote says 4"))
+    run_id = run(engine, '[steps.sum]\nkind = "llm"\nroute = "local"\nprompt = "2+2?"\n')
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        steps = app.screen.query_one(DataTable)
+        await until(pilot, lambda: steps.row_count == 1)
+        await pilot.press("o")  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CompareView")
+        shown = " ".join(str(s.render()) for s in app.screen.query(".side"))
+        assert "local says 4" in shown and "remote says 4" in shown and "big (remote)" in shown
+        await pilot.press("b")  # type: ignore[attr-defined]
+        await until(pilot, lambda: bool(engine.store.judged_pairs()))
+
+    drive(app_on(engine, open_run=run_id), body)
+    (pair,) = engine.store.judged_pairs()
+    assert pair["verdict"] == "both"
+
+
+def test_cancel_a_run_launched_here_and_it_stays_resumable() -> None:
+    engine = make_engine(ScriptedProvider(delay=30))
+    recipe = loads('[steps.slow]\nkind = "llm"\nprompt = "take your time"\n')
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        app.launch(recipe, {})
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await until(pilot, lambda: bool(engine.store.list_runs()) and
+                    engine.store.get_steps(engine.store.list_runs()[0].id)[0].status
+                    == "running")
+        await pilot.press("x")  # type: ignore[attr-defined]
+        await until(pilot, lambda: engine.store.list_runs()[0].status == "cancelled")
+
+    drive(app_on(engine), body)

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker
 
 from podium.core.errors import PodiumError
 from podium.core.events import Event, RunFinished
@@ -26,7 +27,7 @@ from podium.core.run.engine import Engine
 from podium.core.store import ReviewRecord, StepRecord, Store
 from podium.tui.data import Reader
 from podium.tui.messages import EngineEvent
-from podium.tui.screens.dialogs import AskText, EditValue
+from podium.tui.screens.dialogs import AskText, CompareView, EditValue
 from podium.tui.screens.recipes import RecipesScreen
 from podium.tui.screens.review import ReviewScreen
 from podium.tui.screens.run import RunScreen
@@ -115,6 +116,7 @@ class PodiumApp(App[None]):
         self.reader = reader
         self.first_run = open_run
         self.first_review = review
+        self.running: dict[str, Worker[Any]] = {}  # runs launched here, by id
         engine.on_event = self.engine_event
 
     def on_mount(self) -> None:
@@ -204,7 +206,7 @@ class PodiumApp(App[None]):
 
         async def job() -> None:
             await self.engine.resume(run_id)
-        self.act(f"run {run_id}", job)
+        self.running[run_id] = self.act(f"run {run_id}", job)
 
     # --- actions on the engine (async workers: the UI stays live while runs go on) ----
 
@@ -289,6 +291,32 @@ class PodiumApp(App[None]):
 
         ask(step.output if isinstance(step.output, str)
             else json.dumps(step.output, indent=2, ensure_ascii=False))
+
+    def compare(self, run_id: str, step_id: str) -> None:
+        """Run a finished model step on the other tier; show both; take a verdict."""
+        from podium.core.models.compare import compare, judge
+
+        async def job() -> None:
+            original, fresh = await compare(self.engine.store, self.engine.hub, run_id,
+                                            step_id)
+
+            def done(verdict: str | None) -> None:
+                if verdict is not None:
+                    judge(self.engine.store, run_id, step_id, verdict)
+                    self.notify(f"verdict kept: {verdict}; the router learns from it")
+
+            self.push_screen(CompareView(step_id, original, fresh), done)
+        self.notify(f"asking the other tier for '{step_id}'")
+        self.act(f"compare {step_id}", job)
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a run this app is executing (it stays resumable)."""
+        running = self.running.get(run_id)
+        if running is None or running.is_finished:
+            self.notify(f"run {run_id} is not running in this app", severity="warning")
+            return
+        running.cancel()
+        self.notify(f"run {run_id} cancelled; u resumes it")
 
     def rerun(self, run_id: str) -> None:
         """Recompute what is out of date, as a new run, and show it."""

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
@@ -144,6 +144,45 @@ class LaunchForm(ModalScreen[dict[str, Any] | None]):
     @on(Button.Pressed, "#run")
     def action_launch(self) -> None:
         self.dismiss(self.values())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CompareView(ModalScreen[str | None]):
+    """A step's stored answer beside a fresh one from the other tier; l, r, b or n says
+    which was right (local, remote, both, neither); escape leaves it unjudged."""
+
+    BINDINGS = [Binding("l", "verdict('local')", "Local right"),
+                Binding("r", "verdict('remote')", "Remote right"),
+                Binding("b", "verdict('both')", "Both"),
+                Binding("n", "verdict('neither')", "Neither"),
+                Binding("escape", "cancel", "Later")]
+
+    def __init__(self, step: str, original: Any, fresh: Any) -> None:
+        super().__init__()
+        self.step = step
+        self.sides = (original, fresh)
+
+    def compose(self) -> ComposeResult:
+        import json
+
+        def text(side: Any) -> str:
+            value = side.output
+            shown = value if isinstance(value, str) else json.dumps(value, indent=2)
+            return (f"{side.model} ({side.tier}) · {side.input_tokens}+{side.output_tokens} "
+                    f"tokens · ${side.cost:.5f}\n\n{shown}")
+
+        with Vertical(id="dialog"):
+            yield Label(f"'{self.step}' on both tiers: which answer is right?",
+                        id="dialog-title")
+            with Horizontal(id="sides"):
+                yield Static(text(self.sides[0]), classes="side")
+                yield Static(text(self.sides[1]), classes="side")
+            yield Footer()
+
+    def action_verdict(self, verdict: str) -> None:
+        self.dismiss(verdict)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -95,7 +95,9 @@ class RunScreen(LiveScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
                 Binding("e", "edit", "Edit output"),
                 Binding("r", "rerun", "Rerun stale"),
-                Binding("u", "resume", "Resume")]
+                Binding("u", "resume", "Resume"),
+                Binding("o", "compare", "Other tier"),
+                Binding("x", "cancel_run", "Cancel")]
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -184,3 +186,11 @@ class RunScreen(LiveScreen):
 
     def action_resume(self) -> None:
         self.podium.resume(self.run_id)
+
+    def action_compare(self) -> None:
+        step = self.selected()
+        if step is not None:
+            self.podium.compare(self.run_id, step.step_id)
+
+    def action_cancel_run(self) -> None:
+        self.podium.cancel(self.run_id)
