@@ -17,7 +17,9 @@ import httpx
 
 from podium.core.errors import BadResponse, ProviderError, RateLimited, Unavailable
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
-from podium.providers.http import RemoteProvider, sse_events, status_error, transport_error
+from podium.providers.excerpt import excerpt
+from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
+from podium.providers.sse import sse_events
 from podium.providers.tools import tool_arguments
 
 API_VERSION = "2023-06-01"
@@ -84,16 +86,18 @@ class AnthropicProvider(RemoteProvider):
         buffered: list[str] = []
         tools = bool(request.tools)
         calls: dict[int, dict[str, str]] = {}  # block index -> id, name, input so far
+        self.check_url(where)
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/v1/messages",
                                                json=self.body(request),
                                                headers=headers) as response:
                     if response.status_code >= 400:
-                        body = (await response.aread()).decode(errors="replace")
+                        body = await read_error(response)
                         raise status_error(response, where, body, self._key)
                     stopped = False
-                    async for event, data in sse_events(response, where, done_marker=False):
+                    async for event, data in sse_events(response, where, done_marker=False,
+                                                        secret=self._key):
                         if not isinstance(data, dict):
                             raise BadResponse(f"{where}: an event of unexpected shape")
                         kind = data.get("type", event)
@@ -125,7 +129,7 @@ class AnthropicProvider(RemoteProvider):
                         elif kind == "message_stop":
                             stopped = True
                         elif kind == "error":
-                            raise _stream_error(data, where)
+                            raise _stream_error(data, where, self._key)
                     if not stopped:
                         raise BadResponse(f"{where}: the stream ended before message_stop",
                                           "the connection was probably cut; it is retried")
@@ -177,10 +181,13 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
-def _stream_error(data: dict[str, Any], where: str) -> Exception:
-    error = data.get("error", {})
-    kind = error.get("type", "")
-    message = f"{where}: {error.get('message', kind or 'error in stream')}"
+def _stream_error(data: dict[str, Any], where: str, secret: str | None) -> Exception:
+    """An `error` event as the provider error it stands for; its text as an excerpt."""
+    error = data.get("error")
+    error = error if isinstance(error, dict) else {}
+    kind = str(error.get("type", ""))
+    said = excerpt(str(error.get("message") or kind or "error in stream"), secret)
+    message = f"{where}: {said}"
     if kind == "rate_limit_error":
         return RateLimited(message)
     if kind in ("overloaded_error", "api_error"):

@@ -16,7 +16,9 @@ import httpx
 
 from podium.core.errors import BadResponse, Unavailable
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
-from podium.providers.http import RemoteProvider, sse_events, status_error, transport_error
+from podium.providers.excerpt import excerpt
+from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
+from podium.providers.sse import sse_events
 from podium.providers.tools import tool_arguments
 
 SchemaMode = Literal["json_schema", "json_object"]
@@ -72,17 +74,19 @@ class OpenAIProvider(RemoteProvider):
         finish: str | None = None
         pieces = 0
         calls: dict[int, dict[str, str]] = {}  # index -> id, name, arguments so far
+        self.check_url(where)
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/chat/completions",
                                                json=self.body(request),
                                                headers=headers) as response:
                     if response.status_code >= 400:
-                        body = (await response.aread()).decode(errors="replace")
+                        body = await read_error(response)
                         raise status_error(response, where, body, self._key)
-                    async for _, data in sse_events(response, where):
+                    async for _, data in sse_events(response, where, secret=self._key):
                         if not isinstance(data, dict):
-                            raise BadResponse(f"{where}: unexpected event {str(data)[:80]}")
+                            raise BadResponse(f"{where}: unexpected event "
+                                              f"{excerpt(str(data), self._key, 80)}")
                         if data.get("error"):  # some servers report failures mid-stream
                             raise Unavailable(f"{where}: the server reported an error in "
                                               "the stream", "retried automatically")

@@ -660,7 +660,7 @@ def test_a_base_url_that_is_not_a_url_is_a_clear_error() -> None:
 def test_models_add_refuses_a_base_url_that_is_not_a_url(podium_home: Path) -> None:
     from click.testing import CliRunner
 
-    from podium.tui.cli import main
+    from podium.tui.cli import cli as main
 
     result = CliRunner().invoke(main, ["models", "add", "bad", "--base-url", "notaurl"])
     assert result.exit_code == 2, result.output
@@ -674,14 +674,14 @@ def test_models_add_refuses_a_base_url_that_is_not_a_url(podium_home: Path) -> N
 def test_models_check_fails_when_a_remote_is_unreachable(podium_home: Path) -> None:
     from click.testing import CliRunner
 
-    from podium.tui.cli import main
+    from podium.tui.cli import cli as main
 
     (podium_home / "config.toml").write_text(
         '[models.down]\nprovider = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n')
     result = CliRunner().invoke(main, ["models", "--check"])
     assert result.exit_code == 1, result.output
-    lines = {line.split()[1]: line for line in result.stdout.splitlines()
-             if line.strip() and not line.startswith("config")}
+    lines = {line[2:].split()[0]: line for line in result.stdout.splitlines()
+             if line.strip()}
     down, local = lines["down"], lines["smollm2"]
     assert "unreachable" in down and "cannot connect" in down
     listed = CliRunner().invoke(main, ["models", "--check", "--json"])
@@ -711,5 +711,55 @@ def test_compare_with_an_unreachable_remote_says_so(podium_home: Path, tmp_path:
                               text=True, env=env, cwd=ROOT, timeout=120)
     assert compared.returncode == 1 and "Traceback" not in compared.stderr
     assert "podium models add" not in compared.stderr, compared.stderr
-    assert "remote could not be reached" in compared.stderr, compared.stderr
+    assert "no remote model could answer: remote is unreachable" in compared.stderr, \
+        compared.stderr
     assert "cannot connect" in compared.stderr
+
+
+def test_an_excerpt_masks_a_key_in_every_form_it_is_recognised() -> None:
+    from urllib.parse import quote
+
+    from podium.providers.excerpt import error_text, excerpt
+
+    key = SECRET_ODD
+    for said in (key, quote(key, safe=""), quote(quote(key, safe=""), safe=""),
+                 key.replace("&", "&amp;"), key.replace("/", "\\/"), " ".join(key),
+                 f"{key[:10]}\n{key[10:]}", key[:8], key[-9:], f"Bearer {key}"):
+        out = excerpt(f"refused: {said} (see docs)", key)
+        assert out.startswith("refused: ") and out.endswith("*** (see docs)"), (said, out)
+        assert_no_key(key, out)
+    other = "sk-proj-abcdefghijklmnop1234"  # not this provider's key: masked by its shape
+    assert other not in excerpt(f"key {other} refused", key)
+    assert excerpt("Incorrect API key provided: x. Rate limit 10/min", None) == \
+        "Incorrect API key provided: x. Rate limit 10/min"  # words are not keys
+    long = excerpt("<p>" + "word " * 500 + "</p>", key)
+    assert len(long) <= 160 and "<p>" not in long
+    assert error_text('{"error": {"message": "model not found"}}', key) == "model not found"
+    assert error_text('{"detail": "Not Found"}', key) == "Not Found"
+    assert error_text("<html><title>502 Bad Gateway</title></html>", key) == "502 Bad Gateway"
+    assert error_text("", key) == ""
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r", "\n"])
+def test_a_stream_is_read_whatever_its_line_endings_and_however_it_is_cut(
+        ending: str) -> None:
+    """The event reader splits lines itself (to bound them): CRLF split across two
+    reads is one line end, and a stream that comes a few bytes at a time reads whole."""
+    from tests.servers import openai_events
+
+    class Trickle(ScriptServer):
+        def respond(self, h: Any, b: Behaviour, body: dict[str, Any]) -> None:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            data = "".join(openai_events("one two three", (3, 3))).replace("\n", ending)
+            raw = data.encode()
+            for i in range(0, len(raw), 3):
+                h.wfile.write(raw[i:i + 3])
+                h.wfile.flush()
+                time.sleep(0.0005)
+
+    with Trickle([Behaviour()]) as server:
+        response = run_async(lambda c: collect(openai(server, c), ask()))
+    assert response.text == "one two three" and response.usage.output_tokens == 3
