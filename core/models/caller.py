@@ -57,6 +57,7 @@ class ModelCaller:
     cost: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)  # models that actually answered
+    failed: dict[str, ProviderError] = field(default_factory=dict)  # fallen back from, why
 
     async def generate(self, options: ModelOptions, messages: list[Message], *,
                        schema: dict[str, Any] | None = None, temperature: float | None = None,
@@ -114,6 +115,7 @@ class ModelCaller:
                                                    self.hub.limiter(name),
                                                    self.hub.call_timeout(name))
             except ProviderError as e:
+                self.failed[name] = e
                 following = [m for m in chain[i + 1:] if m in self.hub.providers]
                 if not following:
                     raise
