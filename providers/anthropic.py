@@ -19,7 +19,7 @@ from podium.core.errors import BadResponse, ProviderError, RateLimited, Unavaila
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
 from podium.providers.excerpt import excerpt
 from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
-from podium.providers.sse import sse_events
+from podium.providers.sse import ODD_HINT, sse_events
 from podium.providers.tools import tool_arguments
 
 API_VERSION = "2023-06-01"
@@ -99,7 +99,8 @@ class AnthropicProvider(RemoteProvider):
                     async for event, data in sse_events(response, where, done_marker=False,
                                                         secret=self._key):
                         if not isinstance(data, dict):
-                            raise BadResponse(f"{where}: an event of unexpected shape")
+                            raise BadResponse(f"{where}: an event of unexpected shape",
+                                              ODD_HINT)
                         kind = data.get("type", event)
                         if kind == "message_start":
                             usage = (data.get("message") or {}).get("usage") or {}
@@ -139,7 +140,8 @@ class AnthropicProvider(RemoteProvider):
             try:
                 value = json.loads("".join(buffered))["value"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise BadResponse(f"{where}: the structured answer is not valid JSON") from None
+                raise BadResponse(f"{where}: the structured answer is not valid JSON",
+                                  "retried; a simpler schema may help") from None
             yield Chunk(text=json.dumps(value))
         if calls:
             yield Chunk(tool_calls=tuple(
@@ -192,4 +194,4 @@ def _stream_error(data: dict[str, Any], where: str, secret: str | None) -> Excep
         return RateLimited(message)
     if kind in ("overloaded_error", "api_error"):
         return Unavailable(message, "retried automatically")
-    return BadResponse(message)
+    return BadResponse(message, ODD_HINT)

@@ -18,7 +18,7 @@ from podium.core.errors import BadResponse, Unavailable
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
 from podium.providers.excerpt import excerpt
 from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
-from podium.providers.sse import sse_events
+from podium.providers.sse import ODD_HINT, sse_events
 from podium.providers.tools import tool_arguments
 
 SchemaMode = Literal["json_schema", "json_object"]
@@ -86,7 +86,7 @@ class OpenAIProvider(RemoteProvider):
                     async for _, data in sse_events(response, where, secret=self._key):
                         if not isinstance(data, dict):
                             raise BadResponse(f"{where}: unexpected event "
-                                              f"{excerpt(str(data), self._key, 80)}")
+                                              f"{excerpt(str(data), self._key, 80)}", ODD_HINT)
                         if data.get("error"):  # some servers report failures mid-stream
                             raise Unavailable(f"{where}: the server reported an error in "
                                               "the stream", "retried automatically")
@@ -102,7 +102,8 @@ class OpenAIProvider(RemoteProvider):
                                 for piece in (c.get("delta") or {}).get("tool_calls") or ():
                                     _add_call_piece(calls, piece)
                         except (AttributeError, TypeError, ValueError):
-                            raise BadResponse(f"{where}: an event of unexpected shape") \
+                            raise BadResponse(f"{where}: an event of unexpected shape",
+                                              ODD_HINT) \
                                 from None
                         for text in texts:
                             if text:

@@ -31,6 +31,7 @@ DRAIN_PATIENCE_S = 1.0
 _BREAK = re.compile(r"\r\n|\r|\n")  # SSE ends a line with any of the three
 _FIELDS = ("data", "event", "id", "retry")
 CUT_HINT = "the connection was probably cut; it is retried"
+ODD_HINT = "retried; if it lasts, the server does not speak the API config.toml says it does"
 
 
 async def sse_events(response: httpx.Response, where: str, *, done_marker: bool = True,
@@ -58,7 +59,8 @@ async def sse_events(response: httpx.Response, where: str, *, done_marker: bool 
                         yield event, json.loads(payload)
                     except (json.JSONDecodeError, RecursionError):
                         raise BadResponse(f"{where}: malformed event in the stream: "
-                                          f"{excerpt(payload, secret, 80)!r}") from None
+                                          f"{excerpt(payload, secret, 80)!r}",
+                                          ODD_HINT) from None
                 event = "message"
                 continue
             field, _, value = line.partition(":")

@@ -298,8 +298,8 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
             except TimeoutError:
                 raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s"
                               + (f" ({tries + 1} tries)" if tries else ""),
-                              "raise the model's timeout in config.toml, or add a "
-                              "fallback model") from None
+                              f"raise `timeout` under [models.{provider.name}] in "
+                              "config.toml, or add a fallback model") from None
         except ProviderError as e:
             delay = policy.delay(tries, e)
             if delay is None:
