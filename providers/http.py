@@ -80,22 +80,26 @@ class RemoteProvider:
 
     async def ping(self, timeout: float = 3.0) -> str:
         """Whether the server answers, and takes the key: 'reachable', 'key refused',
-        'unreachable (...)' or 'server error N'. Costs no tokens."""
+        'unreachable (...)' or 'server error N'. Costs no tokens. Only the status is
+        read, within `timeout` in all (httpx's timeouts are per read: a server that
+        sends a byte at a time would hold it for ever)."""
         if self._url_problem:
             return "unreachable (bad base_url)"
         try:
-            response = await self._client.get(f"{self.base_url}{self.models_path}",
-                                               headers=self.headers(), timeout=timeout)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(timeout):
+                async with self._client.stream("GET", f"{self.base_url}{self.models_path}",
+                                               headers=self.headers(),
+                                               timeout=timeout) as response:
+                    code = response.status_code
+        except (TimeoutError, httpx.TimeoutException):
             return f"unreachable (no answer in {timeout:g} s)"
         except httpx.ConnectError:
             return "unreachable (cannot connect)"
         except (httpx.HTTPError, OSError, ValueError, OverflowError) as e:
             return f"unreachable ({type(e).__name__})"
-        if response.status_code in (401, 403):
+        if code in (401, 403):
             return "key refused"
-        return "reachable" if response.status_code < 500 else \
-            f"server error {response.status_code}"
+        return "reachable" if code < 500 else f"server error {code}"
 
 
 def make_client(*, limits: httpx.Limits = DEFAULT_LIMITS,
@@ -161,7 +165,8 @@ def status_error(response: httpx.Response, where: str, body: str,
         return AuthError(f"{where}: the server refused the key (HTTP {code}){detail}",
                          "check the key's environment variable or the keys file")
     if code in (408, 504):
-        return Timeout(f"{where}: the server timed out (HTTP {code})")
+        return Timeout(f"{where}: the server timed out (HTTP {code})",
+                       "retried automatically; add a fallback model to go on without it")
     if code >= 500:
         return Unavailable(f"{where}: server error (HTTP {code}){detail}",
                            "retried automatically; add a fallback model to go on without it")

@@ -95,8 +95,9 @@ def anthropic_events(text: str, usage: tuple[int, int], tool: bool = False) -> l
 class ScriptServer:
     """A threaded HTTP server on a free loopback port, driven by a script."""
 
-    def __init__(self, script: list[Behaviour]) -> None:
+    def __init__(self, script: list[Behaviour], get: Behaviour | None = None) -> None:
         self.script = script
+        self.get = get  # what a GET (the model list) meets; None: the list, or a 401
         self.requests: list[dict[str, Any]] = []
         self.gets: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -128,6 +129,12 @@ class ScriptServer:
             def do_GET(self) -> None:  # noqa: N802
                 """The model list (`podium models --check`); the key 'refused' gets 401."""
                 server.gets.append({"path": self.path, "headers": dict(self.headers)})
+                if server.get is not None:
+                    try:
+                        server.respond(self, server.get, {})
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 key = self.headers.get("x-api-key") or self.headers.get(
                     "authorization", "").removeprefix("Bearer ")
                 status = 401 if key == "refused" else 200

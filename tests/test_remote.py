@@ -763,3 +763,16 @@ def test_a_stream_is_read_whatever_its_line_endings_and_however_it_is_cut(
     with Trickle([Behaviour()]) as server:
         response = run_async(lambda c: collect(openai(server, c), ask()))
     assert response.text == "one two three" and response.usage.output_tokens == 3
+
+
+@pytest.mark.parametrize("fault", ["hang", "hang_after_headers", "drip", "huge"])
+def test_models_check_gives_up_on_a_server_in_its_time(fault: str) -> None:
+    """`podium models --check` pings with a bound on the whole exchange (a byte at a
+    time would reset a per-read timeout for ever) and never reads a body."""
+    with ScriptServer([], get=Behaviour(kind=fault, delay=0.1)) as server:
+        started = time.perf_counter()
+        state = run_async(lambda c: openai(server, c).ping(timeout=0.5))
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.5, elapsed
+    # Headers with a 200 are an answer: the server is there (the body is not its test).
+    assert state == ("unreachable (no answer in 0.5 s)" if fault == "hang" else "reachable")
