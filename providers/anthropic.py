@@ -78,7 +78,7 @@ class AnthropicProvider(RemoteProvider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one message."""
-        where = f"{self.name} ({self.base_url})"
+        where = self.where
         headers = self.headers()
         input_tokens = output_tokens = 0
         finish: str | None = None

@@ -11,6 +11,7 @@ quote what a server said only as a short excerpt with the key masked
 from __future__ import annotations
 
 import asyncio
+import re
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
@@ -25,7 +26,7 @@ from podium.core.errors import (
     Unavailable,
 )
 from podium.core.retry import MAX_WAIT_S
-from podium.providers.excerpt import error_text
+from podium.providers.excerpt import error_text, mask
 from podium.providers.pool import PoolTransport
 
 # Connections come from providers.pool (see why there). Measured in
@@ -37,6 +38,8 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=10
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=30.0)
 PROXIED_KEEPALIVE = 20  # idle connections kept behind a proxy, on httpx's own pool
 ERROR_BODY_BYTES = 64 << 10  # of an error answer's body, read at most
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#@]*@", re.I)
+_HIDDEN = r"\1***@"
 
 
 class RemoteProvider:
@@ -59,13 +62,15 @@ class RemoteProvider:
         self._key = key
         self._gate = asyncio.Semaphore(concurrency)
         self._url_problem = url_problem(self.base_url)
+        # How errors name this model: its server without credentials, which a
+        # base_url may carry (https://user:password@host/v1, or a key in the path).
+        self.where = f"{name} ({mask(_USERINFO.sub(_HIDDEN, self.base_url), key)})"
 
     # The server's model list, relative to `base_url`: a cheap GET that needs the key.
     models_path = "/models"
 
     def __repr__(self) -> str:  # never show the key
-        return (f"{type(self).__name__}({self.name!r}, model={self.model!r}, "
-                f"base_url={self.base_url!r})")
+        return f"{type(self).__name__}({self.where!r}, model={self.model!r})"
 
     def headers(self) -> dict[str, str]:
         """The headers every request carries (the key among them)."""
@@ -74,8 +79,7 @@ class RemoteProvider:
     def check_url(self, where: str) -> None:
         """Refuse, before any connection, a base_url that cannot be a server's."""
         if self._url_problem:
-            raise Rejected(f"{where}: base_url {self.base_url!r} is not a server's URL: "
-                           f"{self._url_problem}",
+            raise Rejected(f"{where}: base_url is not a server's URL: {self._url_problem}",
                            "fix base_url in config.toml, e.g. https://api.openai.com/v1")
 
     async def ping(self, timeout: float = 3.0) -> str:

@@ -68,7 +68,7 @@ class OpenAIProvider(RemoteProvider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one chat completion."""
-        where = f"{self.name} ({self.base_url})"
+        where = self.where
         headers = self.headers()
         usage: Usage | None = None
         finish: str | None = None

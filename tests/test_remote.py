@@ -776,3 +776,16 @@ def test_models_check_gives_up_on_a_server_in_its_time(fault: str) -> None:
     assert elapsed < 1.5, elapsed
     # Headers with a 200 are an answer: the server is there (the body is not its test).
     assert state == ("unreachable (no answer in 0.5 s)" if fault == "hang" else "reachable")
+
+
+def test_credentials_in_a_base_url_are_not_quoted_in_errors() -> None:
+    """Errors name the server; a password or the key in its URL is left out."""
+    with ScriptServer([Behaviour(kind="status", status=500)]) as server:
+        url = server.url.replace("http://", "http://user:hunter2-password@") + f"/{SECRET}/v1"
+        with pytest.raises(Unavailable) as caught:
+            run_async(lambda c: collect(OpenAIProvider("r", model="m", base_url=url,
+                                                       client=c, key=SECRET), ask()))
+    said = str(caught.value) + repr(OpenAIProvider("r", model="m", base_url=url,
+                                                   client=None, key=SECRET))  # type: ignore
+    assert "hunter2" not in said and "user:" not in said and "***@127.0.0.1" in said
+    assert_no_key(SECRET, said)
