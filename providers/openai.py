@@ -97,11 +97,12 @@ class OpenAIProvider(RemoteProvider):
                                               int(u.get("completion_tokens") or 0))
                             choices = list(data.get("choices") or ())
                             texts = [(c.get("delta") or {}).get("content") for c in choices]
-                            finishes = [c.get("finish_reason") for c in choices]
+                            finishes = [str(c["finish_reason"]) for c in choices
+                                        if c.get("finish_reason")]
                             for c in choices:
                                 for piece in (c.get("delta") or {}).get("tool_calls") or ():
                                     _add_call_piece(calls, piece)
-                        except (AttributeError, TypeError, ValueError):
+                        except (AttributeError, TypeError, ValueError, OverflowError):
                             raise BadResponse(f"{where}: an event of unexpected shape",
                                               ODD_HINT) \
                                 from None
@@ -109,7 +110,7 @@ class OpenAIProvider(RemoteProvider):
                             if text:
                                 pieces += 1
                                 yield Chunk(text=str(text))
-                        finish = next((f for f in finishes if f), finish)
+                        finish = finishes[0] if finishes else finish
             except httpx.HTTPError as e:
                 raise transport_error(e, where) from None
         if calls:

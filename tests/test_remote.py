@@ -789,3 +789,64 @@ def test_credentials_in_a_base_url_are_not_quoted_in_errors() -> None:
                                                    client=None, key=SECRET))  # type: ignore
     assert "hunter2" not in said and "user:" not in said and "***@127.0.0.1" in said
     assert_no_key(SECRET, said)
+
+
+ODD_EVENTS = [
+    "[]", '"text"', "1", "null", "true", '{"choices": "x"}', '{"choices": [1]}',
+    '{"choices": [{"delta": "x"}]}', '{"choices": [{"delta": {"content": 5}}]}',
+    '{"choices": [{"delta": {"content": ["a"]}}]}',
+    '{"usage": {"prompt_tokens": "x"}}', '{"usage": "x"}', '{"usage": {"prompt_tokens": 1e999}}',
+    '{"choices": [{"delta": {"tool_calls": [{"index": "a"}]}}]}',
+    '{"choices": [{"delta": {"tool_calls": "x"}}]}',
+    '{"choices": [{"delta": {"tool_calls": [{"function": "x"}]}}]}',
+    '{"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"name": "f", '
+    '"arguments": "[[[[[[[[[["}}]}}]}',
+    '{"error": "x"}', '{"error": {"message": 5}}',
+    '{"type": "message_start", "message": "x"}',
+    '{"type": "message_start", "message": {"usage": {"input_tokens": "x"}}}',
+    '{"type": "content_block_start", "index": "a", "content_block": "x"}',
+    '{"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use"}}',
+    '{"type": "content_block_delta", "index": "a", "delta": "x"}',
+    '{"type": "content_block_delta", "index": 0, "delta": {"text": 5}}',
+    '{"type": "content_block_delta", "index": 0, "delta": {"partial_json": "[[[["}}',
+    '{"type": "message_delta", "delta": "x", "usage": {"output_tokens": "x"}}',
+    '{"type": "error", "error": "x"}', '{"type": "error", "error": {"type": 5}}',
+    "[" * 100_000 + "]" * 100_000,
+]
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_odd_events_are_provider_errors_or_answers_never_bugs(kind: str) -> None:
+    """Every event a server may send that is JSON of an unexpected shape ends in an
+    answer or a provider error (retried, fallen back): never another exception,
+    which the engine would call a bug in Podium."""
+    from podium.core.errors import ProviderError
+
+    class Odd(ScriptServer):
+        def respond(self, h: Any, b: Behaviour, body: dict[str, Any]) -> None:
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            start = '{"type": "message_start", "message": {"usage": {}}}'
+            lines = [f"data: {start}\n\n", f"data: {b.text}\n\n",
+                     'data: {"type": "message_stop"}\n\n', "data: [DONE]\n\n"]
+            h.wfile.write("".join(lines).encode())
+
+    from podium.core.models.provider import Tool
+
+    tools = (Tool("f", "a tool", {"type": "object"}),)
+    bugs = []
+    with Odd([Behaviour(text=e) for e in ODD_EVENTS]) as server:
+        for event in ODD_EVENTS:
+            async def call(c: httpx.AsyncClient) -> Any:
+                p = openai(server, c) if kind == "openai" else AnthropicProvider(
+                    "claude", model="c", base_url=server.url, client=c, key=SECRET)
+                return await collect(p, ask(tools=tools))
+            try:
+                run_async(call)
+            except ProviderError:
+                pass
+            except Exception as e:  # noqa: BLE001 (what this test looks for)
+                bugs.append(f"{event[:60]}: {type(e).__name__}: {e}")
+    assert not bugs, "\n".join(bugs)
