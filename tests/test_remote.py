@@ -850,3 +850,23 @@ def test_odd_events_are_provider_errors_or_answers_never_bugs(kind: str) -> None
             except Exception as e:  # noqa: BLE001 (what this test looks for)
                 bugs.append(f"{event[:60]}: {type(e).__name__}: {e}")
     assert not bugs, "\n".join(bugs)
+
+
+def test_models_check_fails_for_a_remote_without_its_key(podium_home: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from podium.tui.cli import cli as main
+
+    monkeypatch.delenv("PODIUM_TEST_KEY")
+    with ScriptServer([]) as server:
+        (podium_home / "config.toml").write_text(
+            f'[models.up]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+            f'[models.keyless]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n'
+            'key_env = "PODIUM_TEST_KEY"\n')
+        result = CliRunner().invoke(main, ["models", "--check"])
+        assert result.exit_code == 1 and "no key: set PODIUM_TEST_KEY" in result.stdout
+        (podium_home / "config.toml").write_text(
+            f'[models.up]\nprovider = "openai"\nbase_url = "{server.url}/v1"\n')
+        fine = CliRunner().invoke(main, ["models", "--check"])
+    assert fine.exit_code == 0 and "reachable" in fine.stdout

@@ -15,12 +15,13 @@ from podium.tui.cli_common import emit_json, friendly, make_engine, open_store
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
 @click.option("--check", is_flag=True, help="Also try to reach each remote server "
-              "(exit code 1 when one cannot be reached or refuses its key).")
+              "(exit code 1 when one cannot be used: unreachable, or its key refused "
+              "or missing).")
 @click.pass_context
 @friendly
 def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     """The model catalog: the embedded model and those in config.toml. With --check,
-    exits 1 when a remote model cannot be used (unreachable, key refused)."""
+    exits 1 when a remote model cannot be used (unreachable, key refused or missing)."""
     if ctx.invoked_subcommand is not None:
         return
     from podium.core import paths
@@ -41,12 +42,12 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
                      "base_url": spec.base_url, "key_env": spec.key_env,
                      "price_in": spec.price_in, "price_out": spec.price_out,
                      "fallbacks": spec.fallbacks, "description": spec.description})
-    failed = False
     if check:
         for name, state in _reachability(settings).items():
             row = next(r for r in rows if r["name"] == name)
             row["state"], row["available"] = state, state == "reachable"
-            failed = failed or state != "reachable"
+    # A remote that cannot be used (unreachable, key refused or missing) fails the check.
+    failed = check and any(not r["available"] for r in rows if r["provider"] != "llamacpp")
     if as_json:
         emit_json(rows)
     else:
