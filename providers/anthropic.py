@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 from podium.core.errors import BadResponse, ProviderError, RateLimited, Unavailable
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
-from podium.providers.http import RemoteProvider, sse_events, status_error, transport_error
+from podium.providers.excerpt import excerpt
+from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
+from podium.providers.sse import ODD_HINT, sse_events
 from podium.providers.tools import tool_arguments
 
 API_VERSION = "2023-06-01"
@@ -76,57 +79,39 @@ class AnthropicProvider(RemoteProvider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one message."""
-        where = f"{self.name} ({self.base_url})"
+        where = self.where
         headers = self.headers()
-        input_tokens = output_tokens = 0
-        finish: str | None = None
         wrapped = request.schema is not None and self._wrapped(request.schema)
         buffered: list[str] = []
-        tools = bool(request.tools)
-        calls: dict[int, dict[str, str]] = {}  # block index -> id, name, input so far
+        read = _Reading(tools=bool(request.tools))
+        self.check_url(where)
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/v1/messages",
                                                json=self.body(request),
                                                headers=headers) as response:
                     if response.status_code >= 400:
-                        body = (await response.aread()).decode(errors="replace")
+                        body = await read_error(response)
                         raise status_error(response, where, body, self._key)
-                    stopped = False
-                    async for event, data in sse_events(response, where, done_marker=False):
+                    async for event, data in sse_events(response, where, done_marker=False,
+                                                        secret=self._key):
                         if not isinstance(data, dict):
-                            raise BadResponse(f"{where}: an event of unexpected shape")
+                            raise BadResponse(f"{where}: an event of unexpected shape",
+                                              ODD_HINT)
                         kind = data.get("type", event)
-                        if kind == "message_start":
-                            usage = (data.get("message") or {}).get("usage") or {}
-                            input_tokens = int(usage.get("input_tokens") or 0)
-                            output_tokens = int(usage.get("output_tokens") or 0)
-                        elif kind == "content_block_start" and tools:
-                            block = data.get("content_block") or {}
-                            if block.get("type") == "tool_use":
-                                calls[int(data.get("index") or 0)] = {
-                                    "id": str(block.get("id") or ""),
-                                    "name": str(block.get("name") or ""), "input": ""}
-                        elif kind == "content_block_delta":
-                            delta = data.get("delta") or {}
-                            index = int(data.get("index") or 0)
-                            if index in calls:
-                                calls[index]["input"] += delta.get("partial_json") or ""
-                                continue
-                            text = delta.get("text") or delta.get("partial_json") or ""
-                            if text and wrapped:
-                                buffered.append(text)
-                            elif text:
-                                yield Chunk(text=text)
-                        elif kind == "message_delta":
-                            finish = (data.get("delta") or {}).get("stop_reason") or finish
-                            output_tokens = int((data.get("usage") or {}).get("output_tokens")
-                                                or output_tokens)
-                        elif kind == "message_stop":
-                            stopped = True
-                        elif kind == "error":
-                            raise _stream_error(data, where)
-                    if not stopped:
+                        if kind == "error":
+                            raise _stream_error(data, where, self._key)
+                        try:
+                            text = read.take(kind, data)
+                        except (AttributeError, TypeError, ValueError, OverflowError):
+                            raise BadResponse(f"{where}: an event of unexpected shape "
+                                              f"({excerpt(str(kind), None, 40)})",
+                                              ODD_HINT) from None
+                        if text and wrapped:
+                            buffered.append(text)
+                        elif text:
+                            yield Chunk(text=text)
+                    if not read.stopped:
                         raise BadResponse(f"{where}: the stream ended before message_stop",
                                           "the connection was probably cut; it is retried")
             except httpx.HTTPError as e:
@@ -134,16 +119,67 @@ class AnthropicProvider(RemoteProvider):
         if wrapped:
             try:
                 value = json.loads("".join(buffered))["value"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise BadResponse(f"{where}: the structured answer is not valid JSON") from None
+            except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
+                raise BadResponse(f"{where}: the structured answer is not valid JSON",
+                                  "retried; a simpler schema may help") from None
             yield Chunk(text=json.dumps(value))
+        calls = read.calls
         if calls:
             yield Chunk(tool_calls=tuple(
                 ToolCall(c["id"], c["name"],
                          tool_arguments(c["input"], f"{where}: tool call {c['name']}"))
                 for _, c in sorted(calls.items())))
-        yield Chunk(usage=Usage(input_tokens, output_tokens),
-                    finish_reason="tool_calls" if calls else _finish(finish))
+        yield Chunk(usage=Usage(read.input_tokens, read.output_tokens),
+                    finish_reason="tool_calls" if calls else _finish(read.finish))
+
+
+@dataclass
+class _Reading:
+    """What a Messages stream has said so far. `take` raises AttributeError,
+    TypeError or ValueError on an event of a shape the API does not send."""
+
+    tools: bool
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish: str | None = None
+    stopped: bool = False
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)  # index -> id, name, input
+
+    def take(self, kind: str, data: dict[str, Any]) -> str:
+        """Take in one event; the text it adds to the answer ("" if none)."""
+        if kind == "message_start":
+            usage = (data.get("message") or {}).get("usage") or {}
+            self.input_tokens = int(usage.get("input_tokens") or 0)
+            self.output_tokens = int(usage.get("output_tokens") or 0)
+        elif kind == "content_block_start" and self.tools:
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self.calls[int(data.get("index") or 0)] = {
+                    "id": str(block.get("id") or ""), "name": str(block.get("name") or ""),
+                    "input": ""}
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            index = int(data.get("index") or 0)
+            if index in self.calls:
+                self.calls[index]["input"] += _text(delta.get("partial_json"))
+                return ""
+            return _text(delta.get("text") or delta.get("partial_json"))
+        elif kind == "message_delta":
+            self.finish = _text((data.get("delta") or {}).get("stop_reason")) or self.finish
+            self.output_tokens = int((data.get("usage") or {}).get("output_tokens")
+                                     or self.output_tokens)
+        elif kind == "message_stop":
+            self.stopped = True
+        return ""
+
+
+def _text(value: Any) -> str:
+    """A text field's value: a string, or nothing."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
 
 
 def _finish(reason: str | None) -> str:
@@ -177,12 +213,15 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
-def _stream_error(data: dict[str, Any], where: str) -> Exception:
-    error = data.get("error", {})
-    kind = error.get("type", "")
-    message = f"{where}: {error.get('message', kind or 'error in stream')}"
+def _stream_error(data: dict[str, Any], where: str, secret: str | None) -> Exception:
+    """An `error` event as the provider error it stands for; its text as an excerpt."""
+    error = data.get("error")
+    error = error if isinstance(error, dict) else {}
+    kind = str(error.get("type", ""))
+    said = excerpt(str(error.get("message") or kind or "error in stream"), secret)
+    message = f"{where}: {said}"
     if kind == "rate_limit_error":
         return RateLimited(message)
     if kind in ("overloaded_error", "api_error"):
         return Unavailable(message, "retried automatically")
-    return BadResponse(message)
+    return BadResponse(message, ODD_HINT)

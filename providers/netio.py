@@ -181,7 +181,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     local_addr=(local_address, 0) if local_address else None)
         except TimeoutError:  # (before OSError: TimeoutError is one)
             raise httpcore.ConnectTimeout(f"no connection in {timeout} s") from None
-        except OSError as e:
+        except (OSError, OverflowError) as e:  # OverflowError: a port past 65535
             raise httpcore.ConnectError(str(e) or type(e).__name__) from e
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():

@@ -16,7 +16,9 @@ import httpx
 
 from podium.core.errors import BadResponse, Unavailable
 from podium.core.models.provider import Chunk, Message, ModelRequest, ToolCall, Usage
-from podium.providers.http import RemoteProvider, sse_events, status_error, transport_error
+from podium.providers.excerpt import excerpt
+from podium.providers.http import RemoteProvider, read_error, status_error, transport_error
+from podium.providers.sse import ODD_HINT, sse_events
 from podium.providers.tools import tool_arguments
 
 SchemaMode = Literal["json_schema", "json_object"]
@@ -66,23 +68,25 @@ class OpenAIProvider(RemoteProvider):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream one chat completion."""
-        where = f"{self.name} ({self.base_url})"
+        where = self.where
         headers = self.headers()
         usage: Usage | None = None
         finish: str | None = None
         pieces = 0
         calls: dict[int, dict[str, str]] = {}  # index -> id, name, arguments so far
+        self.check_url(where)
         async with self._gate:
             try:
                 async with self._client.stream("POST", f"{self.base_url}/chat/completions",
                                                json=self.body(request),
                                                headers=headers) as response:
                     if response.status_code >= 400:
-                        body = (await response.aread()).decode(errors="replace")
+                        body = await read_error(response)
                         raise status_error(response, where, body, self._key)
-                    async for _, data in sse_events(response, where):
+                    async for _, data in sse_events(response, where, secret=self._key):
                         if not isinstance(data, dict):
-                            raise BadResponse(f"{where}: unexpected event {str(data)[:80]}")
+                            raise BadResponse(f"{where}: unexpected event "
+                                              f"{excerpt(str(data), self._key, 80)}", ODD_HINT)
                         if data.get("error"):  # some servers report failures mid-stream
                             raise Unavailable(f"{where}: the server reported an error in "
                                               "the stream", "retried automatically")
@@ -93,18 +97,20 @@ class OpenAIProvider(RemoteProvider):
                                               int(u.get("completion_tokens") or 0))
                             choices = list(data.get("choices") or ())
                             texts = [(c.get("delta") or {}).get("content") for c in choices]
-                            finishes = [c.get("finish_reason") for c in choices]
+                            finishes = [str(c["finish_reason"]) for c in choices
+                                        if c.get("finish_reason")]
                             for c in choices:
                                 for piece in (c.get("delta") or {}).get("tool_calls") or ():
                                     _add_call_piece(calls, piece)
-                        except (AttributeError, TypeError, ValueError):
-                            raise BadResponse(f"{where}: an event of unexpected shape") \
+                        except (AttributeError, TypeError, ValueError, OverflowError):
+                            raise BadResponse(f"{where}: an event of unexpected shape",
+                                              ODD_HINT) \
                                 from None
                         for text in texts:
                             if text:
                                 pieces += 1
                                 yield Chunk(text=str(text))
-                        finish = next((f for f in finishes if f), finish)
+                        finish = finishes[0] if finishes else finish
             except httpx.HTTPError as e:
                 raise transport_error(e, where) from None
         if calls:

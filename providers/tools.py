@@ -13,7 +13,7 @@ def tool_arguments(text: str, where: str) -> dict[str, Any]:
     `BadResponse` (a model that wrote broken JSON may write it right next time)."""
     try:
         value = json.loads(text or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise BadResponse(f"{where}: the arguments are not valid JSON: {text[:80]!r}",
                           "retried automatically") from None
     if not isinstance(value, dict):

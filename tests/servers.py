@@ -2,7 +2,8 @@
 
 `ScriptServer` answers each request from a script (a list of behaviours, used in
 order, the last repeating): an OpenAI- or Anthropic-format stream, or a fault (429
-with Retry-After, 500, a slow body, a cut connection, malformed JSON). It records
+with Retry-After, 500, a slow body, a cut connection, malformed JSON, silence before
+or after the headers, a byte at a time, an HTML page, a body of many megabytes). It records
 every request and the client port it came from (one port, one TCP connection), so a
 test can prove what reached the network, and on how many connections. `tls_server`
 serves the same over HTTPS with a throw-away certificate.
@@ -27,7 +28,9 @@ from typing import Any
 class Behaviour:
     """What the server does with one request."""
 
-    kind: str = "openai"  # openai | anthropic | status | slow | cut | malformed
+    # openai | anthropic | status | slow | cut | malformed | hang | hang_after_headers
+    # | drip | html | huge
+    kind: str = "openai"
     text: str = "hello from the server"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -35,6 +38,14 @@ class Behaviour:
     usage: tuple[int, int] | None = (11, 5)  # None: the stream reports no usage
     keep_alive: bool = False  # streams: chunked, connection kept (else closed after)
     drop: bool = False  # close the connection after answering, without saying so
+    body: str | None = None  # status: this body instead of a JSON error
+    content_type: str = "application/json"  # status: the body's type
+    size: int = 50 << 20  # huge: bytes in the one event's line
+
+
+# What a web server answers at a wrong base_url: a page, with status 200.
+HTML_PAGE = ("<!DOCTYPE html><html><head><title>Welcome</title></head>"
+             "<body><h1>It works!</h1></body></html>")
 
 
 def openai_events(text: str, usage: tuple[int, int] | None, model: str = "m") -> list[str]:
@@ -84,11 +95,13 @@ def anthropic_events(text: str, usage: tuple[int, int], tool: bool = False) -> l
 class ScriptServer:
     """A threaded HTTP server on a free loopback port, driven by a script."""
 
-    def __init__(self, script: list[Behaviour]) -> None:
+    def __init__(self, script: list[Behaviour], get: Behaviour | None = None) -> None:
         self.script = script
+        self.get = get  # what a GET (the model list) meets; None: the list, or a 401
         self.requests: list[dict[str, Any]] = []
         self.gets: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # ends the handlers that hang on purpose
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -116,6 +129,12 @@ class ScriptServer:
             def do_GET(self) -> None:  # noqa: N802
                 """The model list (`podium models --check`); the key 'refused' gets 401."""
                 server.gets.append({"path": self.path, "headers": dict(self.headers)})
+                if server.get is not None:
+                    try:
+                        server.respond(self, server.get, {})
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 key = self.headers.get("x-api-key") or self.headers.get(
                     "authorization", "").removeprefix("Bearer ")
                 status = 401 if key == "refused" else 200
@@ -144,22 +163,48 @@ class ScriptServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
     def respond(self, h: BaseHTTPRequestHandler, b: Behaviour, body: dict[str, Any]) -> None:
         """Act out one behaviour."""
-        if b.delay and b.kind != "slow":
+        if b.delay and b.kind not in ("slow", "drip"):
             time.sleep(b.delay)
-        if b.kind == "status":
-            payload = json.dumps({"error": {"message": f"status {b.status}"}}).encode()
+        if b.kind == "hang":  # read the request, never answer
+            self.stopping.wait(60)
+            return
+        if b.kind in ("status", "html"):
+            default = HTML_PAGE if b.kind == "html" else json.dumps(
+                {"error": {"message": f"status {b.status}"}})
+            payload = (default if b.body is None else b.body).encode()
             h.send_response(b.status)
             for k, v in b.headers.items():
                 h.send_header(k, v)
-            h.send_header("content-type", "application/json")
+            h.send_header("content-type", "text/html" if b.kind == "html" else b.content_type)
             h.send_header("content-length", str(len(payload)))
             h.end_headers()
             h.wfile.write(payload)
+            return
+        if b.kind in ("hang_after_headers", "drip", "huge"):
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("connection", "close")
+            h.end_headers()
+            h.wfile.flush()
+            if b.kind == "hang_after_headers":
+                self.stopping.wait(60)
+            elif b.kind == "drip":  # a byte every `delay` s: never silent, never done
+                for byte in openai_events(b.text, b.usage)[0].encode() * 100:
+                    if self.stopping.wait(b.delay):
+                        return
+                    h.wfile.write(bytes([byte]))
+                    h.wfile.flush()
+            else:  # one event's line of `size` bytes, a megabyte at a time
+                h.wfile.write(b"data: ")
+                block = b"x" * (1 << 20)
+                for _ in range(b.size >> 20):
+                    h.wfile.write(block)
             return
         tool = "tools" in body
         text = b.text

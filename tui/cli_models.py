@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,14 @@ from podium.tui.cli_common import emit_json, friendly, make_engine, open_store
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array.")
-@click.option("--check", is_flag=True, help="Also try to reach each remote server.")
+@click.option("--check", is_flag=True, help="Also try to reach each remote server "
+              "(exit code 1 when one cannot be used: unreachable, or its key refused "
+              "or missing).")
 @click.pass_context
 @friendly
 def models(ctx: click.Context, as_json: bool, check: bool) -> None:
-    """The model catalog: the embedded model and those in config.toml."""
+    """The model catalog: the embedded model and those in config.toml. With --check,
+    exits 1 when a remote model cannot be used (unreachable, key refused or missing)."""
     if ctx.invoked_subcommand is not None:
         return
     from podium.core import paths
@@ -42,15 +46,23 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
         for name, state in _reachability(settings).items():
             row = next(r for r in rows if r["name"] == name)
             row["state"], row["available"] = state, state == "reachable"
+    # A remote that cannot be used (unreachable, key refused or missing) fails the check.
+    failed = check and any(not r["available"] for r in rows if r["provider"] != "llamacpp")
     if as_json:
         emit_json(rows)
-        return
-    for r in rows:
-        mark = "*" if r["default"] else " "
-        where = r["description"] or r["base_url"] or r["path"] or ""
-        click.echo(f"{mark} {r['name']:<16} {r['provider']:<9} {r['tier']:<6} "
-                   f"ctx {r['context']:<6} {r['state']:<12} {where}")
-    click.echo(f"\nconfig: {paths.config_file()}", err=True)
+    else:
+        # Each column as wide as its widest cell: a long state must not push its
+        # row's last column out of line.
+        name_w = max(16, *(len(str(r["name"])) for r in rows))
+        state_w = max(12, *(len(str(r["state"])) for r in rows))
+        for r in rows:
+            mark = "*" if r["default"] else " "
+            where = r["description"] or r["base_url"] or r["path"] or ""
+            click.echo(f"{mark} {r['name']:<{name_w}} {r['provider']:<9} {r['tier']:<6} "
+                       f"ctx {r['context']:<6} {r['state']:<{state_w}} {where}")
+        click.echo(f"\nconfig: {paths.config_file()}", err=True)
+    if failed:  # a script's `podium models --check && ...` must not go on
+        sys.exit(1)
 
 
 def _reachability(settings: Any) -> dict[str, str]:
@@ -68,13 +80,17 @@ def _reachability(settings: Any) -> dict[str, str]:
         try:
             states = await asyncio.gather(*(p.ping() for p in remote.values()),
                                           return_exceptions=True)
-            return {name: s if isinstance(s, str) else f"unreachable ({type(s).__name__})"
-                    for name, s in zip(remote, states, strict=True)}
+            return {name: _said(s) for name, s in zip(remote, states, strict=True)}
         finally:
             for client in owned:
                 await client.aclose()
 
     return asyncio.run(ask()) if remote else {}
+
+
+def _said(state: str | BaseException) -> str:
+    """A ping's answer, or what it raised, as a state for the table."""
+    return state if isinstance(state, str) else f"unreachable ({type(state).__name__})"
 
 
 @models.command("add")
@@ -97,8 +113,14 @@ def models_add(name: str, path: str | None, provider: str | None, base_url: str 
     from podium.core import paths
     from podium.core.config import load_settings
     from podium.core.errors import ConfigError
+    from podium.providers.http import url_problem
 
     provider = provider or ("llamacpp" if path else "openai")
+    problem = url_problem(base_url) if base_url is not None else None
+    if problem:
+        raise ConfigError(f"--base-url {base_url!r} is not a server's URL: {problem}",
+                          "give the API's root, e.g. https://api.openai.com/v1 or "
+                          "http://127.0.0.1:8080/v1")
     fields: dict[str, Any] = {"provider": provider, "context": context}
     if path:
         fields["path"] = str(Path(path).resolve())

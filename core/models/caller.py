@@ -57,6 +57,7 @@ class ModelCaller:
     cost: float = 0.0
     decisions: list[Decision] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)  # models that actually answered
+    failed: dict[str, ProviderError] = field(default_factory=dict)  # fallen back from, why
 
     async def generate(self, options: ModelOptions, messages: list[Message], *,
                        schema: dict[str, Any] | None = None, temperature: float | None = None,
@@ -114,6 +115,7 @@ class ModelCaller:
                                                    self.hub.limiter(name),
                                                    self.hub.call_timeout(name))
             except ProviderError as e:
+                self.failed[name] = e
                 following = [m for m in chain[i + 1:] if m in self.hub.providers]
                 if not following:
                     raise
@@ -272,25 +274,37 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
                             limiter: RateLimiter | None = None,
                             timeout: float | None = None,
                             policy: RetryPolicy = CALL_POLICY) -> ModelResponse:
-    """One call, under the model's request rate and whole-call timeout, retried by
-    `policy` (which honours Retry-After up to a cap, so a long wait becomes a
-    fallback instead)."""
+    """One call, under the model's request rate, retried by `policy` (which honours
+    Retry-After up to a cap, so a long wait becomes a fallback instead). `timeout`
+    bounds the whole call, its retries and their waits included: a server that never
+    answers costs one timeout, not one per try, and a wait that would end past it is
+    not taken (the error stands at once)."""
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
     tries = 0
     while True:
         try:
-            if limiter is not None:
-                await limiter.acquire()
+            if limiter is not None and tries == 0:
+                await limiter.acquire()  # our own pacing, before the clock starts
             if timeout is None:
                 return await collect(provider, request, on_text)
+            if deadline is None:
+                deadline = loop.time() + timeout
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout_at(deadline):
+                    if limiter is not None and tries > 0:
+                        await limiter.acquire()
                     return await collect(provider, request, on_text)
             except TimeoutError:
-                raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s",
-                              "raise the model's timeout in config.toml") from None
+                raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s"
+                              + (f" ({tries + 1} tries)" if tries else ""),
+                              f"raise `timeout` under [models.{provider.name}] in "
+                              "config.toml, or add a fallback model") from None
         except ProviderError as e:
             delay = policy.delay(tries, e)
             if delay is None:
                 raise
+            if deadline is not None and loop.time() + delay >= deadline:
+                raise  # the wait alone would pass the model's timeout
             tries += 1
             await asyncio.sleep(delay)

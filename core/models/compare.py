@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from podium.core.errors import PodiumError, StoreError
+from podium.core.errors import PodiumError, StoreError, Timeout, Unavailable
 from podium.core.models.caller import ModelCaller
 from podium.core.models.hub import ModelHub
 from podium.core.models.neighbours import Example, Neighbours, shipped
@@ -60,9 +60,7 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     latency = (time.perf_counter() - started) * 1000
     tiers = {hub.providers[m].tier for m in ctx.answered if m in hub.providers}
     if tiers != {other}:  # nothing answered, or a fallback answered on the same tier
-        why = "; ".join(ctx.decisions[-1].reasons) if ctx.decisions else "no decision"
-        raise PodiumError(f"no {other} model could answer ({why})",
-                          "add one with `podium models add`" if other == "remote" else None)
+        raise _no_answer(hub, ctx, other)
     model = ",".join(sorted(set(ctx.answered)))
     source_text = str(getattr(step, "prompt", None) or getattr(step, "input", ""))
     store.add_comparison(run.id, step_id, original_model=record.model,
@@ -76,6 +74,28 @@ async def compare(store: Store, hub: ModelHub, run_id: str, step_id: str) -> tup
     fresh = Side(model, other, result.output, ctx.usage.input_tokens,
                  ctx.usage.output_tokens, ctx.cost, latency)
     return original, fresh
+
+
+def _no_answer(hub: ModelHub, ctx: ModelCaller, tier: str) -> PodiumError:
+    """Why no model of `tier` answered: those tried and what they said (a remote that
+    cannot be reached is unreachable, not missing), those without a key, or none."""
+    tried = {m: e for m, e in ctx.failed.items()
+             if m in hub.providers and hub.providers[m].tier == tier}
+    if tried:
+        unreachable = all(isinstance(e, (Unavailable, Timeout)) for e in tried.values())
+        names = ", ".join(tried)
+        said = "; ".join(e.message for e in tried.values())
+        return PodiumError(f"no {tier} model could answer: {names} "
+                           f"{'is unreachable' if unreachable else 'failed'} ({said})",
+                           "check it with `podium models --check`, then compare again"
+                           if tier == "remote" else None)
+    why = "; ".join(ctx.decisions[-1].reasons) if ctx.decisions else "no decision"
+    configured = any(p.tier == tier for p in hub.providers.values())
+    if tier == "remote" and not configured:
+        hint = ("give it its key, or add one with `podium models add`" if hub.unavailable
+                else "add one with `podium models add`")
+        return PodiumError(f"no remote model can be used ({why})", hint)
+    return PodiumError(f"no {tier} model could answer ({why})")
 
 
 def judge(store: Store, run_id: str, step_id: str, verdict: str) -> None:
