@@ -232,7 +232,7 @@ def test_models_check_reports_reachability(podium_home: Path) -> None:
     (podium_home / "config.toml").write_text(
         '[models.odd]\nprovider = "openai"\nbase_url = "http://127.0.0.1:99999/v1"\n')
     odd = podium(podium_home, "models", "--check", "--json")
-    assert odd.returncode == 0 and "Traceback" not in odd.stderr, odd.stderr
+    assert odd.returncode == 1 and "Traceback" not in odd.stderr, odd.stderr
     assert as_json(odd)[-1]["state"].startswith("unreachable")
 
 

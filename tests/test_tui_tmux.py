@@ -18,9 +18,13 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 RECIPE = '[steps.hello]\nkind = "template"\ntemplate = "hello from tmux"\n'
 
 
+# A fixed COLUMNS or LINES (pytest's own, say) would override the terminal's real size.
+CLEAN = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+
+
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", "podium-test", *args], capture_output=True,
-                          text=True, check=True).stdout
+                          text=True, check=True, env=CLEAN).stdout
 
 
 def screen_until(text: str, seconds: float = 15.0) -> str:
@@ -47,9 +51,13 @@ def test_podium_opens_the_app_in_a_terminal(size: tuple[int, int], tmp_path: Pat
     tmux("-f", "/dev/null", "new-session", "-d", "-s", "app", "-x", str(width), "-y",
          str(height), "-e", f"PODIUM_HOME={home}", "-e", "TERM=xterm-256color", PODIUM)
     tmux("set-option", "-t", "app", "status", "off")
+    tmux("set-option", "-t", "app", "window-size", "manual")
+    tmux("resize-window", "-t", "app", "-x", str(width), "-y", str(height))
     try:
         shown = screen_until("hello")  # the run's recipe name in the table
         assert "Podium" in shown and "succeeded" in shown
+        title = shown.splitlines()[0]
+        assert title.index("Podium") > width // 2 - 20  # drawn across the whole width
         assert "Keys" in shown and "New run" in shown  # the footer made it onto the screen
         tmux("send-keys", "-t", "app", "Enter")
         shown = screen_until("hello from tmux")  # the step's output in the run screen

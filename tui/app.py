@@ -99,11 +99,12 @@ class PodiumApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Podium"
     COMMANDS = App.COMMANDS | {PodiumCommands}
-    BINDINGS = [Binding("R", "show_runs", "Runs"),
+    # The footer shows what fits at 80 columns; `?` and the palette list the rest.
+    BINDINGS = [Binding("R", "show_runs", "Runs", show=False),
                 Binding("v", "show_review", "Review queue"),
                 Binding("n", "show_recipes", "New run"),
                 Binding("c", "show_chat", "Chat"),
-                Binding("M", "show_models", "Models"),
+                Binding("M", "show_models", "Models", show=False),
                 Binding("question_mark", "keys", "Keys"),
                 Binding("q", "quit", "Quit")]
 
