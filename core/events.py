@@ -45,6 +45,15 @@ class StepText(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StepNote(Event):
+    """What a running step is waiting on, for a person watching: the local model's turn,
+    a retry of a model call, a fallback to another model."""
+
+    step_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class StepRetrying(Event):
     """An attempt failed and another follows after `delay` seconds."""
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
@@ -55,8 +55,9 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 @contextmanager
-def _machine_turn() -> Iterator[None]:
-    """Hold the machine-wide local-model lock for one call.
+def _machine_turn(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the machine-wide local-model lock for one call; `on_wait` hears, once, that
+    another process has it and this call waits its turn.
 
     llama.cpp's threads spin while they wait for each other; two processes generating
     at once on the same cores slowed each other down more than tenfold (measured: the
@@ -73,7 +74,13 @@ def _machine_turn() -> Iterator[None]:
     # Machine-wide, not per PODIUM_HOME: the cores are shared whatever the database.
     lock = Path(tempfile.gettempdir()) / f"podium-llama-{os.getuid()}.lock"
     with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait("waiting for the local model: another Podium process on this "
+                        "machine is generating (one at a time, whatever the database)")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -122,6 +129,9 @@ def _load(path: str, n_ctx: int, threads: int | None, gpu_layers: int,
             _LOCKS[path] = threading.Lock()
         llama = _LOADED[path]
         return _Loaded(llama, _LOCKS[path], _formatter(path))
+
+
+_BUSY: dict[str, int] = {}  # model file -> calls of this process started and not ended
 
 
 def _executor(path: str) -> ThreadPoolExecutor:
@@ -250,38 +260,47 @@ class LlamaCppProvider:
     def _generate(self, request: ModelRequest, put: Any, cancelled: threading.Event) -> None:
         """Runs in a worker thread: stream pieces through `put`, then usage."""
         model = self._model()
-        with model.lock, _machine_turn():
-            tokens, stop = self._prompt_tokens(model, request)
-            counted = [0]
 
-            def count(_ids: Any, scores: Any) -> Any:
-                counted[0] += 1
-                return scores
+        def waiting(note: str) -> None:
+            put(Chunk(note=note))
 
-            grammar = None
-            if request.schema is not None:
-                grammar = _grammar(json.dumps(request.schema))
-            max_tokens = min(request.max_tokens, self.context - len(tokens))
-            recorder = _Logprobs(model.llama, request.top_logprobs) if (
-                request.top_logprobs > 0) else None
-            stream = model.llama.create_completion(
-                tokens, max_tokens=max_tokens, temperature=request.temperature,
-                stop=stop, stream=True, grammar=grammar,
-                logits_processor=[count] + ([recorder] if recorder else []),
-                seed=request.seed if request.seed is not None else 0xC0FFEE)
-            finish = None
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                if choice.get("text"):
-                    put(Chunk(text=choice["text"]))
-                finish = choice.get("finish_reason") or finish
-                if cancelled.is_set():
-                    finish = "cancelled"
-                    break
-            logprobs = recorder.finish(greedy=request.temperature <= 0 and grammar is None) \
-                if recorder else ()
-            put(Chunk(usage=Usage(len(tokens), counted[0]), finish_reason=finish or "stop",
-                      logprobs=logprobs))
+        with model.lock, _machine_turn(waiting):
+            self._generate_turn(model, request, put, cancelled)
+
+    def _generate_turn(self, model: _Loaded, request: ModelRequest, put: Any,
+                       cancelled: threading.Event) -> None:
+        """The generation itself, once this call has the model and the machine's turn."""
+        tokens, stop = self._prompt_tokens(model, request)
+        counted = [0]
+
+        def count(_ids: Any, scores: Any) -> Any:
+            counted[0] += 1
+            return scores
+
+        grammar = None
+        if request.schema is not None:
+            grammar = _grammar(json.dumps(request.schema))
+        max_tokens = min(request.max_tokens, self.context - len(tokens))
+        recorder = _Logprobs(model.llama, request.top_logprobs) if (
+            request.top_logprobs > 0) else None
+        stream = model.llama.create_completion(
+            tokens, max_tokens=max_tokens, temperature=request.temperature,
+            stop=stop, stream=True, grammar=grammar,
+            logits_processor=[count] + ([recorder] if recorder else []),
+            seed=request.seed if request.seed is not None else 0xC0FFEE)
+        finish = None
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            if choice.get("text"):
+                put(Chunk(text=choice["text"]))
+            finish = choice.get("finish_reason") or finish
+            if cancelled.is_set():
+                finish = "cancelled"
+                break
+        logprobs = recorder.finish(greedy=request.temperature <= 0 and grammar is None) \
+            if recorder else ()
+        put(Chunk(usage=Usage(len(tokens), counted[0]), finish_reason=finish or "stop",
+                  logprobs=logprobs))
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         """Stream the answer from a worker thread."""
@@ -300,6 +319,10 @@ class LlamaCppProvider:
             finally:
                 put(_DONE)
 
+        if _BUSY.get(self.path):  # calls of this process queue for the model's one thread
+            yield Chunk(note=f"waiting for the local model: another step is generating "
+                        f"on {self.name}")
+        _BUSY[self.path] = _BUSY.get(self.path, 0) + 1
         _executor(self.path).submit(work)
         try:
             while True:
@@ -312,6 +335,7 @@ class LlamaCppProvider:
         finally:
             # Cancelled or closed early: stop generating at the next token.
             cancelled.set()
+            _BUSY[self.path] -= 1
 
     async def score_choices(self, request: ModelRequest,
                             choices: list[str]) -> tuple[list[float], Usage]:

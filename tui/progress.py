@@ -18,6 +18,7 @@ from podium.core.events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    StepNote,
     StepRetrying,
     StepStarted,
     StepText,
@@ -39,6 +40,8 @@ class Row:
     seconds: float | None = None
     text: str = ""
     note: str = ""
+    waiting_on: str = ""  # what a running step waits for (a turn, a retry, a fallback)
+    fell_back: str = ""  # kept to the end: the answer came from another model
 
 
 @dataclass
@@ -92,9 +95,18 @@ class Progress:
             row = self.rows.setdefault(event.step_id, Row())
             row.status, row.kind, row.started, row.text = "running", event.kind, \
                 time.monotonic(), ""
+            row.waiting_on = ""
         elif isinstance(event, StepText):
             row = self.rows[event.step_id]
             row.text = (row.text + event.text)[-200:]
+            row.waiting_on = ""  # it answers now
+        elif isinstance(event, StepNote):
+            row = self.rows.setdefault(event.step_id, Row())
+            row.waiting_on = event.text
+            if event.text.startswith("fell back"):
+                row.fell_back = event.text
+            if not self.live:
+                self._line(f"  … {event.step_id}: {event.text}")
         elif isinstance(event, StepRetrying):
             row = self.rows[event.step_id]
             row.status, row.note = "retrying", f"retry in {event.delay:.1f}s: {event.error}"
@@ -118,8 +130,11 @@ class Progress:
         elif row.started is not None:
             row.seconds = time.monotonic() - row.started
         row.note = event.error or event.reason or ""
+        row.waiting_on = ""
         if event.status == "succeeded":
             row.text = preview(event.output)
+            if row.fell_back and not row.note:
+                row.note = row.fell_back
         if not self.live:
             bits = [f"  {ICONS.get(event.status, '?')} {event.step_id:<18} {event.status:<9}"]
             if row.model:
@@ -153,7 +168,7 @@ class Progress:
                      "running": "cyan", "retrying": "yellow",
                      "waiting": "yellow"}.get(row.status, "")
             tail = row.note if row.status in ("failed", "skipped", "retrying", "waiting") \
-                else row.text
+                else row.waiting_on or (f"({row.fell_back}) " if row.fell_back else "") + row.text
             table.add_row(ICONS.get(row.status, "?"), Text(sid), Text(row.status, style=style),
                           Text(row.model), str(row.tokens or ""),
                           f"{seconds:.1f}s" if seconds is not None else "",

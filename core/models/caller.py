@@ -52,6 +52,9 @@ class ModelCaller:
     run_id: str
     values: dict[str, Any] = field(default_factory=dict)
     on_text: Callable[[str], None] | None = None
+    # What a person watching should know while nothing streams: a wait, a retry, a
+    # fallback ("retrying big in 2.0 s: ...", "fell back to smollm2: cannot connect").
+    on_note: Callable[[str], None] | None = None
     attempt: int = 1
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
@@ -113,13 +116,16 @@ class ModelCaller:
             try:
                 response = await call_with_retries(current, request, on_text,
                                                    self.hub.limiter(name),
-                                                   self.hub.call_timeout(name))
+                                                   self.hub.call_timeout(name),
+                                                   on_note=self.on_note)
             except ProviderError as e:
                 self.failed[name] = e
                 following = [m for m in chain[i + 1:] if m in self.hub.providers]
                 if not following:
                     raise
                 nxt = following[0]
+                if self.on_note is not None:
+                    self.on_note(f"fell back to {nxt}: {e.message}")
                 decision = Decision(nxt, self.hub.providers[nxt].tier, decision.score,
                                     decision.reasons + (f"fell back from {name}: {e.message}",))
                 self.decisions.append(decision)
@@ -273,7 +279,8 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
                             on_text: Callable[[str], None] | None,
                             limiter: RateLimiter | None = None,
                             timeout: float | None = None,
-                            policy: RetryPolicy = CALL_POLICY) -> ModelResponse:
+                            policy: RetryPolicy = CALL_POLICY, *,
+                            on_note: Callable[[str], None] | None = None) -> ModelResponse:
     """One call, under the model's request rate, retried by `policy` (which honours
     Retry-After up to a cap, so a long wait becomes a fallback instead). `timeout`
     bounds the whole call, its retries and their waits included: a server that never
@@ -287,14 +294,14 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
             if limiter is not None and tries == 0:
                 await limiter.acquire()  # our own pacing, before the clock starts
             if timeout is None:
-                return await collect(provider, request, on_text)
+                return await collect(provider, request, on_text, on_note)
             if deadline is None:
                 deadline = loop.time() + timeout
             try:
                 async with asyncio.timeout_at(deadline):
                     if limiter is not None and tries > 0:
                         await limiter.acquire()
-                    return await collect(provider, request, on_text)
+                    return await collect(provider, request, on_text, on_note)
             except TimeoutError:
                 raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s"
                               + (f" ({tries + 1} tries)" if tries else ""),
@@ -307,4 +314,6 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
             if deadline is not None and loop.time() + delay >= deadline:
                 raise  # the wait alone would pass the model's timeout
             tries += 1
+            if on_note is not None:
+                on_note(f"retrying {provider.name} in {delay:.1f} s: {e.message}")
             await asyncio.sleep(delay)

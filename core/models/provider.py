@@ -89,13 +89,16 @@ class TokenLogprob:
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """A piece of a streamed answer. The last chunk carries `usage` and `finish_reason`;
-    tool calls come whole, once their arguments have all arrived."""
+    tool calls come whole, once their arguments have all arrived. A `note` says what
+    the backend is doing before it can answer (waiting for the machine's turn at the
+    local model), for a person watching."""
 
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprob, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +134,17 @@ class Provider(Protocol):
 
 
 async def collect(provider: Provider, request: ModelRequest,
-                  on_text: Any = None) -> ModelResponse:
-    """Run `provider.stream` to the end, calling `on_text(piece)` for each piece of text."""
+                  on_text: Any = None, on_note: Any = None) -> ModelResponse:
+    """Run `provider.stream` to the end, calling `on_text(piece)` for each piece of text
+    and `on_note(note)` for each note on what the backend is doing."""
     parts: list[str] = []
     usage = Usage()
     finish: str | None = None
     logprobs: list[TokenLogprob] = []
     calls: list[ToolCall] = []
     async for chunk in provider.stream(request):
+        if chunk.note and on_note is not None:
+            on_note(chunk.note)
         calls.extend(chunk.tool_calls)
         if chunk.text:
             parts.append(chunk.text)

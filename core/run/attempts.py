@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podium.core.errors import PodiumError, StepError, StepTimeout
-from podium.core.events import Event, StepRetrying, StepStarted, StepText
+from podium.core.events import Event, StepNote, StepRetrying, StepStarted, StepText
 from podium.core.models.caller import ModelCaller
 from podium.core.models.hub import ModelHub
 from podium.core.models.provider import Usage
@@ -59,7 +59,8 @@ class StepRun:
         while True:
             self.emit(StepStarted(self.run_id, sid, step.kind, attempt))
             caller = ModelCaller(self.hub, self.run_id, self.values,
-                                 on_text=self._text_sink(sid), attempt=tries + 1)
+                                 on_text=self._text_sink(sid), attempt=tries + 1,
+                                 on_note=self._note_sink(sid))
             ctx = StepContext(self.run_id, sid, self.values, caller, feedback or [],
                               self.access)
             started = time.perf_counter()
@@ -105,6 +106,12 @@ class StepRun:
                 self.store.add_attempt(self.run_id, sid, attempt)
             else:
                 self.store.start_step(self.run_id, sid, attempt)
+
+    def _note_sink(self, sid: str) -> Callable[[str], None]:
+        def sink(text: str) -> None:
+            self.emit(StepNote(self.run_id, sid, text))
+
+        return sink
 
     def _text_sink(self, sid: str) -> Callable[[str], None]:
         parts: list[str] = []

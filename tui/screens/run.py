@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
-from podium.core.events import StepText
+from podium.core.events import StepNote, StepText
 from podium.core.store import StepRecord
 from podium.tui.data import RunView
 from podium.tui.messages import EngineEvent
@@ -162,6 +162,12 @@ class RunScreen(LiveScreen):
     def _event(self, message: EngineEvent) -> None:
         event = message.event
         if getattr(event, "run_id", None) != self.run_id:
+            return
+        if isinstance(event, StepNote):
+            self.streamed[event.step_id] = f"({event.text})\n"
+            step = self.selected()
+            if step is not None and step.step_id == event.step_id:
+                self._detail()
             return
         if isinstance(event, StepText):
             self.streamed[event.step_id] = self.streamed.get(event.step_id, "") + event.text
