@@ -54,7 +54,8 @@ def test_podium_opens_the_app_in_a_terminal(size: tuple[int, int], tmp_path: Pat
     tmux("set-option", "-t", "app", "window-size", "manual")
     tmux("resize-window", "-t", "app", "-x", str(width), "-y", str(height))
     try:
-        shown = screen_until("hello")  # the run's recipe name in the table
+        screen_until("hello")  # the run's recipe name in the table
+        shown = screen_until("Keys")  # and the footer, drawn a moment later
         assert "Podium" in shown and "succeeded" in shown
         title = shown.splitlines()[0]
         assert title.index("Podium") > width // 2 - 20  # drawn across the whole width
