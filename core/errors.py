@@ -12,6 +12,7 @@
      └── ProviderError     a model backend failed; `retryable` says if trying again may help
           ├── RateLimited(retry_after)
           ├── Timeout
+          │    └── CallTimedOut  the whole call, retries included, ran out (not retried)
           ├── Unavailable
           │    └── ModelMissing   the model file is not there (waiting will not help)
           ├── BadResponse
@@ -152,6 +153,14 @@ class Timeout(ProviderError):
     """The backend did not answer in time."""
 
     retryable = True
+
+
+class CallTimedOut(Timeout):
+    """A model call ran past its whole `timeout`, its own retries included: a step
+    retry would only wait as long again, so it is not retried (a routed call still
+    falls back)."""
+
+    retryable = False
 
 
 class Unavailable(ProviderError):

@@ -248,3 +248,12 @@ def test_every_fault_at_once_from_the_command_line(podium_home: Path,
         assert fault.says in (step["error"] or ""), step
     for text in NOT_PRINTED:
         assert text not in ran.stdout + ran.stderr + shown.stdout + shown.stderr, text
+
+
+def test_a_pinned_step_is_not_retried_after_its_whole_call_timed_out() -> None:
+    """Item 4: a silent server holds a pinned step for one model `timeout`, not one per
+    step retry (the call's own retries are already inside that timeout)."""
+    from podium.core.errors import CallTimedOut, Timeout
+
+    assert issubclass(CallTimedOut, Timeout) and not CallTimedOut.retryable
+    assert Timeout.retryable  # a single read that timed out may still be tried again

@@ -564,3 +564,20 @@ def test_daily_usage_counts_each_day_and_fills_the_gaps(store: Store, pair: Reci
     usage = store.daily_usage(3)
     assert [day for day, _, _ in usage][-1] == today and len(usage) == 3
     assert usage[-1][1:] == (7, 0.25) and usage[0][1:] == (0, 0.0)
+
+
+def test_big_inputs_are_stored_once_and_read_back(store: Store, pair: Recipe) -> None:
+    """Issue 13, item 9: a big input lives once, as an artifact; the run row stays
+    small however often it is updated."""
+    text = "ü" * 2_000_000
+    run_id = store.create_run(pair, {"text": text}, pair.plan.order)
+    for _ in range(3):
+        store.claim_run(run_id, force=True)
+        store.finish_run(run_id, "failed", None, "x")
+    assert store.get_run(run_id).inputs == {"text": text}
+    row = store.conn.execute("SELECT length(inputs) FROM runs WHERE id = ?", (run_id,))
+    assert row.fetchone()[0] < 200
+    stored = store.conn.execute("SELECT SUM(size) FROM artifacts").fetchone()[0]
+    assert len(text) <= stored < len(text) * 1.1
+    small = store.create_run(pair, {"text": "hi"}, pair.plan.order)
+    assert store.get_run(small).inputs == {"text": "hi"}

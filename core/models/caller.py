@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.core.errors import ConfigError, ProviderError, StepError, Timeout
+from podium.core.errors import CallTimedOut, ConfigError, ProviderError, StepError
 from podium.core.models import answer_checks
 from podium.core.models.hub import ModelHub, RateLimiter
 from podium.core.models.provider import (
@@ -303,7 +303,7 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
                         await limiter.acquire()
                     return await collect(provider, request, on_text, on_note)
             except TimeoutError:
-                raise Timeout(f"{provider.name}: no complete answer in {timeout:g} s"
+                raise CallTimedOut(f"{provider.name}: no complete answer in {timeout:g} s"
                               + (f" ({tries + 1} tries)" if tries else ""),
                               f"raise `timeout` under [models.{provider.name}] in "
                               "config.toml, or add a fallback model") from None

@@ -41,8 +41,13 @@ from podium.core.store.records import (
     dumps,
     new_run_id,
     pid_alive,
+    put_artifact,
 )
 from podium.core.store.reviews import ReviewQueue
+
+# Inputs bigger than this (as JSON) are kept as an artifact the run refers to.
+INLINE_INPUTS = 16_384
+ARTIFACT_KEY = "$podium-artifact"  # no recipe input can be called this
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -184,14 +189,20 @@ class Store(ReviewQueue, Conversations):
         """Store the pinned recipe, the run and its pending steps; return the run id."""
         run_id = new_run_id()
         now = time.time()
+        stored = dumps(inputs)
         with self._write() as c:
+            if len(stored) > INLINE_INPUTS:
+                # Big inputs live once, content-addressed, and the run row stays small:
+                # each update of a row rewrites all of it, and a 4 MB row rewritten at
+                # claim and finish left three copies in the file.
+                stored = dumps({ARTIFACT_KEY: put_artifact(c, inputs, now)})
             c.execute("INSERT OR IGNORE INTO recipes (hash, name, path, source, created_at) "
                       "VALUES (?, ?, ?, ?, ?)",
                       (recipe.hash, recipe.name, recipe.path, recipe.source, now))
             c.execute("INSERT INTO runs (id, recipe_name, recipe_hash, recipe_path, status, "
                       "inputs, created_at, pid, host, parent_run_id, input_tokens, "
                       "output_tokens, cost) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, 0, 0, 0)",
-                      (run_id, recipe.name, recipe.hash, recipe.path, dumps(inputs), now,
+                      (run_id, recipe.name, recipe.hash, recipe.path, stored, now,
                        os.getpid(), HOST, parent_run_id))
             c.executemany("INSERT INTO steps (run_id, step_id, kind, position, status, "
                           "input_tokens, output_tokens, cost, attempts) "
@@ -296,6 +307,8 @@ class Store(ReviewQueue, Conversations):
         cols = [d[0] for d in self.conn.execute("SELECT * FROM runs LIMIT 0").description]
         d = {k: v for k, v in zip(cols, row, strict=True) if k in RUN_FIELDS}
         d["inputs"] = json.loads(d["inputs"] or "{}")
+        if isinstance(d["inputs"], dict) and list(d["inputs"]) == [ARTIFACT_KEY]:
+            d["inputs"] = self.artifact(d["inputs"][ARTIFACT_KEY])
         d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else None
         if d["finished_at"] is None:  # still going, or killed: sum what the steps have
             row = self.conn.execute("SELECT COALESCE(SUM(input_tokens), 0), "
