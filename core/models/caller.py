@@ -289,6 +289,7 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
     loop = asyncio.get_running_loop()
     deadline: float | None = None
     tries = 0
+    last: ProviderError | None = None  # what the tries before this one ended in
     while True:
         try:
             if limiter is not None and tries == 0:
@@ -304,10 +305,12 @@ async def call_with_retries(provider: Provider, request: ModelRequest,
                     return await collect(provider, request, on_text, on_note)
             except TimeoutError:
                 raise CallTimedOut(f"{provider.name}: no complete answer in {timeout:g} s"
-                              + (f" ({tries + 1} tries)" if tries else ""),
-                              f"raise `timeout` under [models.{provider.name}] in "
-                              "config.toml, or add a fallback model") from None
+                                   + (f" ({tries + 1} tries; before: {last.message})"
+                                      if last is not None else ""),
+                                   f"raise `timeout` under [models.{provider.name}] in "
+                                   "config.toml, or add a fallback model") from None
         except ProviderError as e:
+            last = e
             delay = policy.delay(tries, e)
             if delay is None:
                 raise
