@@ -11,18 +11,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from podium.core.events import (
-    Event,
-    RunFinished,
-    RunStarted,
-    StepFinished,
-    StepNote,
-    StepRetrying,
-    StepStarted,
-    StepText,
-)
+if TYPE_CHECKING:
+    from podium.core.events import Event
+
 
 ICONS = {"pending": "·", "running": "▶", "succeeded": "✓", "failed": "✗", "skipped": "↷",
          "cancelled": "■", "retrying": "↻", "waiting": "⏸"}
@@ -83,6 +76,18 @@ class Progress:
 
     def __call__(self, event: Event) -> None:
         """The engine's `on_event` callback."""
+        # Imported here, not at the top: `podium --help` reaches this module through the
+        # CLI's views and should not pay for the engine's event classes.
+        from podium.core.events import (
+            RunFinished,
+            RunStarted,
+            StepFinished,
+            StepNote,
+            StepRetrying,
+            StepStarted,
+            StepText,
+        )
+
         self.run_id = event.run_id
         if isinstance(event, RunStarted):
             for sid in event.steps:
@@ -120,7 +125,7 @@ class Progress:
         if self._live is not None:
             self._live.update(self._table())
 
-    def _finished(self, event: StepFinished) -> None:
+    def _finished(self, event: Any) -> None:
         row = self.rows.setdefault(event.step_id, Row())
         row.status = event.status
         row.model = event.model or ""
