@@ -118,7 +118,6 @@ class RunScreen(LiveScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("", "step", "kind", "status", "model", "tokens", "took")
         table.focus()
         super().on_mount()
 
@@ -131,13 +130,23 @@ class RunScreen(LiveScreen):
         self.run_id = run.id
         self.title = f"run {run.id}"
         self.sub_title = f"{run.recipe_name} · {run.shown_status}"
+        table = self.query_one(DataTable)
+        if not table.columns:
+            # Fixed widths, the step column as wide as the longest id: a table of
+            # hundreds of steps is then not measured cell by cell each time it is
+            # filled (most of the time of opening a long run).
+            longest = max((len(s.step_id) for s in data.steps), default=4)
+            for label, width in (("", 1), ("step", min(max(longest, 4), 24)),
+                                 ("status", 9), ("kind", 8), ("model", 10), ("tokens", 6),
+                                 ("took", 6)):
+                table.add_column(label, width=width)
         rows: dict[str, Cells] = {
-            s.step_id: (GLYPHS.get(s.status, "?"), s.step_id, s.kind, s.status,
+            s.step_id: (GLYPHS.get(s.status, "?"), s.step_id, s.status, s.kind,
                         s.model or "-", str(s.input_tokens + s.output_tokens) if
                         s.input_tokens + s.output_tokens else "-",
                         f"{s.latency_ms / 1000:.2f}s" if s.latency_ms is not None else "-")
             for s in data.steps}
-        self.shown = sync_table(self.query_one(DataTable), rows, self.shown)
+        self.shown = sync_table(table, rows, self.shown)
         drawn = self.query_one("#timeline", Static)
         drawn.update(timeline(data.steps, drawn.content_size.width or 40))
         self._detail()
