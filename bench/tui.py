@@ -124,6 +124,7 @@ async def in_app(db: Path) -> dict[str, list[float]]:
     from podium.core.store import Store
     from podium.tui.app import make_app
     from podium.tui.factory import make_engine
+    from podium.tui.screens.run import RunScreen
 
     store = Store(db)
     out: dict[str, list[float]] = {"open": [], "idle": [], "model": [], "fanout": []}
@@ -154,8 +155,7 @@ async def in_app(db: Path) -> dict[str, list[float]]:
             ids = [r.id for r in store.list_runs(limit=20) if r.recipe_name == "long"]
             t0 = time.perf_counter()
             app.open_run(ids[0])
-            await pilot.pause()
-            while not (app.screen.query(DataTable) and
+            while not (isinstance(app.screen, RunScreen) and app.screen.query(DataTable) and
                        app.screen.query_one(DataTable).row_count == CHAIN):
                 await asyncio.sleep(0.002)
             out["open"].append(time.perf_counter() - t0)
