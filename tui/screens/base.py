@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
 from textual import work
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
 POLL_S = 0.4
 
 Cells = tuple[str | Text, ...]
+T = TypeVar("T")
+
+
+def under_cursor(table: DataTable[Any], items: Sequence[T]) -> T | None:
+    """The item of `items` (in the table's row order) under the table's cursor."""
+    if not items:
+        return None
+    return items[min(max(table.cursor_row, 0), len(items) - 1)]
 
 
 def sync_table(table: DataTable[Any], rows: dict[str, Cells],

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from podium.core.errors import RecipeError, RecipeErrors
 from podium.core.recipe.schema import Recipe
+from podium.tui.screens.base import under_cursor
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,7 @@ class RecipesScreen(Screen[None]):
         self._detail()
 
     def selected(self) -> Found | None:
-        if not self.found:
-            return None
-        return self.found[min(max(self.query_one(DataTable).cursor_row, 0),
-                              len(self.found) - 1)]
+        return under_cursor(self.query_one(DataTable), self.found)
 
     @on(DataTable.RowHighlighted)
     def _detail(self) -> None:

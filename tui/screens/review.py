@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from podium.core.store import ReviewRecord
-from podium.tui.screens.base import Cells, LiveScreen, sync_table
+from podium.tui.screens.base import Cells, LiveScreen, sync_table, under_cursor
 
 
 def age(ts: float) -> str:
@@ -84,10 +84,7 @@ class ReviewScreen(LiveScreen):
 
     def selected(self) -> ReviewRecord | None:
         """The item under the cursor."""
-        if not self.items:
-            return None
-        row = self.query_one(DataTable).cursor_row
-        return self.items[min(max(row, 0), len(self.items) - 1)]
+        return under_cursor(self.query_one(DataTable), self.items)
 
     def _detail(self) -> None:
         item = self.selected()

@@ -18,7 +18,7 @@ from podium.core.events import StepNote, StepText
 from podium.core.store import StepRecord
 from podium.tui.data import RunView
 from podium.tui.messages import EngineEvent
-from podium.tui.screens.base import Cells, LiveScreen, sync_table
+from podium.tui.screens.base import Cells, LiveScreen, sync_table, under_cursor
 from podium.tui.screens.runs import GLYPHS
 
 
@@ -153,10 +153,7 @@ class RunScreen(LiveScreen):
 
     def selected(self) -> StepRecord | None:
         """The step under the cursor."""
-        if self.view is None or not self.view.steps:
-            return None
-        row = self.query_one(DataTable).cursor_row
-        return self.view.steps[min(max(row, 0), len(self.view.steps) - 1)]
+        return under_cursor(self.query_one(DataTable), self.view.steps if self.view else [])
 
     def _detail(self) -> None:
         step = self.selected()
