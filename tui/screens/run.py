@@ -105,6 +105,7 @@ class RunScreen(LiveScreen):
         self.view: RunView | None = None
         self.streamed: dict[str, str] = {}
         self.shown: dict[str, Cells] = {}
+        self._due = False  # a read is scheduled after engine events
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -181,6 +182,12 @@ class RunScreen(LiveScreen):
             if step is not None and step.step_id == event.step_id:
                 self._detail()
             return
+        if not self._due:  # a burst of events (a fan-out starting) is one read, soon
+            self._due = True
+            self.set_timer(0.1, self._catch_up)
+
+    def _catch_up(self) -> None:
+        self._due = False
         self.refresh_data(force=True)
 
     def action_edit(self) -> None:
