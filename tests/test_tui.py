@@ -336,3 +336,28 @@ def test_cancel_a_run_launched_here_and_it_stays_resumable() -> None:
         await until(pilot, lambda: engine.store.list_runs()[0].status == "cancelled")
 
     drive(app_on(engine), body)
+
+
+def test_the_palette_runs_a_recipe_by_name_and_approves_a_review() -> None:
+    from podium.core import paths
+
+    mine = paths.recipes_dir()
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "zz-hello.toml").write_text('[steps.hi]\nkind = "template"\ntemplate = "hi"\n')
+    engine = make_engine(ScriptedProvider(answer=numbered))
+    waiting = run(engine, DRAFT)
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await pilot.press("ctrl+p", *"run recipe zz-hello")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.8)  # the palette reads the recipes in a thread
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: any(r.recipe_name == "zz-hello" and r.status ==
+                                       "succeeded" for r in engine.store.list_runs()))
+        item = engine.store.reviews()[0]
+        await pilot.press("escape")  # type: ignore[attr-defined]
+        await pilot.press("ctrl+p", *f"approve review {item.id}")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.5)
+        await pilot.press("enter")  # type: ignore[attr-defined]
+        await until(pilot, lambda: engine.store.get_run(waiting).status == "succeeded")
+
+    drive(app_on(engine), body)

@@ -27,7 +27,7 @@ from podium.core.run.engine import Engine
 from podium.core.store import ReviewRecord, StepRecord, Store
 from podium.tui.data import Reader
 from podium.tui.messages import EngineEvent
-from podium.tui.screens.dialogs import AskText, CompareView, EditValue
+from podium.tui.screens.dialogs import AskText, CompareView, EditValue, LaunchForm
 from podium.tui.screens.recipes import RecipesScreen
 from podium.tui.screens.review import ReviewScreen
 from podium.tui.screens.run import RunScreen
@@ -69,7 +69,8 @@ class TooSmall(Screen[None]):
 
 
 class PodiumCommands(Provider):
-    """The command palette: go to a screen, open a run by id."""
+    """The command palette: go to a screen, open a run by id, run a recipe by name,
+    approve a waiting review."""
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -91,6 +92,20 @@ class PodiumCommands(Provider):
             if (score := matcher.match(name)) > 0:
                 yield Hit(score, matcher.highlight(name),
                           lambda rid=run.id: app.open_run(rid), help="show its steps")
+        for item in await app.call_reader(app.reader.queue):
+            name = f"Approve review {item.id} ({item.of_step} of run {item.run_id})"
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name),
+                          lambda rid=item.id: app.decide(rid, "approve"),
+                          help="pass its output on; the run continues")
+        from podium.tui.screens.recipes import find_all
+
+        for found in await app.call_reader(find_all):
+            name = f"Run recipe {found.name}"
+            if found.recipe is not None and (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name),
+                          lambda f=found: app.start_recipe(f.recipe),
+                          help=found.recipe.description or f"from {found.where}")
 
 
 class PodiumApp(App[None]):
@@ -194,6 +209,18 @@ class PodiumApp(App[None]):
 
         if not isinstance(self.screen, ModelsScreen):
             self.push_screen(ModelsScreen())
+
+    def start_recipe(self, recipe: Recipe) -> None:
+        """Launch `recipe`, asking for its inputs first when it has any."""
+        if not recipe.inputs:
+            self.launch(recipe, {})
+            return
+
+        def done(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                self.launch(recipe, values)
+
+        self.push_screen(LaunchForm(recipe), done)
 
     def launch(self, recipe: Recipe, inputs: dict[str, Any]) -> None:
         """Make a run of `recipe`, show it, and run it in the background."""

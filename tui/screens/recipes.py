@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -136,20 +135,7 @@ class RecipesScreen(Screen[None]):
             self.notify(f"{f.name} has {len(f.problems)} problems; fix them first",
                         severity="error")
             return
-        recipe = f.recipe
-        if not recipe.inputs:
-            self.podium_launch(recipe, {})
-            return
-        from podium.tui.screens.dialogs import LaunchForm
-
-        def done(values: dict[str, Any] | None) -> None:
-            if values is not None:
-                self.podium_launch(recipe, values)
-
-        self.app.push_screen(LaunchForm(recipe), done)
-
-    def podium_launch(self, recipe: Recipe, values: dict[str, Any]) -> None:
         from podium.tui.app import PodiumApp
 
         assert isinstance(self.app, PodiumApp)
-        self.app.launch(recipe, values)
+        self.app.start_recipe(f.recipe)
