@@ -9,6 +9,7 @@
      ├── ReviewError       a decision that cannot be taken (wrong action, bad value, decided)
      ├── StepError         a step failed in a way a retry will not fix (bad template, bad JSON)
      │    └── StepTimeout  an attempt ran past the step's `timeout` (retryable)
+     ├── ToolError         a tool refused or failed; the agent reads it and may try again
      └── ProviderError     a model backend failed; `retryable` says if trying again may help
           ├── RateLimited(retry_after)
           ├── Timeout
@@ -199,3 +200,8 @@ def did_you_mean(name: str, known: Iterable[str], otherwise: str | None = None, 
         return otherwise
     said = f"did you mean '{prefix}{close[0]}'?"
     return f"{said} {otherwise}" if always and otherwise else said
+
+
+class ToolError(PodiumError):
+    """A tool refused or failed in a way the agent should read and may work around:
+    a path outside its roots, a host not allowed, a division by zero."""
