@@ -44,7 +44,8 @@ def test_a_tool_error_and_a_crash_reach_the_agent_as_text() -> None:
 
 
 def test_a_slow_tool_times_out_and_a_long_result_is_marked() -> None:
-    slow = ToolDef("slow", "", {"type": "object"}, lambda _: time.sleep(1) or "late", timeout_s=0.05)
+    slow = ToolDef("slow", "", {"type": "object"}, lambda _: time.sleep(1) or "late",
+                   timeout_s=0.05)
     out = asyncio.run(call_tool(slow, {}))
     assert out.error == "slow: no result within 0.05 s"
     big = ToolDef("big", "", {"type": "object"}, lambda _: "x" * 20_000)
