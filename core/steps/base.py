@@ -12,8 +12,10 @@ from podium.core.store import Status
 
 if TYPE_CHECKING:
     from podium.core.events import Event
+    from podium.core.recipe.schema import Recipe
     from podium.core.review.gate import Reviewed
     from podium.core.store import Store
+    from podium.core.tools.catalog import ToolSource
 
 
 @dataclass
@@ -31,6 +33,8 @@ class RunAccess(Protocol):
     a way to announce events, and the reviewed step's work made again."""
 
     store: Store
+    recipe: Recipe  # the run's (pinned) recipe: its [tools] and where its file is
+    tool_sources: ToolSource | None  # tools the front end provides (HTTP, MCP)
 
     def emit(self, event: Event) -> None:
         """Announce an event of this run."""

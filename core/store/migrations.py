@@ -203,3 +203,18 @@ def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
         db.table("comparisons").add_column("prompt", str)
     if "verdict" not in columns:
         db.table("comparisons").add_column("verdict", str)  # local|remote|both|neither
+
+
+@migration
+def m009_agent_transcripts(db: sqlite_utils.Database) -> None:
+    # Every message of an agent or a team (one transcript per step), with each tool
+    # call's result beside the call it answers: a killed agent resumes from here.
+    db.table("agent_messages").create({
+        "id": int, "run_id": str, "step_id": str, "seq": int, "speaker": str,
+        "role": str, "content": str, "tool_calls": str, "tool_call_id": str,
+        "tool_name": str, "arguments": str, "error": str, "truncated": int,
+        "duration_ms": float, "input_tokens": int, "output_tokens": int, "cost": float,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("agent_messages").create_index(["run_id", "step_id", "seq"], unique=True,
+                                            if_not_exists=True)
