@@ -64,8 +64,16 @@ class Builtin:
     needs: str | None = None  # the [tools] field that must be set, e.g. "read_roots"
 
 
-# Filled in as the tools land; names here are checked in recipes at load time.
-BUILTINS: dict[str, Builtin] = {}
+# Names here are checked in recipes at load time; a target of "" is provided by the
+# front end's `ToolSource` (it needs HTTP or a subprocess protocol core does not import).
+BUILTINS: dict[str, Builtin] = {
+    "read_file": Builtin("", "read_roots"),
+    "list_dir": Builtin("", "read_roots"),
+    "calculator": Builtin(""),
+    "shell": Builtin("", "shell"),
+    "http_get": Builtin("", "http_hosts"),
+    "search_docs": Builtin(""),
+}
 _FACTORIES: dict[str, Factory] = {}
 
 
