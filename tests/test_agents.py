@@ -19,7 +19,6 @@ import pytest
 from podium.core.agents import wire
 from podium.core.config import Settings
 from podium.core.errors import RecipeErrors
-from podium.core.models.provider import Tool
 from podium.core.recipe import validate
 from podium.core.recipe.load import loads
 from podium.core.review.decisions import decide

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ValidationError
 
 from podium.core.errors import RecipeError, did_you_mean
 from podium.core.recipe.schema import InputSpec, Recipe
-from podium.core.tools.config import McpServer, ToolsConfig
 from podium.core.recipe.toml_lines import KeyLines
 from podium.core.steps import registry
+from podium.core.tools.config import McpServer, ToolsConfig
 
 
 def toml_syntax_error(e: tomllib.TOMLDecodeError, path: str, source: str) -> RecipeError:
