@@ -46,6 +46,12 @@ def transcript_lines(entries: list[Any], *, full: bool = False) -> list[tuple[st
             mark, colour = ("✗", "red") if e.error else ("←", None)
             out.append((f"{who}{mark} {e.tool_name}{took}{cut}: {preview(e.content, width)}",
                         colour))
+        elif e.role == "turn":
+            r = (e.arguments or {}).get("round")
+            out.append((f"── {e.speaker}" + (f" (round {r})" if r else "")
+                        + f": {preview(e.content, width)}", "cyan"))
+        elif e.role == "end" and e.tool_name is None:
+            out.append((f"{who}turn ended: {preview(e.content, width)}", "yellow"))
         elif e.role == "stop":
             out.append((f"{who}■ {e.content}", "green" if e.tool_name == "final_answer"
                         else "red"))

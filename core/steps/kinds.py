@@ -10,3 +10,4 @@ import podium.core.steps.map
 import podium.core.steps.ensemble
 import podium.core.steps.review
 import podium.core.steps.agent
+import podium.core.steps.team
