@@ -118,9 +118,9 @@ class Corpora:
         did not change get their new (id, mtime_ns, size), removed files go."""
         now = time.time()
         with self._write() as c:
-            for file_id in removed:
-                c.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
-                c.execute("DELETE FROM corpus_files WHERE id = ?", (file_id,))
+            for gone in removed:
+                c.execute("DELETE FROM chunks WHERE file_id = ?", (gone,))
+                c.execute("DELETE FROM corpus_files WHERE id = ?", (gone,))
             c.executemany("UPDATE corpus_files SET mtime_ns = ?, size = ? WHERE id = ?",
                           [(m, s, i) for i, m, s in touched])
             for f in indexed:
