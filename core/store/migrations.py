@@ -206,6 +206,34 @@ def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m008_documents(db: sqlite_utils.Database) -> None:
+    # Retrieval corpora (`podium index`): a named folder, its files with what tells a
+    # changed one (mtime, size, hash), their chunks, and an FTS5 index over the chunks.
+    # The index reads its text from `chunks` (external content), kept in step by
+    # triggers, so each chunk's text is stored once.
+    db.execute("CREATE TABLE IF NOT EXISTS corpora (id INTEGER PRIMARY KEY, "
+               "name TEXT NOT NULL UNIQUE, root TEXT NOT NULL, created_at REAL, "
+               "updated_at REAL)")
+    db.execute("CREATE TABLE IF NOT EXISTS corpus_files (id INTEGER PRIMARY KEY, "
+               "corpus_id INTEGER NOT NULL REFERENCES corpora(id), path TEXT NOT NULL, "
+               "mtime_ns INTEGER, size INTEGER, hash TEXT, title TEXT, chunks INTEGER, "
+               "indexed_at REAL, UNIQUE (corpus_id, path))")
+    db.execute("CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, "
+               "file_id INTEGER NOT NULL REFERENCES corpus_files(id), ordinal INTEGER, "
+               "line INTEGER, end_line INTEGER, title TEXT, text TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS chunks_file ON chunks (file_id)")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, "
+               "content='chunks', content_rowid='id', "
+               "tokenize='porter unicode61 remove_diacritics 2')")
+    db.execute("CREATE TRIGGER IF NOT EXISTS chunks_added AFTER INSERT ON chunks BEGIN "
+               "INSERT INTO chunks_fts (rowid, text, title) VALUES (new.id, new.text, "
+               "new.title); END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS chunks_removed AFTER DELETE ON chunks BEGIN "
+               "INSERT INTO chunks_fts (chunks_fts, rowid, text, title) VALUES ('delete', "
+               "old.id, old.text, old.title); END")
+
+
+@migration
 def m009_agent_transcripts(db: sqlite_utils.Database) -> None:
     # Every message of an agent or a team (one transcript per step), with each tool
     # call's result beside the call it answers: a killed agent resumes from here.
