@@ -162,7 +162,9 @@ async def _turn(agent: Agent, ctx: StepContext, log: Transcript) -> Ended | None
         problem = None if calls else NUDGE
     else:
         response = await ctx.caller.generate(agent.options, msgs,
-                                             schema=wire.local_schema(offered), stream=False)
+                                             schema=wire.local_schema(
+                                                 offered, 2 * agent.options.max_tokens),
+                                             stream=False)
         call, problem = wire.parse_local(response.text, by_name, f"call_{len(log.entries) + 1}")
         if problem and response.finish_reason == "length":
             problem = f"your answer was cut off at max_tokens = {agent.options.max_tokens}; " \

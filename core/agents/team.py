@@ -234,11 +234,12 @@ async def _settle(step: TeamStep, ctx: StepContext, log: loop.Transcript,
     if step.settle == "vote":
         tally = vote(answers)
         winner = names[answers.index(tally["answer"])]
+        counts = sorted(tally["votes"].values(), reverse=True)
+        tie = len(counts) > 1 and counts[0] == counts[1]
         settlement = {"method": "vote", "answer": tally["answer"], "chosen": winner,
                       "votes": tally["votes"],
-                      "reasoning": f"{winner}'s answer had {max(tally['votes'].values())} of "
-                      f"{len(answers)} votes" + (" (a tie goes to the first given)"
-                                                 if tally["agreement"] <= 0.5 else "")}
+                      "reasoning": f"{winner}'s answer had {counts[0]} of {len(answers)} "
+                      "votes" + (" (a tie goes to the first given)" if tie else "")}
     else:
         settlement = await _judge_answers(step, ctx, log, names, answers)
     log.add(AgentEntry("note", f"settled by {settlement['method']}: {settlement['chosen']}'s "

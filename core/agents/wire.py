@@ -41,13 +41,35 @@ def final_tool(schema: dict[str, Any]) -> Tool:
                 schema)
 
 
-def local_schema(tools: list[Tool]) -> dict[str, Any]:
-    """One answer = one tool call: a union over every tool of its name and arguments."""
+# A local model's context is small: it sees the task and this many latest messages,
+# each cut to MESSAGE_CHARS (the whole transcript stays stored).
+LOCAL_WINDOW = 8
+MESSAGE_CHARS = 800
+
+
+def local_schema(tools: list[Tool], max_chars: int | None = None) -> dict[str, Any]:
+    """One answer = one tool call: a union over every tool of its name and arguments.
+    `max_chars` bounds every string, so an answer fits the call's max_tokens instead
+    of being cut off mid-JSON."""
     return {"anyOf": [{
         "type": "object",
-        "properties": {"tool": {"const": t.name}, "arguments": bounded(_object(t.parameters))},
+        "properties": {"tool": {"const": t.name},
+                       "arguments": _cap(bounded(_object(t.parameters)), max_chars)},
         "required": ["tool", "arguments"], "additionalProperties": False,
     } for t in tools]}
+
+
+def _cap(schema: Any, max_chars: int | None) -> Any:
+    if max_chars is None or not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if "maxLength" in out:
+        out["maxLength"] = min(out["maxLength"], max_chars)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: _cap(v, max_chars) for k, v in out["properties"].items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = _cap(out["items"], max_chars)
+    return out
 
 
 def _object(schema: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +142,20 @@ def conversation(entries: list[AgentEntry], speaker: str, system: str, *,
             spoken = _spoken(e)
             if spoken:
                 out.append(Message("user", f"[{e.speaker}] {spoken}"))
-    return out
+    if native:
+        return out
+    return _window(out)
+
+
+def _window(messages: list[Message]) -> list[Message]:
+    """What fits a small local model: the system message, the task, and the latest
+    messages, each cut short."""
+    head, rest = messages[:2], messages[2:]
+    if len(rest) > LOCAL_WINDOW:
+        rest = [Message("user", f"[podium] {len(rest) - LOCAL_WINDOW} earlier messages "
+                        "left out")] + rest[-LOCAL_WINDOW:]
+    return head + [m if len(m.content) <= MESSAGE_CHARS else
+                   Message(m.role, m.content[:MESSAGE_CHARS] + " […]") for m in rest]
 
 
 def _spoken(e: AgentEntry) -> str:

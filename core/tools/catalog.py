@@ -72,7 +72,7 @@ BUILTINS: dict[str, Builtin] = {
     "calculator": Builtin(""),
     "shell": Builtin("", "shell"),
     "http_get": Builtin("", "http_hosts"),
-    "search_docs": Builtin(""),
+    "search_docs": Builtin("podium.core.tools.builtins:search_docs", "corpus"),
 }
 _FACTORIES: dict[str, Factory] = {}
 

@@ -42,7 +42,11 @@ class ToolsConfig(_Strict):
                         "a person's approval.")
     module: str | None = Field(None, description="A Python file (relative to the recipe) "
                                "or module whose typed functions become tools.")
-    corpus: str | None = Field(None, description="The default index search_docs searches.")
+    corpus: str | None = Field(None, description="The index search_docs searches (made by "
+                               "`podium index DIR --name NAME`, or from corpus_path).")
+    corpus_path: str | None = Field(None, description="A folder of documents, relative to "
+                                    "the recipe, indexed into `corpus` when an agent first "
+                                    "uses search_docs (only changed files again).")
     mcp: dict[str, McpServer] = Field(default_factory=dict, description="MCP servers, by "
                                       "name: [tools.mcp.NAME] command = [...].")
     result_chars: int = Field(8000, ge=100, le=200_000, description="Longest tool result "
