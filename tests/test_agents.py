@@ -156,7 +156,17 @@ def test_ask_waits_for_approval_and_a_denial_reaches_the_agent(engine_hub: Any) 
     assert any("no more pages today" in m.content for m in shown)
 
 
-def test_deny_refuses_and_tools_are_checked_at_load() -> None:
+def test_deny_refuses_with_a_message(engine_hub: Any) -> None:
+    store, result = run(engine_hub, agent('approval = {save_page = "deny"}', turns=2))
+    refused = [e for e in store.messages(result.run_id, "pages") if e.role == "tool"]
+    assert SAVED == [] and refused
+    assert refused[0].error == "denied by the recipe"
+    assert "not allowed here" in refused[0].content
+    assert all(e.error in ("denied by the recipe", "not run: loop guard") or
+               (e.error or "").startswith("not run: loop guard") for e in refused)
+
+
+def test_tools_are_checked_at_load() -> None:
     with pytest.raises(RecipeErrors) as caught:
         loads(agent().replace('tools = ["save_page"]', 'tools = ["save_pgae", "shell"]\n'
                               'approval = {shell = "auto"}'), "r.toml")
