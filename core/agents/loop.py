@@ -217,7 +217,7 @@ async def _run_calls(agent: Agent, ctx: StepContext, log: Transcript, message: A
                 _result(agent, x, f"not run: {name} ended the turn", error="not run")
                 for x in rest])
             return Ended("final" if name == wire.FINAL else "control",
-                         f"{name} after {log.spent(agent.name)[0]} turns", name, arguments)
+                         f"{name} after {_turns(log.spent(agent.name)[0])}", name, arguments)
         tool = agent.tools.get(name)
         if tool is None:
             known = ", ".join(list(agent.tools) + [wire.FINAL])
@@ -277,3 +277,7 @@ def _approval(ctx: StepContext, agent: Agent, message: AgentEntry, index: int,
         return r.decided if isinstance(r.decided, dict) else dict(call["arguments"])
     why = f": {r.feedback}" if r.feedback else ""
     return f"error: a person ({r.decided_by}) denied this call{why}"
+
+
+def _turns(n: int) -> str:
+    return f"{n} turn" if n == 1 else f"{n} turns"
