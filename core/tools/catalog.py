@@ -49,10 +49,11 @@ class ToolContext:
 
 
 Factory = Callable[[ToolContext], ToolDef]
-# (config, base folder, the names wanted) -> the tools among them it provides, open for
-# the length of the `async with` (an MCP server runs that long).
+# (config, base folder, the names wanted) -> each name it provides with the tools it
+# stands for (`http_get`: one; `mcp.NAME`: every tool of that server), open for the
+# length of the `async with` (an MCP server runs that long).
 ToolSource = Callable[[ToolsConfig, Path, list[str]],
-                      AbstractAsyncContextManager[dict[str, ToolDef]]]
+                      AbstractAsyncContextManager[dict[str, list[ToolDef]]]]
 
 
 @dataclass(frozen=True)
@@ -248,19 +249,20 @@ async def open_catalog(config: ToolsConfig, base_dir: Path, names: Iterable[str]
         return
     assert source is not None
     async with source(config, base_dir, elsewhere) as provided:
-        for name in elsewhere:
-            if name.startswith("mcp."):
-                server = name.removeprefix("mcp.")
-                for tname, tool in provided.items():
-                    if tname.startswith(server):
-                        found[tname] = tool
-            elif name in provided:
-                found[name] = provided[name]
-            else:
+        names_out: list[str] = []
+        for name in wanted:
+            if name not in provided:
+                if name in found:
+                    names_out.append(name)
+                    continue
                 raise ConfigError(f"unknown tool '{name}'", did_you_mean(
                     name, set(found) | set(own) | set(provided)))
-        yield _ordered([n for n in wanted if not n.startswith("mcp.")] +
-                       [n for n in found if n not in wanted], found, approval)
+            for tool in provided[name]:  # an MCP server stands for all its tools
+                found[tool.name] = tool
+                names_out.append(tool.name)
+                if name in approval and tool.name not in approval:  # mcp.NAME = "ask"
+                    approval = {**approval, tool.name: approval[name]}
+        yield _ordered(names_out, found, approval)
 
 
 def _ordered(names: list[str], found: dict[str, ToolDef],
