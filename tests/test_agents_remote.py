@@ -101,3 +101,34 @@ def test_unknown_tool_and_wrong_types_are_told_to_the_agent() -> None:
     assert "$.city: expected string, got number" in said[1]
     assert "Call one of the tools" in said[2]
     assert "final_answer: the arguments do not fit" in said[4]
+
+
+def test_tools_from_the_front_ends_source_are_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tools core cannot build (HTTP, MCP) come from the engine's `tool_sources`; an MCP
+    server stands for all its tools, and an approval given to it holds for each."""
+    from contextlib import asynccontextmanager
+
+    opened: list[list[str]] = []
+
+    @asynccontextmanager
+    async def source(config: Any, base: Any, names: list[str]) -> Any:
+        opened.append(names)
+        assert config.mcp["clock"].command == ["clock-server"]
+        yield {"mcp.clock": [ToolDef("clock_now", "The time.", {"type": "object"},
+                                     lambda a: "12:00"),
+                             ToolDef("clock_zone", "The zone.", {"type": "object"},
+                                     lambda a: "UTC")]}
+
+    source_toml = AGENT.replace('tools = ["weather"]', 'tools = ["weather", "mcp.clock"]\n'
+                                'approval = { "mcp.clock" = "deny" }')
+    source_toml = '[tools.mcp.clock]\ncommand = ["clock-server"]\n' + source_toml
+    script = [[("clock_now", {})], [("final_answer", {"answer": "noon"})]]
+    with TurnServer(script) as server:
+        store = Store.open()
+        engine = Engine(store, build_hub(remote(server.url, "openai")), tool_sources=source)
+        result = asyncio.run(engine.run(loads(source_toml), {}))
+    assert opened == [["mcp.clock"]] and result.outputs == {"ask": "noon"}
+    offered = [t["function"]["name"] for t in server.bodies[0]["tools"]]
+    assert offered == ["weather", "clock_now", "clock_zone", "final_answer"]
+    refused = [e for e in store.messages(result.run_id, "ask") if e.role == "tool"][0]
+    assert refused.error == "denied by the recipe"
