@@ -132,3 +132,27 @@ def test_tools_from_the_front_ends_source_are_offered(monkeypatch: pytest.Monkey
     assert offered == ["weather", "clock_now", "clock_zone", "final_answer"]
     refused = [e for e in store.messages(result.run_id, "ask") if e.role == "tool"][0]
     assert refused.error == "denied by the recipe"
+
+
+def test_a_rejected_answer_sends_the_agent_back_to_work() -> None:
+    """A review gate on an agent: the reviewer's feedback joins the same transcript and
+    the agent goes on from there (its earlier calls are not made again)."""
+    from podium.core.review.decisions import decide
+
+    gated = AGENT + '\n[steps.check]\nkind = "review"\nof = "ask"\n'
+    script: list[Any] = [[("weather", {"city": "Oslo"})], [("final_answer", {"answer": "cold"})],
+                         [("final_answer", {"answer": "4 C and snowing"})]]
+    with TurnServer(script) as server:
+        store = Store.open()
+        engine = Engine(store, build_hub(remote(server.url, "openai")))
+        first = asyncio.run(engine.run(loads(gated), {}))
+        [asked] = store.reviews(run_id=first.run_id)
+        assert asked.original == "cold"
+        decide(store, asked.id, "reject", feedback="give the temperature")
+        asyncio.run(engine.resume(first.run_id))
+        [again] = store.reviews(run_id=first.run_id)
+        decide(store, again.id, "approve")
+        done = asyncio.run(engine.resume(first.run_id))
+    assert done.outputs == {"check": "4 C and snowing"} and ASKED == ["Oslo"]
+    said = server.bodies[-1]["messages"][-1]["content"]
+    assert said.startswith("A reviewer rejected your final answer: give the temperature")
