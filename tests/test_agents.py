@@ -224,3 +224,11 @@ def test_sigkill_during_the_third_call_then_resume(podium_home: Path, tmp_path: 
     pages = [m["arguments"]["page"] for m in transcript if m["role"] == "tool" and
              "error" not in m]
     assert pages[:3] == [1, 2, 3] and resumed.returncode in (0, 1)
+
+
+def test_transcripts_table_columns() -> None:
+    columns = Store.open().db.table("agent_messages").columns_dict
+    for name in ("run_id", "step_id", "seq", "speaker", "role", "content", "tool_calls",
+                 "tool_call_id", "tool_name", "arguments", "error", "truncated",
+                 "duration_ms", "input_tokens", "output_tokens", "cost"):
+        assert name in columns

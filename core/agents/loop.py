@@ -236,6 +236,9 @@ async def _run_calls(agent: Agent, ctx: StepContext, log: Transcript, message: A
                 log.add(_result(agent, c, decided, error="denied by a person"))
                 continue
             arguments = decided
+        if ctx.caller.on_note is not None:  # what the step is doing while no text streams
+            who = f"{agent.name}: " if agent.name else ""
+            ctx.caller.on_note(f"{who}calling {name} {json.dumps(arguments)[:60]}")
         outcome = await call_tool(tool, arguments, agent.result_chars)
         log.add(AgentEntry("tool", outcome.result, agent.name, tool_call_id=call_id,
                            tool_name=name, arguments=arguments, error=outcome.error,
