@@ -121,3 +121,18 @@ def test_a_team_on_the_embedded_model(recipe_file: Any) -> None:
     turns = [e for e in entries if e.role == "turn"]
     assert turns and all(t.content.startswith(("opens", "selected")) for t in turns)
     assert result.outputs["crew"]["stop_reason"] == step.reason
+
+
+def test_member_roles_are_checked_and_make_dependencies() -> None:
+    from podium.core.errors import RecipeErrors
+
+    source = '[steps.brief]\nkind = "template"\ntemplate = "be brief"\n' + team().replace(
+        'role = "You are alice."', 'role = "{{ steps.brief }}"')
+    assert loads(source).plan.order.index("brief") < loads(source).plan.order.index("crew")
+    with pytest.raises(RecipeErrors) as caught:
+        loads(source.replace("{{ steps.brief }}", "{{ steps.breif }}"), "t.toml")
+    assert "unknown step 'steps.breif'" in str(caught.value)
+    assert caught.value.errors[0].hint == "did you mean 'steps.brief'?"
+    with pytest.raises(RecipeErrors) as caught:
+        loads(team("selector", 'start = "dave"'), "t.toml")
+    assert "no member 'dave'" in str(caught.value)

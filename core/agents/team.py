@@ -59,7 +59,7 @@ async def run_team(step: TeamStep, ctx: StepContext) -> StepResult:
             control = {"say": SAY}
             if step.mode == "handoff":
                 control["handoff"] = handoff_tool([n for n in names if n != turn.speaker])
-            system = system_prompt(member.role, ctx.values, f"{ctx.step_id}.{turn.speaker}") \
+            system = system_prompt(member, ctx.values, f"{ctx.step_id}.{turn.speaker}") \
                 + f"\nYou are {turn.speaker}, in a team:\n{roster}\nWhen you have something " \
                 "for the team, call say."
             async with open_tools(member, ctx) as tools:

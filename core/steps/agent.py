@@ -54,10 +54,11 @@ class AgentStep(StepBase, AgentFields):
         return v
 
 
-def system_prompt(role: str, values: dict[str, Any], where: str) -> str:
-    """The agent's system message: its role, then how it works."""
-    said = templates.render(role, values, what=f"{where}.role") if role else ""
-    return (said + "\n" if said else "") + "Work step by step with the tools. When you " \
+def system_prompt(fields: AgentFields, values: dict[str, Any], where: str) -> str:
+    """The agent's system message: its role and `system` text, then how it works."""
+    said = [templates.render(text, values, what=f"{where}.{name}")
+            for name, text in (("role", fields.role), ("system", fields.system)) if text]
+    return "".join(s + "\n" for s in said) + "Work step by step with the tools. When you " \
         f"know the answer, call {wire.FINAL}."
 
 
@@ -89,7 +90,7 @@ async def run_agent(step: AgentStep, ctx: StepContext) -> StepResult:
     """Start or resume the agent from its stored transcript."""
     assert ctx.run is not None, "an agent runs inside a run"
     log = loop.Transcript(ctx)
-    system = system_prompt(step.role, ctx.values, ctx.step_id)
+    system = system_prompt(step, ctx.values, ctx.step_id)
     if not log.entries:
         task = templates.render(step.instructions, ctx.values, what=f"{ctx.step_id}.instructions")
         log.add(AgentEntry("system", system), AgentEntry("user", task))

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from podium.core.agents import team
 from podium.core.errors import did_you_mean
+from podium.core.recipe import templates
 from podium.core.recipe.schema import ModelOptions, Recipe, StepBase, check_json_schema
 from podium.core.steps.agent import AgentFields
 from podium.core.steps.base import StepContext, StepResult
@@ -76,14 +77,30 @@ async def run_team(step: TeamStep, ctx: StepContext) -> StepResult:
 def check(recipe: Recipe, sid: str, step: TeamStep) -> tuple[set[str], Problems]:
     """Each member's tools under the recipe's [tools]; `start` names a member."""
     found: Problems = []
+    needs: set[str] = set()
     for name, member in step.agents.items():
         found += catalog.check_names(recipe.tools, member.tools, dict(member.approval),
                                      ("steps", sid, "agents", name))
+        for field in ("role", "system"):  # a member's templates may read earlier steps
+            source = getattr(member, field)
+            if not source:
+                continue
+            try:
+                steps, _, _ = templates.references(templates.parse(source))
+            except templates.TemplateSyntaxError as e:
+                found.append((("steps", sid, "agents", name, field),
+                              f"template syntax error: {e.message}", None))
+                continue
+            unknown = steps - set(recipe.steps)
+            for s in sorted(unknown):
+                found.append((("steps", sid, "agents", name, field), f"unknown step "
+                              f"'steps.{s}'", did_you_mean(s, recipe.steps, prefix="steps.")))
+            needs |= (steps & set(recipe.steps)) - {sid}
     if step.start is not None and step.start not in step.agents:
         found.append((("steps", sid, "start"), f"no member '{step.start}'",
                       did_you_mean(step.start, step.agents, "members: "
                                    + ", ".join(step.agents), always=True)))
-    return set(), found
+    return needs, found
 
 
 KIND = register(StepKind(
