@@ -41,7 +41,9 @@ kind = "map"
 over = "inputs.rows"
 max_items = 1000000
 concurrency = {CONCURRENCY}
-step = {{ kind = "template", template = "{{{{ index }}}}: {{{{ item.text | upper }}}} ({{{{ item.id * 2 }}}})" }}
+[steps.each.step]
+kind = "template"
+template = "{{{{ index }}}}: {{{{ item.text | upper }}}} ({{{{ item.id * 2 }}}})"
 [steps.count]
 kind = "template"
 template = "{{{{ steps.each | length }}}}"
@@ -133,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"results": results, "growth": growth, "ok": ok}))
         return 0 if ok or not args.check else 1
-    print(table(["items", "wall", "per item", "median", "peak RSS", "RSS before run", "item commits",
-                 "db size"],
+    print(table(["items", "wall", "per item", "median", "peak RSS", "RSS before run",
+                 "item commits", "db size"],
                 [[f"{r['items']:,}", f"{r['wall_s']:.2f} s", f"{r['us_per_item']:.0f} us",
                   f"{r['median_us_per_item']:.0f} us",
                   f"{r['peak_rss_mb']:.0f} MB", f"{r['rss_before_mb']:.0f} MB",

@@ -7,6 +7,7 @@ provider plays the model so each test can count exactly which items were asked.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from typing import Any
 
@@ -251,3 +252,54 @@ step = { kind = "template", template = "{{ item * 2 }}" }
     commits = engine.store.conn.execute("SELECT COUNT(DISTINCT created_at) FROM items"
                                         ).fetchone()[0]
     assert 1 <= commits < 500
+
+
+def test_reviews_of_a_kept_map_remake_with_feedback_and_items_one_by_one() -> None:
+    """A rejected map is made again with the reviewer's feedback: a new set of items,
+    none taken from the rejected one. Item reviews then regenerate one item alone."""
+    provider = ScriptedProvider(answer=lambda req, n: f"{prompt(req)} #{n}")
+    engine = make_engine(provider)
+    first = run(engine, MAP.replace("[steps.joined]", """[steps.whole]
+kind = "review"
+of = "each"
+[steps.joined]""").replace("steps.each |", "steps.whole |"))
+    assert first.status == "waiting" and len(provider.calls) == 6
+    [review] = engine.store.reviews()
+    waiting = asyncio.run(engine.decide(review.id, "reject", feedback="shorter"))
+    assert waiting is not None and waiting.status == "waiting"
+    assert len(provider.calls) == 12  # every item again: the feedback is new input
+    assert all("shorter" in str(c.messages) for c in provider.calls[6:])
+    items = engine.store.items(first.run_id, "each")
+    assert len(items) == 12 and len({i.key for i in items}) == 2
+    [again] = engine.store.reviews()
+    done = asyncio.run(engine.decide(again.id, "approve"))
+    assert done is not None and done.status == "succeeded"
+    assert re.findall(r"#(\d+)", done.outputs["joined"]) == ["7", "8", "9", "10", "11", "12"]
+
+
+def test_item_reviews_and_a_hand_edit_of_a_kept_map() -> None:
+    provider = ScriptedProvider(answer=lambda req, n: prompt(req))
+    engine = make_engine(provider)
+    first = run(engine, MAP.replace("[steps.joined]", """[steps.check]
+kind = "review"
+of = "each"
+items = true
+on_reject = "fail"
+[steps.joined]""").replace("steps.each |", "steps.check |"))
+    pending = engine.store.reviews()
+    assert [r.original for r in pending] == [f"say {w}" for w in "abcdef"]
+    for r in pending[:-1]:
+        asyncio.run(engine.decide(r.id, "approve", proceed=False))
+    waiting = asyncio.run(engine.decide(pending[-1].id, "regenerate", feedback="louder"))
+    assert waiting is not None and waiting.status == "waiting"
+    assert len(provider.calls) == 7  # item 5 alone, not the kept others
+    [last] = engine.store.reviews()
+    done = asyncio.run(engine.decide(last.id, "edit", value="SAY F"))
+    assert done is not None and done.outputs["joined"] == "say a,say b,say c,say d,say e,SAY F"
+    edit_output(engine.store, first.run_id, "each", '["x", "y"]', by="ed")
+    second = asyncio.run(engine.rerun(first.run_id))
+    assert second is not None and second.status == "waiting"
+    # The rerun keeps the edited list (nothing made again) and asks about its items.
+    assert [r.original for r in engine.store.reviews(run_id=second.run_id)] == ["x", "y"]
+    assert len(provider.calls) == 7 and rows(engine, second.run_id) == []
+    assert sorted(r[0] for r in rows(engine, first.run_id)) == list(range(6))

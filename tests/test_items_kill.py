@@ -68,6 +68,9 @@ def resume(env: dict[str, str]) -> dict[str, Any]:
     shown = json.loads(subprocess.run([PODIUM, "show", "last", "--json"], env=env, cwd=ROOT,
                                       capture_output=True, text=True, check=True).stdout)
     assert shown["status"] == "interrupted"
+    human = subprocess.run([PODIUM, "show", shown["run_id"]], env=env, cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout
+    assert "items finished and kept: a resume makes only the rest" in human, human
     done = subprocess.run([PODIUM, "resume", shown["run_id"], "--json", "-q"], env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr

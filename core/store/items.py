@@ -129,10 +129,12 @@ class ItemStore:
                            json.loads(r[6]) if r[6] is not None else None, r[7], r[8],
                            r[9] or 0, r[10] or 0, r[11] or 0.0, r[12], r[13]) for r in rows]
 
-    def item_counts(self, run_id: str) -> dict[str, tuple[int, int]]:
-        """(succeeded, failed) items kept per step of a run, for every key."""
+    def item_counts(self, run_id: str) -> dict[str, int]:
+        """How many items of each step of a run are finished and kept, in the step's
+        latest set (what a resume would take from the store)."""
         rows = self.conn.execute(
-            "SELECT s.step_id, SUM(i.status = 'succeeded'), SUM(i.status != 'succeeded') "
-            "FROM items i JOIN item_sets s ON s.id = i.set_id WHERE s.run_id = ? "
+            "SELECT s.step_id, COUNT(DISTINCT i.idx) FROM items i JOIN item_sets s ON "
+            "s.id = i.set_id WHERE s.run_id = ? AND i.status = 'succeeded' AND s.id = "
+            "(SELECT MAX(id) FROM item_sets WHERE run_id = s.run_id AND step_id = s.step_id) "
             "GROUP BY s.step_id", (run_id,)).fetchall()
-        return {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+        return {r[0]: int(r[1]) for r in rows}
