@@ -81,11 +81,11 @@ def one(n: int) -> dict[str, Any]:
         base = rss_mb()
 
         async def timed() -> tuple[Any, float]:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = await engine.run(recipe, {"rows": data})
-            return result, time.perf_counter() - t0
+            return result, time.perf_counter() - t0, time.process_time() - c0
 
-        result, wall = asyncio.run(timed())
+        result, wall, cpu = asyncio.run(timed())
         assert result.status == "succeeded", result.error
         assert result.outputs == {"count": str(n)}
         run_id = result.run_id
@@ -95,6 +95,7 @@ def one(n: int) -> dict[str, Any]:
         store.close()
         size = sum(p.stat().st_size for p in Path(tmp).iterdir())
     return {"items": n, "wall_s": wall, "us_per_item": wall / n * 1e6,
+            "cpu_us_per_item": cpu / n * 1e6,
             "peak_rss_mb": rss_mb(), "rss_before_mb": base, "items_stored": stored,
             "item_commits": commits, "db_mb": size / 2**20}
 
@@ -129,22 +130,28 @@ def main(argv: list[str] | None = None) -> int:
         best = min(runs, key=lambda r: r["wall_s"])
         walls = sorted(r["wall_s"] for r in runs)
         results.append(dict(best, median_us_per_item=walls[len(walls) // 2] / best["items"]
-                            * 1e6, peak_rss_mb=max(r["peak_rss_mb"] for r in runs)))
+                            * 1e6, peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
+                            cpu_us_per_item=min(r["cpu_us_per_item"] for r in runs)))
+    # Wall time is the target. On a shared machine a 3 s run meets more of the other
+    # work's bursts than a 0.02 s one; the CPU column shows the engine's own share.
     growth = results[-1]["us_per_item"] / results[0]["us_per_item"]
+    cpu_growth = results[-1]["cpu_us_per_item"] / results[0]["cpu_us_per_item"]
     ok = growth <= MAX_GROWTH and all(r["items_stored"] == r["items"] for r in results)
     if args.json:
-        print(json.dumps({"results": results, "growth": growth, "ok": ok}))
+        print(json.dumps({"results": results, "growth": growth, "cpu_growth": cpu_growth,
+                          "ok": ok}))
         return 0 if ok or not args.check else 1
-    print(table(["items", "wall", "per item", "median", "peak RSS", "RSS before run",
-                 "item commits", "db size"],
+    print(table(["items", "wall", "per item", "median", "CPU per item", "peak RSS",
+                 "RSS before run", "item commits", "db size"],
                 [[f"{r['items']:,}", f"{r['wall_s']:.2f} s", f"{r['us_per_item']:.0f} us",
-                  f"{r['median_us_per_item']:.0f} us",
+                  f"{r['median_us_per_item']:.0f} us", f"{r['cpu_us_per_item']:.0f} us",
                   f"{r['peak_rss_mb']:.0f} MB", f"{r['rss_before_mb']:.0f} MB",
                   f"{r['item_commits']:,}", f"{r['db_mb']:.1f} MB"] for r in results]))
     print()
     print(table(["target", "value", "limit", "result"],
                 [[f"per item at {results[-1]['items']:,} / at {results[0]['items']:,}",
                   f"{growth:.2f}x", f"<= {MAX_GROWTH}x", mark(growth <= MAX_GROWTH)],
+                 ["  (CPU per item, the same ratio)", f"{cpu_growth:.2f}x", "", ""],
                  ["every item kept in the store", "yes" if ok else "no", "all", mark(ok)]]))
     print()
     print(f"concurrency {CONCURRENCY}; best of {args.repeats} fresh processes per size "

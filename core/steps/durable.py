@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from podium.core.errors import PodiumError
 from podium.core.models.caller import ModelCaller
+from podium.core.models.provider import Usage
 from podium.core.steps.base import StepContext
 from podium.core.store import Status, dumps
 from podium.core.store.items import ItemRow, KeptItem
@@ -54,9 +55,8 @@ def digest(value: Any) -> str:
 def _item_ctx(ctx: StepContext) -> StepContext:
     """A context whose model calls are counted apart, so an item's tokens and cost are
     its own (items run at once; the step's totals are the sum)."""
-    c = ctx.caller
-    caller = ModelCaller(c.hub, c.run_id, c.values, on_text=c.on_text, on_note=c.on_note,
-                         attempt=c.attempt)
+    caller = dataclasses.replace(ctx.caller, usage=Usage(), cost=0.0, decisions=[],
+                                 answered=[], failed={})
     return dataclasses.replace(ctx, caller=caller)
 
 
@@ -70,9 +70,7 @@ def _absorb(into: ModelCaller, caller: ModelCaller) -> None:
 
 def _reuse(into: ModelCaller, kept: KeptItem) -> None:
     """A kept item's cost counts in the step's totals: it was paid for, once."""
-    into.usage = dataclasses.replace(into.usage,
-                                     input_tokens=into.usage.input_tokens + kept.input_tokens,
-                                     output_tokens=into.usage.output_tokens + kept.output_tokens)
+    into.usage = into.usage + Usage(kept.input_tokens, kept.output_tokens)
     into.cost += kept.cost
     if kept.model:
         into.answered.extend(kept.model.split(","))
