@@ -82,9 +82,10 @@ async def each_item(ctx: StepContext, items: Sequence[Any], make: MakeItem, *,
     """The output of `make` for every item, in order, at most `concurrency` at a time.
 
     `errors`: "raise" stops the others at the first failure and raises it; "null"
-    gives None for a failed item; "keep" gives the exception itself. `digest_of`
-    names what an item is made from (default: the item's value), so a kept item is
-    used only for the same input. `calls_model`: count each item's tokens apart."""
+    gives None for an item that failed with a `PodiumError`; "keep" gives the
+    exception itself. `digest_of` names what an item is made from (default: the
+    item's value), so a kept item is used only for the same input. `calls_model`:
+    count each item's tokens apart."""
     journal: ItemJournal | None = ctx.items
     kept = journal.kept() if journal is not None else {}
     name = digest_of or (lambda i, item: digest(item))
@@ -109,8 +110,8 @@ async def each_item(ctx: StepContext, items: Sequence[Any], make: MakeItem, *,
             if journal is not None:
                 journal.record(_row(index, key, Status.FAILED, None, own, ctx, started,
                                     e.message if isinstance(e, PodiumError) else str(e)))
-            if errors == "raise":
-                raise
+            if errors == "raise" or (errors == "null" and not isinstance(e, PodiumError)):
+                raise  # (a bug is never a null)
             results[index] = e if errors == "keep" else None
             return
         if own is not ctx:
