@@ -229,6 +229,10 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             click.echo("    partial: " + partial.replace("\n", "\n    "))
         if status == "in_doubt":
             click.secho("    in doubt: the process died while this step ran", fg="yellow")
+            kept = store.item_counts(run.id).get(s.step_id)
+            if kept:
+                click.echo(f"    {plural(kept, 'item')} finished and kept: a resume makes "
+                           "only the rest")
             click.echo(f"    resume retries it: podium resume {run.id} "
                        f"(or --skip {s.step_id} / --output {s.step_id}=TEXT)")
         if s.error:

@@ -26,6 +26,7 @@ from podium.core.store.agents import AgentLog
 from podium.core.store.chats import Conversations
 from podium.core.store.corpora import Corpora
 from podium.core.store.faults import fault
+from podium.core.store.items import ItemStore
 from podium.core.store.migrations import (
     applied,
     complete,
@@ -70,7 +71,7 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-class Store(ReviewQueue, Conversations, Corpora, AgentLog):
+class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
     `read_only` is None for a writable database. For a read-only file or folder it says

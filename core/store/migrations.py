@@ -206,6 +206,24 @@ def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m006_map_items(db: sqlite_utils.Database) -> None:
+    # The items of a map or ensemble, kept one by one as they finish, so a resume makes
+    # only the ones that were not. A set is the items of one step of a run made from one
+    # definition and one set of inputs (its key); a changed input starts a new set.
+    db.table("item_sets").create({
+        "id": int, "run_id": str, "step_id": str, "key": str, "created_at": float,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("item_sets").create_index(["run_id", "step_id", "key"], unique=True,
+                                       if_not_exists=True)
+    db.table("items").create({
+        "id": int, "set_id": int, "idx": int, "digest": str, "status": str, "output": str,
+        "attempt": int, "model": str, "input_tokens": int, "output_tokens": int,
+        "cost": float, "latency_ms": float, "error": str, "created_at": float,
+    }, pk="id", foreign_keys=[("set_id", "item_sets", "id")], if_not_exists=True)
+    db.table("items").create_index(["set_id", "idx"], if_not_exists=True)
+
+
+@migration
 def m008_documents(db: sqlite_utils.Database) -> None:
     # Retrieval corpora (`podium index`): a named folder, its files with what tells a
     # changed one (mtime, size, hash), their chunks, and an FTS5 index over the chunks.
