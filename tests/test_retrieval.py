@@ -70,6 +70,7 @@ def test_chunks_gather_paragraphs_and_cut_long_ones_with_their_lines() -> None:
              (6, "z" * 4000)]
     chunks = chunk_lines(lines, target=800, limit=1600)
     assert chunks[0].line == 1 and chunks[0].end_line == 4  # gathered up to the target
+    assert chunks[0].text == "short one\n\n" + "x" * 500 + "\n" + "y" * 500  # paragraphs kept
     assert all(len(c.text) <= 1600 for c in chunks)
     assert [c.line for c in chunks[1:]] == [6, 6, 6]  # one long line, cut, keeps its line
     assert "".join(c.text for c in chunks[1:]) == "z" * 4000
