@@ -187,6 +187,11 @@ def test_cli_index_and_search(docs: Path) -> None:
     assert out.exit_code == 0 and out.output.startswith("1. refunds.md:1-5")
     out = runner.invoke(cli, ["search", "nope", "x"])
     assert out.exit_code == 2 and "no corpus named 'nope'" in out.output
+    out = runner.invoke(cli, ["index", "--list", "--json"])
+    (listed,) = json.loads(out.output)
+    assert (listed["name"], listed["files"], listed["chunks"]) == ("help", 3, 3)
+    out = runner.invoke(cli, ["index"])
+    assert out.exit_code == 2 and "give a FOLDER to index" in out.output
     out = runner.invoke(cli, ["index", str(docs / "missing")])
     assert out.exit_code == 2 and "no folder" in out.output and "Traceback" not in out.output
 
