@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/review.py
 	$(BIN)/python bench/remote_burst.py
+	$(BIN)/python bench/retrieval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
