@@ -170,6 +170,37 @@ def test_the_index_lives_in_the_main_database(store: Store, docs: Path) -> None:
     assert count == 3
 
 
+def test_the_migration_adds_corpora_to_a_database_from_before(
+        tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite_utils
+
+    from podium.core.store import migrations
+
+    path = tmp_path / "before.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    before = [m for m in migrations.MIGRATIONS if m.__name__ != "m008_documents"]
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", before)
+        migrations.migrate(sqlite_utils.Database(conn))
+    conn.close()
+    store = Store(path)
+    try:
+        columns = {t: {c.name for c in store.db[t].columns}
+                   for t in ("corpora", "corpus_files", "chunks")}
+        assert columns == {
+            "corpora": {"id", "name", "root", "created_at", "updated_at"},
+            "corpus_files": {"id", "corpus_id", "path", "mtime_ns", "size", "hash", "title",
+                             "chunks", "indexed_at"},
+            "chunks": {"id", "file_id", "corpus", "ordinal", "line", "end_line", "title",
+                       "text"},
+        }
+        assert migrations.migrate(store.db) == []  # applied once, not again
+        assert index_folder(store, "help", docs).added == 3
+        assert search(store, "help", "password")[0].source == "account/password.html"
+    finally:
+        store.close()
+
+
 # --- the CLI ------------------------------------------------------------------------------
 
 
