@@ -265,6 +265,22 @@ def test_a_recipe_ships_its_corpus_and_cites_what_it_found(tmp_path: Path, docs:
     assert again.outputs == {"cite": "[refunds.md:1] "}
 
 
+def test_a_recipe_never_takes_over_a_corpus_indexed_from_another_folder(
+        tmp_path: Path, docs: Path, store: Store) -> None:
+    mine = write(tmp_path / "mine", {"notes.md": "my own notes\n"})
+    index_folder(store, "shop-help", mine)
+    (tmp_path / "shop.toml").write_text(RECIPE)
+    engine = make_engine(ScriptedProvider())
+    result = asyncio.run(engine.run(load(tmp_path / "shop.toml"), {}))
+    assert result.status == "failed"
+    step = next(s for s in engine.store.get_steps(result.run_id) if s.step_id == "find")
+    assert f"corpus 'shop-help' is the index of {mine}" in (step.error or "")
+    assert [h.source for h in search(store, "shop-help", "notes")] == ["notes.md"]
+    # A person may move a corpus to another folder on purpose: the CLI does.
+    moved = index_folder(store, "shop-help", docs)
+    assert (moved.added, moved.removed) == (3, 1)
+
+
 def test_a_missing_corpus_folder_or_bad_name_is_a_recipe_error(tmp_path: Path) -> None:
     (tmp_path / "shop.toml").write_text(RECIPE.replace('corpus = "shop-help"',
                                                        'corpus = "shop help"'))
