@@ -70,6 +70,7 @@ def test_chunks_gather_paragraphs_and_cut_long_ones_with_their_lines() -> None:
              (6, "z" * 4000)]
     chunks = chunk_lines(lines, target=800, limit=1600)
     assert chunks[0].line == 1 and chunks[0].end_line == 4  # gathered up to the target
+    assert chunks[0].text == "short one\n\n" + "x" * 500 + "\n" + "y" * 500  # paragraphs kept
     assert all(len(c.text) <= 1600 for c in chunks)
     assert [c.line for c in chunks[1:]] == [6, 6, 6]  # one long line, cut, keeps its line
     assert "".join(c.text for c in chunks[1:]) == "z" * 4000
@@ -169,6 +170,37 @@ def test_the_index_lives_in_the_main_database(store: Store, docs: Path) -> None:
     assert count == 3
 
 
+def test_the_migration_adds_corpora_to_a_database_from_before(
+        tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite_utils
+
+    from podium.core.store import migrations
+
+    path = tmp_path / "before.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    before = [m for m in migrations.MIGRATIONS if m.__name__ != "m008_documents"]
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", before)
+        migrations.migrate(sqlite_utils.Database(conn))
+    conn.close()
+    store = Store(path)
+    try:
+        columns = {t: {c.name for c in store.db[t].columns}
+                   for t in ("corpora", "corpus_files", "chunks")}
+        assert columns == {
+            "corpora": {"id", "name", "root", "created_at", "updated_at"},
+            "corpus_files": {"id", "corpus_id", "path", "mtime_ns", "size", "hash", "title",
+                             "chunks", "indexed_at"},
+            "chunks": {"id", "file_id", "corpus", "ordinal", "line", "end_line", "title",
+                       "text"},
+        }
+        assert migrations.migrate(store.db) == []  # applied once, not again
+        assert index_folder(store, "help", docs).added == 3
+        assert search(store, "help", "password")[0].source == "account/password.html"
+    finally:
+        store.close()
+
+
 # --- the CLI ------------------------------------------------------------------------------
 
 
@@ -186,6 +218,11 @@ def test_cli_index_and_search(docs: Path) -> None:
     assert out.exit_code == 0 and out.output.startswith("1. refunds.md:1-5")
     out = runner.invoke(cli, ["search", "nope", "x"])
     assert out.exit_code == 2 and "no corpus named 'nope'" in out.output
+    out = runner.invoke(cli, ["index", "--list", "--json"])
+    (listed,) = json.loads(out.output)
+    assert (listed["name"], listed["files"], listed["chunks"]) == ("help", 3, 3)
+    out = runner.invoke(cli, ["index"])
+    assert out.exit_code == 2 and "give a FOLDER to index" in out.output
     out = runner.invoke(cli, ["index", str(docs / "missing")])
     assert out.exit_code == 2 and "no folder" in out.output and "Traceback" not in out.output
 
@@ -226,6 +263,22 @@ def test_a_recipe_ships_its_corpus_and_cites_what_it_found(tmp_path: Path, docs:
     (docs / "refunds.md").write_text("A refund takes 90 days now.\n")
     again = asyncio.run(engine.run(load(tmp_path / "shop.toml"), {}))
     assert again.outputs == {"cite": "[refunds.md:1] "}
+
+
+def test_a_recipe_never_takes_over_a_corpus_indexed_from_another_folder(
+        tmp_path: Path, docs: Path, store: Store) -> None:
+    mine = write(tmp_path / "mine", {"notes.md": "my own notes\n"})
+    index_folder(store, "shop-help", mine)
+    (tmp_path / "shop.toml").write_text(RECIPE)
+    engine = make_engine(ScriptedProvider())
+    result = asyncio.run(engine.run(load(tmp_path / "shop.toml"), {}))
+    assert result.status == "failed"
+    step = next(s for s in engine.store.get_steps(result.run_id) if s.step_id == "find")
+    assert f"corpus 'shop-help' is the index of {mine}" in (step.error or "")
+    assert [h.source for h in search(store, "shop-help", "notes")] == ["notes.md"]
+    # A person may move a corpus to another folder on purpose: the CLI does.
+    moved = index_folder(store, "shop-help", docs)
+    assert (moved.added, moved.removed) == (3, 1)
 
 
 def test_a_missing_corpus_folder_or_bad_name_is_a_recipe_error(tmp_path: Path) -> None:

@@ -9,21 +9,28 @@ from podium.tui.progress import plural
 
 
 @click.command("index")
-@click.argument("folder", type=click.Path(file_okay=True, dir_okay=True))
+@click.argument("folder", required=False, type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--name", help="The corpus name (default: the folder's name).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: what was done.")
+@click.option("--list", "listing", is_flag=True, help="List the corpora instead.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: what was done "
+              "(with --list, an array of corpora).")
 @friendly
-def index(folder: str, name: str | None, as_json: bool) -> None:
+def index(folder: str | None, name: str | None, listing: bool, as_json: bool) -> None:
     """Index the .txt, .md and .html files under FOLDER into a corpus.
 
     Run it again after the files change: unchanged files are skipped, changed ones
     read again, removed ones dropped. Search with `podium search NAME "query"`, or from
-    a recipe with a `retrieve` step.
+    a recipe with a `retrieve` step. `podium index --list` shows the corpora.
     """
     from pathlib import Path
 
     from podium.core.retrieval.index import check_folder, index_folder
 
+    if listing:
+        list_corpora(as_json)
+        return
+    if folder is None:
+        raise click.UsageError("give a FOLDER to index (or --list)")
     root = check_folder(folder)
     report = index_folder(open_store(), name or root.name, root)
     if as_json:
@@ -36,6 +43,24 @@ def index(folder: str, name: str | None, as_json: bool) -> None:
                f"{report.seconds:.2f}s")
     for path, why in report.skipped:
         click.echo(f"  skipped {Path(report.root, path)}: {why}", err=True)
+
+
+def list_corpora(as_json: bool) -> None:
+    """`podium index --list`."""
+    import datetime
+
+    corpora = open_store().corpora()
+    if as_json:
+        emit_json([{"name": c.name, "root": c.root, "files": c.files, "chunks": c.chunks,
+                    "updated_at": c.updated_at} for c in corpora])
+        return
+    if not corpora:
+        click.echo("no corpora yet: podium index FOLDER --name NAME", err=True)
+    for c in corpora:
+        when = datetime.datetime.fromtimestamp(c.updated_at).strftime("%Y-%m-%d %H:%M") \
+            if c.updated_at else "never"
+        click.echo(f"{c.name:20} {plural(c.files, 'file'):>10} {plural(c.chunks, 'chunk'):>11}"
+                   f"  {when}  {c.root}")
 
 
 @click.command("search")

@@ -23,11 +23,14 @@ def chunk_lines(lines: Lines, target: int = TARGET_CHARS,
     current: Lines = []
     size = 0
     for paragraph in _paragraphs(lines):
-        for piece in _pieces(paragraph, limit):
+        for n, piece in enumerate(_pieces(paragraph, limit)):
             piece_size = sum(len(t) + 1 for _, t in piece)
             if current and size + piece_size > limit:
                 chunks.append(_chunk(current))
                 current, size = [], 0
+            if current and n == 0:  # a new paragraph: keep the blank line between
+                current.append((piece[0][0], ""))
+                size += 1
             current.extend(piece)
             size += piece_size
             if size >= target:

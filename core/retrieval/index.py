@@ -72,11 +72,19 @@ def check_folder(folder: str | Path) -> Path:
     return path.resolve()
 
 
-def index_folder(store: Store, name: str, folder: str | Path) -> IndexReport:
-    """Bring corpus `name` in line with the documents in `folder` (made if new)."""
+def index_folder(store: Store, name: str, folder: str | Path, *,
+                 move: bool = True) -> IndexReport:
+    """Bring corpus `name` in line with the documents in `folder` (made if new). A
+    corpus that indexed another folder follows it to `folder` (its old files are
+    dropped) only with `move`; else that is a `ConfigError`, so a recipe's own folder
+    never replaces a corpus a person indexed under the same name."""
     started = time.perf_counter()
     root = check_folder(folder)
     report = IndexReport(name=check_name(name), root=str(root))
+    existing = store.corpus(name)
+    if existing is not None and existing.root != str(root) and not move:
+        raise ConfigError(f"corpus '{name}' is the index of {existing.root}, not of {root}",
+                          "give this one another corpus name")
     corpus_id = store.ensure_corpus(name, str(root))
     known = store.corpus_files(corpus_id)
     seen: set[str] = set()

@@ -54,7 +54,7 @@ async def run_retrieve_step(step: RetrieveStep, ctx: StepContext) -> StepResult:
     query = templates.render(step.query, ctx.values, what=f"{ctx.step_id}.query")
     try:
         if step.path is not None:
-            index_folder(store, step.corpus, step._folder or Path(step.path))
+            index_folder(store, step.corpus, step._folder or Path(step.path), move=False)
         hits = search(store, step.corpus, query, step.top_k)
     except PodiumError as e:  # the step's failure, said the step's way
         raise StepError(f"{ctx.step_id}: {e.message}", e.hint) from None

@@ -139,21 +139,27 @@ class Corpora:
                         "title, chunks, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (corpus_id, f.path, f.mtime_ns, f.size, f.hash, f.title,
                          len(f.chunks), now)).lastrowid
-                c.executemany("INSERT INTO chunks (file_id, ordinal, line, end_line, title, "
-                              "text) VALUES (?, ?, ?, ?, ?, ?)",
-                              [(file_id, n, ch.line, ch.end_line, f.title, ch.text)
-                               for n, ch in enumerate(f.chunks)])
+                c.executemany("INSERT INTO chunks (file_id, corpus, ordinal, line, end_line, "
+                              "title, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              [(file_id, corpus_token(corpus_id), n, ch.line, ch.end_line,
+                                f.title, ch.text) for n, ch in enumerate(f.chunks)])
             c.execute("UPDATE corpora SET updated_at = ? WHERE id = ?", (now, corpus_id))
 
-    def search_corpus(self, corpus_id: int, match: str, limit: int) -> list[Hit]:
-        """The `limit` best chunks of the corpus for an FTS5 `match` expression (already
-        made safe by `core.retrieval.query`), best first."""
+    def search_corpus(self, corpus_id: int, terms: str, limit: int) -> list[Hit]:
+        """The `limit` best chunks of the corpus for an FTS5 expression `terms` (made
+        safe by `core.retrieval.query`), best first. FTS5 ranks the matches and keeps
+        the top `limit` itself; only those are joined to their files and get a snippet."""
+        match = f"corpus : {corpus_token(corpus_id)} AND {{text title}} : ({terms})"
         rows = self.conn.execute(
-            "SELECT f.path, c.line, c.end_line, c.title, c.text, "
-            "snippet(chunks_fts, 0, '[', ']', '…', 16), bm25(chunks_fts, 1.0, 0.5) AS rank "
-            "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
-            "JOIN corpus_files f ON f.id = c.file_id "
-            "WHERE chunks_fts MATCH ? AND f.corpus_id = ? ORDER BY rank LIMIT ?",
-            (match, corpus_id, limit))
+            "SELECT f.path, c.line, c.end_line, c.title, c.text, top.snip, top.rank FROM "
+            "(SELECT rowid AS id, rank, snippet(chunks_fts, 0, '[', ']', '…', 16) AS snip "
+            " FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) AS top "
+            "JOIN chunks c ON c.id = top.id JOIN corpus_files f ON f.id = c.file_id "
+            "ORDER BY top.rank", (match, limit))
         return [Hit(source=r[0], line=r[1], end_line=r[2], title=r[3] or "", text=r[4],
-                    snippet=r[5], score=round(-r[6], 4)) for r in rows]
+                    snippet=r[5], score=round(-r[6], 6)) for r in rows]
+
+
+def corpus_token(corpus_id: int) -> str:
+    """The word that marks a corpus's chunks in the full-text index."""
+    return f"c{corpus_id}"

@@ -4,9 +4,43 @@ of them imports none."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from podium.core.errors import ConfigError
 from podium.core.tools.base import ToolDef
 from podium.core.tools.catalog import ToolContext
+
+
+def read_file(ctx: ToolContext) -> ToolDef:
+    """`read_file` confined to `[tools] read_roots` (relative to the recipe)."""
+    from podium.core.tools.files import read_file_tool
+
+    return read_file_tool(_roots(ctx))
+
+
+def list_dir(ctx: ToolContext) -> ToolDef:
+    """`list_dir` confined to `[tools] read_roots`."""
+    from podium.core.tools.files import list_dir_tool
+
+    return list_dir_tool(_roots(ctx))
+
+
+def _roots(ctx: ToolContext) -> list[Path]:
+    return [ctx.base_dir / Path(root).expanduser() for root in ctx.config.read_roots]
+
+
+def calculator(ctx: ToolContext) -> ToolDef:
+    """Safe arithmetic, no `eval`."""
+    from podium.core.tools.calculator import calculator_tool
+
+    return calculator_tool()
+
+
+def shell(ctx: ToolContext) -> ToolDef:
+    """A shell in the recipe's folder; each command waits for a person's approval."""
+    from podium.core.tools.shell import shell_tool
+
+    return shell_tool(ctx.base_dir)
 
 
 def search_docs(ctx: ToolContext) -> ToolDef:

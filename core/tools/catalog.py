@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from podium.core.errors import ConfigError, did_you_mean
+from podium.core.tools import base
 from podium.core.tools.base import Approval, ToolDef
 from podium.core.tools.config import ToolsConfig
 
@@ -68,10 +69,10 @@ class Builtin:
 # Names here are checked in recipes at load time; a target of "" is provided by the
 # front end's `ToolSource` (it needs HTTP or a subprocess protocol core does not import).
 BUILTINS: dict[str, Builtin] = {
-    "read_file": Builtin("", "read_roots"),
-    "list_dir": Builtin("", "read_roots"),
-    "calculator": Builtin(""),
-    "shell": Builtin("", "shell"),
+    "read_file": Builtin("podium.core.tools.builtins:read_file", "read_roots"),
+    "list_dir": Builtin("podium.core.tools.builtins:list_dir", "read_roots"),
+    "calculator": Builtin("podium.core.tools.builtins:calculator"),
+    "shell": Builtin("podium.core.tools.builtins:shell", "shell"),
     "http_get": Builtin("", "http_hosts"),
     "search_docs": Builtin("podium.core.tools.builtins:search_docs", "corpus"),
 }
@@ -160,39 +161,28 @@ class Catalog:
 
 
 def with_approval(tool: ToolDef, policy: str | None) -> ToolDef:
-    """`tool` under the step's policy; `shell` asks at least whatever was said."""
-    approval: Approval = tool.approval
-    if policy is not None:
-        approval = policy  # type: ignore[assignment]  # checked at load: auto|ask|deny
-    if tool.name in ALWAYS_ASK and APPROVAL_ORDER[approval] < APPROVAL_ORDER["ask"]:
-        approval = "ask"
-    return tool if approval == tool.approval else replace(tool, approval=approval)
+    """`tool` under the step's policy (never below the least its tool allows: a
+    `ConfigError`); `shell` asks at least, whatever its maker said."""
+    if tool.name in ALWAYS_ASK and APPROVAL_ORDER[tool.approval] < APPROVAL_ORDER["ask"]:
+        tool = replace(tool, approval="ask", least="ask")
+    if policy is None or policy == tool.approval:
+        return tool
+    approval: Approval = policy  # type: ignore[assignment]  # checked at load
+    return base.with_approval(tool, approval)
 
 
 def user_tools(config: ToolsConfig, base_dir: Path) -> dict[str, ToolDef]:
-    """The tools of the recipe's own module: its `TOOLS` list of `ToolDef`s, if it has
-    one, and its typed public functions otherwise (when that support is installed)."""
+    """The tools of the recipe's own module: the typed functions in its `__all__`
+    (`core.tools.functions`), or a `TOOLS` list of ready `ToolDef`s."""
     if config.module is None:
         return {}
     module = _import(config.module, base_dir)
     listed = getattr(module, "TOOLS", None)
     if listed is not None:
         return {t.name: t for t in listed if isinstance(t, ToolDef)}
-    from_module = _module_reader()
-    if from_module is None:
-        raise ConfigError(f"{config.module} has no TOOLS list of ToolDef",
-                          "define TOOLS = [ToolDef(...), ...] in it")
-    return {t.name: t for t in from_module(module)}
+    from podium.core.tools.functions import tools_from_module
 
-
-def _module_reader() -> Callable[[Any], list[ToolDef]] | None:
-    """The tools branch's reader of typed functions, where it is installed."""
-    try:
-        from podium.core.tools import user  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
-    reader = getattr(user, "tools_of_module", None)
-    return reader if callable(reader) else None
+    return {t.name: t for t in tools_from_module(config.module, base=base_dir)}
 
 
 def _import(name: str, base_dir: Path) -> Any:
