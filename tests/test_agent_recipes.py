@@ -36,7 +36,7 @@ def test_customer_service_cites_sources_and_escalates() -> None:
     assert "Sources:\n[1] " in reply and hits[0]["source"] in reply
 
 
-def test_research_team_takes_turns_and_settles() -> None:
+def test_research_team_takes_turns() -> None:
     recipe = load(paths.shipped_recipes_dir() / "research-team.toml")
     store = Store.open()
     result = asyncio.run(Engine(store, build_hub(Settings())).run(recipe, {}))
@@ -49,5 +49,8 @@ def test_research_team_takes_turns_and_settles() -> None:
     assert any(e.role == "stop" for e in entries)
     if len({str(a) for a in out["answers"].values()}) > 1:
         assert out["settlement"]["method"] == "vote" and out["settlement"]["reasoning"]
-    searched = [e for e in entries if e.role == "tool" and e.tool_name == "search_docs"]
+    searched = [e for e in entries if e.role == "tool" and e.tool_name == "search_docs"
+                and not (e.error or "").startswith("not run")]
     assert all(e.error is None or "nothing in" in e.content for e in searched)
+    finishers = {e.speaker for e in entries if e.role == "end" and e.tool_name == "final_answer"}
+    assert finishers <= {"critic"}  # the others have final = false

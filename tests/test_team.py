@@ -136,3 +136,18 @@ def test_member_roles_are_checked_and_make_dependencies() -> None:
     with pytest.raises(RecipeErrors) as caught:
         loads(team("selector", 'start = "dave"'), "t.toml")
     assert "no member 'dave'" in str(caught.value)
+
+
+def test_a_member_with_final_false_cannot_finish() -> None:
+    source = team().replace('role = "You are alice."', 'role = "You are alice."\nfinal = false')
+    script: list[Any] = [final("Oslo"), [("say", {"message": "Oslo, I think"})],
+                         final("Oslo"), final("Oslo")]
+    with TurnServer(script) as server:
+        store, result = run(remote(server.url), source)
+    offered = [t["function"]["name"] for t in server.bodies[0]["tools"]]
+    assert "final_answer" not in offered and "say" in offered
+    out = result.outputs["crew"]
+    assert out["answers"] == {"bob": "Oslo", "carol": "Oslo"} and out["settlement"] is None
+    told = [e.content for e in store.messages(result.run_id, "crew")
+            if e.role == "tool" and e.speaker == "alice"]
+    assert told[0].startswith("error: unknown tool 'final_answer'; tools: say")

@@ -43,11 +43,12 @@ class Agent:
     cost_limit: float | None = None
     result_chars: int = MAX_RESULT_CHARS
     control: dict[str, Tool] = field(default_factory=dict)
+    can_finish: bool = True  # a team member with `final = false` only says things
 
     def offered(self) -> list[Tool]:
         """Every tool the model sees, final_answer last."""
         return [t.describe() for t in self.tools.values()] + list(self.control.values()) \
-            + [wire.final_tool(self.final)]
+            + ([wire.final_tool(self.final)] if self.can_finish else [])
 
 
 @dataclass
@@ -205,7 +206,7 @@ async def _run_calls(agent: Agent, ctx: StepContext, log: Transcript, message: A
         if c not in calls:
             continue
         name, arguments, call_id = c["name"], c["arguments"], c["id"]
-        if name == wire.FINAL or name in agent.control:
+        if (name == wire.FINAL and agent.can_finish) or name in agent.control:
             schema = agent.final if name == wire.FINAL else agent.control[name].parameters
             wrong = wire.argument_problems(Tool(name, "", schema), arguments)
             if wrong:
@@ -220,7 +221,7 @@ async def _run_calls(agent: Agent, ctx: StepContext, log: Transcript, message: A
                          f"{name} after {_turns(log.spent(agent.name)[0])}", name, arguments)
         tool = agent.tools.get(name)
         if tool is None:
-            known = ", ".join(list(agent.tools) + [wire.FINAL])
+            known = ", ".join(t.name for t in agent.offered())
             log.add(_result(agent, c, f"error: unknown tool '{name}'; tools: {known}",
                             error="unknown tool"))
             continue

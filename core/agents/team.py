@@ -68,6 +68,7 @@ async def run_team(step: TeamStep, ctx: StepContext) -> StepResult:
                 agent = make_agent(member, turn.speaker, system, tools, step.output_schema,
                                    ctx.run.recipe)
                 agent.control = control
+                agent.can_finish = member.final
                 ended = await loop.run(agent, ctx, log, since=turn.seq)
             if ended.how == "waiting":
                 return StepResult(None, status=Status.WAITING, reason=ended.reason)

@@ -28,6 +28,8 @@ class Member(AgentFields):
     description: str = Field("", description="What this member does, for the selector "
                              "and the other members.")
     max_turns: int = Field(3, ge=1, le=50, description="Model calls in one of its turns.")
+    final: bool = Field(True, description="May give the team's final answer; false: it "
+                        "only tells the team things (say, handoff).")
 
 
 class TeamStep(StepBase, ModelOptions):
