@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from podium.core.errors import PodiumError
 from podium.core.models.chat import ChatSession, Turn
 from podium.core.recipe.schema import ModelOptions
+from podium.tui.screens.base import PodiumHeader, alive
 
 ROUTES = ("auto", "local", "remote")
 
@@ -45,7 +46,7 @@ class ChatScreen(Screen[None]):
         self.live = ""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         with Horizontal():
             yield OptionList(id="chats")
             with Vertical(id="conversation"):
@@ -55,6 +56,8 @@ class ChatScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.title = "chat"
         self._subtitle()
         self.query_one("#prompt").focus()
