@@ -115,7 +115,7 @@ def test_every_screen_key_is_in_the_palette() -> None:
         screen = app.screen
         assert isinstance(screen, RunScreen)
         titles = [c.title for c in app.get_system_commands(screen)]
-        for key in ("Graph (g)", "Rerun stale (r)", "Resume (u)", "Other tier (o)",
+        for key in ("Graph (g)", "Rerun (r)", "Resume (u)", "Other tier (o)",
                     "Cancel (x)", "Edit (e)"):
             assert key in titles, titles
         await until(pilot, lambda: screen.query_one(DataTable).row_count == 4)

@@ -16,6 +16,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from podium.core.store import StepRecord
+from podium.tui.screens.runs import GLYPHS
 
 
 @dataclass
@@ -79,9 +80,6 @@ def nest(order: list[str], deps: dict[str, list[str]]) -> list[Node]:
     return forest
 
 
-GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
-          "cancelled": "■", "interrupted": "!", "pending": "·", "skipped": "↷",
-          "in_doubt": "?"}
 STYLES = {"succeeded": "green", "failed": "red", "running": "yellow", "waiting": "cyan",
           "skipped": "dim", "pending": "dim"}
 

@@ -84,7 +84,7 @@ class ModelsScreen(Screen[None]):
         self.query_one(Sparkline).data = [tokens for _, tokens, _ in usage] or [0]
         total = sum(cost for _, _, cost in usage)
         self.query_one("#usage-label", Static).update(
-            f"tokens per day, {usage[0][0]} to {usage[-1][0]}: "
+            f"tokens per day, the last {len(usage)} days to today: "
             f"{sum(t for _, t, _ in usage):,} tokens, ${total:.4f}" if usage else "")
 
     @work(group="ping", exclusive=True, exit_on_error=False)

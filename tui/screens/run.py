@@ -160,7 +160,7 @@ class RunScreen(LiveScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
                 Binding("g", "graph", "Graph"),
                 Binding("e", "edit", "Edit"),
-                Binding("r", "rerun", "Rerun stale"),
+                Binding("r", "rerun", "Rerun"),
                 Binding("u", "resume", "Resume"),
                 Binding("o", "compare", "Other tier"),
                 Binding("x", "cancel_run", "Cancel")]

@@ -18,8 +18,10 @@ from podium.tui.screens.base import Cells, LiveScreen, PodiumHeader, alive, sync
 # appears costs about a millisecond a row.
 PAGE = 100
 
+# A status at a glance, for runs and steps alike.
 GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
-          "cancelled": "■", "interrupted": "!", "pending": "·"}
+          "cancelled": "■", "interrupted": "!", "pending": "·", "skipped": "↷",
+          "in_doubt": "?"}
 
 
 def when(ts: float | None) -> str:
