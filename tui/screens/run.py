@@ -142,15 +142,21 @@ CATCH_UP_S = 0.3
 class Pane(Static):
     """A `Static` that repaints only when its text changed: every update lays the
     screen out again, which during a fan-out's flood of events was most of the app's
-    work and held key presses back."""
+    work and held key presses back. With `unwrapped` (its lines never wider than the
+    pane, as the timeline's), a new text of as many lines repaints without a layout."""
 
     shown: Text | str = ""
+
+    def __init__(self, *, id: str, unwrapped: bool = False) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.unwrapped = unwrapped
 
     def paint(self, text: Text | str) -> None:
         """Show `text`, unless it is what is shown."""
         if text != self.shown:
+            same = str(text).count("\n") == str(self.shown).count("\n") and bool(self.shown)
             self.shown = text
-            self.update(text)
+            self.update(text, layout=not (self.unwrapped and same))
 
 
 class RunScreen(LiveScreen):
@@ -186,7 +192,7 @@ class RunScreen(LiveScreen):
                 tree.guide_depth = 3
                 tree.display = False
                 yield tree
-                yield Pane(id="timeline")
+                yield Pane(id="timeline", unwrapped=True)
             with VerticalScroll(id="detail-box"):
                 yield Pane(id="detail")
         yield Footer()
@@ -215,7 +221,8 @@ class RunScreen(LiveScreen):
         run = view.run
         self.run_id = run.id
         self.title = f"run {run.id}"
-        self.sub_title = f"{run.recipe_name} · {run.shown_status}"
+        self.sub_title = f"{run.recipe_name} · {run.shown_status}" + (
+            f" · rerun of {run.parent_run_id}" if run.parent_run_id else "")
         table = self.query_one(DataTable)
         if not table.columns:
             # Fixed widths, the step column as wide as the longest id: a table of
