@@ -13,9 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from podium.core.recipe.schema import Recipe
+from podium.tui.screens.base import PodiumFooter
 from podium.tui.screens.files import PathSuggester, PickFile
 
 
@@ -44,7 +45,7 @@ class EditValue(ModalScreen[str | None]):
                            id="value", show_line_numbers=self.json)
             yield Static(id="problem")
             yield Static(id="diff")
-            yield Footer()
+            yield PodiumFooter()
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -126,7 +127,7 @@ class LaunchForm(ModalScreen[dict[str, Any] | None]):
                 else:
                     yield Input(value=default, placeholder=spec.type, id=f"in-{name}")
             yield Button("Run", variant="primary", id="run")
-            yield Footer()
+            yield PodiumFooter()
 
     def on_mount(self) -> None:
         first = self.query(Input)
@@ -208,7 +209,7 @@ class CompareView(ModalScreen[str | None]):
             with Horizontal(id="sides"):
                 yield Static(text(self.sides[0]), classes="side")
                 yield Static(text(self.sides[1]), classes="side")
-            yield Footer()
+            yield PodiumFooter()
 
     def action_verdict(self, verdict: str) -> None:
         self.dismiss(verdict)

@@ -15,7 +15,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import DirectoryTree, Footer, Label
+from textual.widgets import DirectoryTree, Label
+
+from podium.tui.screens.base import PodiumFooter
 
 
 def complete(typed: str, cwd: Path | None = None) -> str | None:
@@ -74,7 +76,7 @@ class PickFile(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Label(f"{self.title_text}: {self.start}", id="dialog-title")
             yield Files(self.start, id="files")
-            yield Footer()
+            yield PodiumFooter()
 
     def on_mount(self) -> None:
         self.query_one(Files).focus()

@@ -12,10 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from podium.core.config import Settings, load_settings
-from podium.tui.screens.base import PodiumHeader, alive
+from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive
 
 DAYS = 21
 
@@ -37,7 +37,7 @@ class ModelsScreen(Screen[None]):
             yield Static(id="spend")
             yield Sparkline([0], id="usage")
             yield Static(id="usage-label")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
         if not alive(self):  # popped before it mounted: nothing to set up

@@ -13,11 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from podium.core.errors import RecipeError, RecipeErrors
 from podium.core.recipe.schema import Recipe
-from podium.tui.screens.base import PodiumHeader, alive, under_cursor
+from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive, under_cursor
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class RecipesScreen(Screen[None]):
             with VerticalScroll(id="detail-box"):
                 yield Static(id="problems")
                 yield Static(id="detail")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
         if not alive(self):  # popped before it mounted: nothing to set up

@@ -12,10 +12,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from podium.core.store import ReviewRecord
-from podium.tui.screens.base import Cells, LiveScreen, PodiumHeader, alive, sync_table, under_cursor
+from podium.tui.screens.base import (
+    Cells,
+    LiveScreen,
+    PodiumFooter,
+    PodiumHeader,
+    alive,
+    sync_table,
+    under_cursor,
+)
 
 
 def age(ts: float) -> str:
@@ -61,7 +69,7 @@ class ReviewScreen(LiveScreen):
             yield DataTable(id="queue", cursor_type="row")
             with VerticalScroll(id="detail-box"):
                 yield Static(id="detail")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
         if not alive(self):  # popped before it mounted: nothing to set up

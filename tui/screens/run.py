@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Static, Tree
+from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from podium.core.errors import PodiumError
@@ -21,7 +21,15 @@ from podium.core.events import StepNote, StepText
 from podium.core.store import StepRecord
 from podium.tui.data import RunView
 from podium.tui.messages import EngineEvent
-from podium.tui.screens.base import Cells, LiveScreen, PodiumHeader, alive, sync_table, under_cursor
+from podium.tui.screens.base import (
+    Cells,
+    LiveScreen,
+    PodiumFooter,
+    PodiumHeader,
+    alive,
+    sync_table,
+    under_cursor,
+)
 from podium.tui.screens.graph import Node, fill, label, nest
 from podium.tui.screens.runs import GLYPHS
 
@@ -195,7 +203,7 @@ class RunScreen(LiveScreen):
                 yield Pane(id="timeline", unwrapped=True)
             with VerticalScroll(id="detail-box"):
                 yield Pane(id="detail")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
         if not alive(self):  # popped before it mounted: nothing to set up

@@ -9,10 +9,10 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from podium.core.store import RunRecord
-from podium.tui.screens.base import Cells, LiveScreen, PodiumHeader, alive, sync_table
+from podium.tui.screens.base import Cells, LiveScreen, PodiumFooter, PodiumHeader, alive, sync_table
 
 # Runs shown at first, and added by each `m`: a table redrawn whole when a new run
 # appears costs about a millisecond a row.
@@ -53,7 +53,7 @@ class RunsScreen(LiveScreen):
         yield PodiumHeader()
         yield Input(placeholder="filter: recipe, status or run id", id="filter")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
         if not alive(self):  # popped before it mounted: nothing to set up
