@@ -94,3 +94,27 @@ def test_chat_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -
     engine = seeded()
     assert snap_compare(make_app(engine.store, engine), terminal_size=size,
                         run_before=settled(lambda app: app.screen.title == "chat", "c"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_screen_graph(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
+    engine = seeded()
+    assert snap_compare(make_app(engine.store, engine, open_run="draft0000002"),
+                        terminal_size=size, run_before=settled(
+                            lambda app: bool(getattr(app.screen, "drawn", None)), "g"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_models_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
+    engine = seeded()
+    assert snap_compare(make_app(engine.store, engine), terminal_size=size,
+                        run_before=settled(lambda app: app.screen.title == "models" and
+                                           rows(app) > 0, "M"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_recipes_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
+    engine = seeded()
+    assert snap_compare(make_app(engine.store, engine), terminal_size=size,
+                        run_before=settled(lambda app: app.screen.title == "recipes" and
+                                           rows(app) > 0, "n"))

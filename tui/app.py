@@ -8,14 +8,18 @@ events reach screens as messages, so the UI never waits on a model or the disk.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker
@@ -56,6 +60,18 @@ def save_prefs(prefs: dict[str, Any]) -> None:
         pass
 
 
+# Python's full garbage collections stopped the app for 50 to 120 ms at a time during
+# a fan-out (the engine and the repaints make tens of thousands of objects a second),
+# which is what held key presses back. So while the app runs, full collections are
+# not left to chance: once the app is up, what Python, Textual and the first screen
+# made is frozen out of the collector's sight, and a full collection runs from a
+# timer when no key came for a moment (or at least once a minute), then freezes what
+# survived. The young generations are still collected as usual (a few ms each).
+COLLECT_S = 5.0
+COLLECT_IDLE_S = 1.0
+COLLECT_AT_LEAST_S = 60.0
+
+
 class TooSmall(Screen[None]):
     """Shown instead of a broken layout while the terminal is too small."""
 
@@ -70,7 +86,8 @@ class TooSmall(Screen[None]):
 
 class PodiumCommands(Provider):
     """The command palette: go to a screen, open a run by id, run a recipe by name,
-    approve a waiting review."""
+    approve, edit, reject or regenerate a waiting review. (Each screen's own keys are
+    in the palette too, as system commands: see `PodiumApp.get_system_commands`.)"""
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -93,11 +110,20 @@ class PodiumCommands(Provider):
                 yield Hit(score, matcher.highlight(name),
                           lambda rid=run.id: app.open_run(rid), help="show its steps")
         for item in await app.call_reader(app.reader.queue):
-            name = f"Approve review {item.id} ({item.of_step} of run {item.run_id})"
-            if (score := matcher.match(name)) > 0:
-                yield Hit(score, matcher.highlight(name),
-                          lambda rid=item.id: app.decide(rid, "approve"),
-                          help="pass its output on; the run continues")
+            what = f"review {item.id} ({item.of_step} of run {item.run_id})"
+            choices: list[tuple[str, Callable[[], Any], str]] = [
+                (f"Approve {what}", partial(app.decide, item.id, "approve"),
+                 "pass its output on; the run continues"),
+                (f"Edit {what}", partial(app.edit_review, item),
+                 "change its output (checked against the step's schema), then pass it on"),
+                (f"Reject {what}", partial(app.reject, item),
+                 "say what should change; the step runs again with your feedback"),
+                (f"Regenerate {what}", partial(app.decide, item.id, "regenerate"),
+                 "run the reviewed step again as it was"),
+            ]
+            for name, action, help_text in choices:
+                if (score := matcher.match(name)) > 0:
+                    yield Hit(score, matcher.highlight(name), action, help=help_text)
         from podium.tui.screens.recipes import find_all
 
         for found in await app.call_reader(find_all):
@@ -133,6 +159,8 @@ class PodiumApp(App[None]):
         self.first_run = open_run
         self.first_review = review
         self.running: dict[str, Worker[Any]] = {}  # runs launched here, by id
+        self.last_key = self.collected = 0.0
+        self._thresholds = gc.get_threshold()
         engine.on_event = self.engine_event
 
     def on_mount(self) -> None:
@@ -142,6 +170,38 @@ class PodiumApp(App[None]):
             self.open_run(self.first_run)
         if self.first_review:
             self.action_show_review()
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(self._thresholds[0], self._thresholds[1], 1_000_000)
+        self.call_after_refresh(gc.freeze)
+        self.set_interval(COLLECT_S, self._collect)
+
+    def _collect(self) -> None:
+        now = time.monotonic()
+        if now - self.last_key > COLLECT_IDLE_S or now - self.collected > COLLECT_AT_LEAST_S:
+            gc.collect()
+            gc.freeze()
+            self.collected = now
+
+    def on_key(self, event: events.Key) -> None:
+        self.last_key = time.monotonic()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands, and every key of the screen the palette was opened
+        on (edit, rerun, graph, filter, ...), so each action is in the palette."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = {"command_palette", "keys", "quit"}
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.system or binding.action in seen or \
+                    not active.enabled or active.node is self:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(f"{binding.description} ({self.get_key_display(binding)})",
+                                f"this screen's key {key}",
+                                partial(self._run_key, active.node, binding.action))
+
+    def _run_key(self, node: DOMNode, action: str) -> None:
+        self.call_later(self.run_action, action, node)
 
     def watch_theme(self, theme: str) -> None:
         """Keep the person's choice of theme for next time."""
@@ -247,6 +307,11 @@ class PodiumApp(App[None]):
             self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title=f"{what} failed",
                         severity="error", timeout=8)
             return None
+        except Exception as e:  # a bug: said, and the app goes on (the run stays stored)
+            self.notify(f"{type(e).__name__}: {e}\nThis is a bug in Podium; the run is kept "
+                        "and can be resumed.", title=f"{what} failed", severity="error",
+                        timeout=12)
+            raise
 
     def decide(self, review_id: int, action: str, *, retry: Callable[[str], None] | None
                = None, **details: Any) -> None:
@@ -365,6 +430,8 @@ class PodiumApp(App[None]):
 
     def on_unmount(self) -> None:
         self.reader.close()
+        gc.unfreeze()  # the collector as it was, for whatever runs in this process next
+        gc.set_threshold(*self._thresholds)
 
 
 def make_app(store: Store, engine: Engine | None = None, *, open_run: str | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,14 @@ from podium.core.store import ReviewRecord, RunRecord, StepRecord, Store
 
 @dataclass(frozen=True)
 class RunView:
-    """A run with its steps, for the run screen."""
+    """A run with its steps, for the run screen: each step's attempts (oldest first)
+    and, for a step edited by hand, its earlier versions."""
 
     run: RunRecord
     steps: list[StepRecord]
     reviews: list[ReviewRecord]
+    attempts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class Reader:
@@ -34,6 +37,7 @@ class Reader:
         self.path = Path(path)
         self._store: Store | None = None
         self._lock = threading.Lock()  # one read at a time on this connection
+        self._plans: dict[str, dict[str, list[str]]] = {}  # recipe hash -> deps
 
     def _open(self) -> Store:
         if self._store is None:
@@ -53,12 +57,37 @@ class Reader:
             return self._open().list_runs(limit=limit, status=status or None)
 
     def run(self, run_id: str) -> RunView:
-        """One run, its steps in plan order and its reviews (raises `StoreError`)."""
+        """One run, its steps in plan order, its reviews, attempts and the versions of
+        edited steps (raises `StoreError`)."""
         with self._lock:
             store = self._open()
             run = store.get_run(run_id)
-            return RunView(run, store.get_steps(run.id),
-                           store.reviews(status=None, run_id=run.id))
+            steps = store.get_steps(run.id)
+            attempts: dict[str, list[dict[str, Any]]] = {}
+            # The store has no reader for attempts; its table is read as views.py does.
+            for row in store.db["attempts"].rows_where(
+                    "run_id = ?", [run.id], order_by="step_id, number",
+                    select="step_id, number, status, model, started_at, finished_at, "
+                           "error, input_tokens, output_tokens, latency_ms"):
+                attempts.setdefault(row["step_id"], []).append(row)
+            versions = {s.step_id: store.step_versions(run.id, s.step_id)
+                        for s in steps if (s.version or 1) > 1}
+            return RunView(run, steps, store.reviews(status=None, run_id=run.id),
+                           attempts, versions)
+
+    def plan(self, run: RunRecord) -> dict[str, list[str]]:
+        """The dependencies of the recipe version `run` ran (step -> the steps it
+        needs), read and checked once per version."""
+        from podium.core.recipe.load import pinned
+
+        if run.recipe_hash not in self._plans:
+            with self._lock:
+                recipe = pinned(self._open(), run)
+            where = {s: i for i, s in enumerate(recipe.plan.order)}
+            self._plans[run.recipe_hash] = {
+                s: sorted(recipe.plan.deps.get(s, ()), key=where.__getitem__)
+                for s in recipe.plan.order}
+        return self._plans[run.recipe_hash]
 
     def queue(self) -> list[ReviewRecord]:
         """Pending reviews, oldest first."""

@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
+from textual.css.query import NoMatches
+from textual.dom import NoScreen
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Header
+from textual.widgets._header import HeaderTitle
 
 from podium.core.errors import PodiumError
 
@@ -28,6 +32,12 @@ def under_cursor(table: DataTable[Any], items: Sequence[T]) -> T | None:
     return items[min(max(table.cursor_row, 0), len(items) - 1)]
 
 
+def plain(cell: str | Text) -> Text:
+    """A cell as `Text`: DataTable reads a `str` as markup, which costs a parse per
+    cell each time the table is drawn and misreads a name with brackets in it."""
+    return cell if isinstance(cell, Text) else Text(cell)
+
+
 def sync_table(table: DataTable[Any], rows: dict[str, Cells],
                shown: dict[str, Cells]) -> dict[str, Cells]:
     """Make `table` show `rows` (key -> cells), given that it shows `shown`. When the
@@ -40,15 +50,65 @@ def sync_table(table: DataTable[Any], rows: dict[str, Cells],
             if cells != shown[key]:
                 for column, value, before in zip(columns, cells, shown[key], strict=True):
                     if value != before:
-                        table.update_cell(key, column, value)
+                        table.update_cell(key, column, plain(value))
         return rows
     keep = table.cursor_row
     table.clear()
     for key, cells in rows.items():
-        table.add_row(*cells, key=key)
+        table.add_row(*map(plain, cells), key=key)
     if table.row_count:
         table.move_cursor(row=min(max(keep, 0), table.row_count - 1))
     return rows
+
+
+class PodiumHeader(Header):
+    """Textual's header, except that a title change reaching it while its screen is
+    torn down (a screen popped before it finished mounting, then given a title by a
+    late worker) is ignored: Textual's own raises `NoMatches` there, and the app dies."""
+
+    def _on_mount(self, event: events.Mount) -> None:
+        event.prevent_default()  # instead of Header's handler, which has no guard
+        Widget._on_mount(self, event)
+
+        async def set_title() -> None:
+            try:
+                self.query_one(HeaderTitle).update(self.format_title())
+            except (NoMatches, NoScreen):
+                pass
+
+        self.watch(self.app, "title", set_title)
+        self.watch(self.app, "sub_title", set_title)
+        self.watch(self.screen, "title", set_title)
+        self.watch(self.screen, "sub_title", set_title)
+
+
+class PodiumFooter(Footer):
+    """Textual's footer, recomposed once for a burst of binding changes. Opening a
+    screen changes its bindings two or three times (pushed, then focused), and each
+    change made Textual's footer rebuild all its keys, 40 to 100 ms on a busy machine:
+    a key pressed as a screen opened waited for all of them."""
+
+    _pending = False
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if not self._pending:
+            self._pending = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._pending = False
+        await self.recompose()
+
+
+def alive(screen: Screen[Any]) -> bool:
+    """Whether `screen` is still on the app's stack (not popped while a worker read)."""
+    try:
+        return screen.is_attached and screen in screen.app.screen_stack
+    except Exception:  # no app any more: the app is closing
+        return False
 
 
 class LiveScreen(Screen[None]):
@@ -68,6 +128,8 @@ class LiveScreen(Screen[None]):
         return self.app
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.refresh_data(force=True)
         self.set_interval(POLL_S, self._poll)
 
@@ -76,7 +138,8 @@ class LiveScreen(Screen[None]):
             self.refresh_data()
 
     def on_screen_resume(self) -> None:
-        self.refresh_data()
+        if self.is_mounted:  # (a first showing reads from `on_mount`)
+            self.refresh_data()
 
     def fetch(self) -> Any:
         """Read what the screen shows (runs in a worker thread)."""
@@ -95,8 +158,21 @@ class LiveScreen(Screen[None]):
                 return
             data = self.fetch()
         except PodiumError as e:
-            self.app.call_from_thread(self.notify, e.message, title="Cannot show that",
-                                      severity="error")
+            self.app.call_from_thread(self.failed, e)
             return
         self._seen = version
-        self.app.call_from_thread(self.show, data)
+        self.app.call_from_thread(self._show, data)
+
+    def failed(self, error: PodiumError) -> None:
+        """Reading failed in an expected way (a run that is not there, a database
+        that cannot be read): say so; the screen stays as it was."""
+        self.notify(error.message + (f"\n{error.hint}" if error.hint else ""),
+                    title="Cannot show that", severity="error", timeout=8)
+
+    def _show(self, data: Any) -> None:
+        if not alive(self):  # popped meanwhile: nothing to paint
+            return
+        if not self.is_mounted:  # read before its widgets are in: read again soon
+            self._seen = None
+            return
+        self.show(data)

@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from podium.core.errors import PodiumError
 from podium.core.models.chat import ChatSession, Turn
 from podium.core.recipe.schema import ModelOptions
+from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive
 
 ROUTES = ("auto", "local", "remote")
 
@@ -45,16 +46,18 @@ class ChatScreen(Screen[None]):
         self.live = ""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         with Horizontal():
             yield OptionList(id="chats")
             with Vertical(id="conversation"):
                 with VerticalScroll(id="transcript-box"):
                     yield Static(id="transcript")
                 yield Input(placeholder="ask; enter sends", id="prompt")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.title = "chat"
         self._subtitle()
         self.query_one("#prompt").focus()

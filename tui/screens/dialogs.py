@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -12,9 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from podium.core.recipe.schema import Recipe
+from podium.tui.screens.base import PodiumFooter
+from podium.tui.screens.files import PathSuggester, PickFile
 
 
 class EditValue(ModalScreen[str | None]):
@@ -42,7 +45,7 @@ class EditValue(ModalScreen[str | None]):
                            id="value", show_line_numbers=self.json)
             yield Static(id="problem")
             yield Static(id="diff")
-            yield Footer()
+            yield PodiumFooter()
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -95,12 +98,14 @@ class AskText(ModalScreen[str | None]):
 
 class LaunchForm(ModalScreen[dict[str, Any] | None]):
     """A form made from a recipe's `[inputs]`: one field each, with its type,
-    description and default; a `file` input takes a path. Enter on the last field
-    (or the Run button) launches; escape cancels. Values are checked by the engine
-    when the run is made, with the same messages as on the command line."""
+    description and default; a `file` input takes a path, completed as it is typed
+    (`right` takes the rest) or picked from a folder tree (`ctrl+f`). Enter on the
+    last field (or the Run button) launches; escape cancels. Values are checked by
+    the engine when the run is made, with the same messages as on the command line."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
-                Binding("ctrl+s", "launch", "Run", priority=True)]
+                Binding("ctrl+s", "launch", "Run", priority=True),
+                Binding("ctrl+f", "pick_file", "Pick a file")]
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -115,10 +120,14 @@ class LaunchForm(ModalScreen[dict[str, Any] | None]):
                             (f": {spec.description}" if spec.description else ""))
                 default = spec.default if isinstance(spec.default, str) else \
                     "" if spec.default is None else str(spec.default)
-                yield Input(value=default, placeholder="a path" if spec.type == "file"
-                            else spec.type, id=f"in-{name}")
+                if spec.type == "file":
+                    yield Input(value=default, id=f"in-{name}", classes="file",
+                                placeholder="a path (ctrl+f picks one)",
+                                suggester=PathSuggester())
+                else:
+                    yield Input(value=default, placeholder=spec.type, id=f"in-{name}")
             yield Button("Run", variant="primary", id="run")
-            yield Footer()
+            yield PodiumFooter()
 
     def on_mount(self) -> None:
         first = self.query(Input)
@@ -140,6 +149,27 @@ class LaunchForm(ModalScreen[dict[str, Any] | None]):
             self.action_launch()
         else:
             self.focus_next()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pick_file":  # only offered on a `file` input
+            return isinstance(self.focused, Input) and self.focused.has_class("file")
+        return True
+
+    def action_pick_file(self) -> None:
+        """Choose the focused `file` input's path from a folder tree."""
+        field = self.focused
+        if not isinstance(field, Input) or not field.has_class("file"):
+            return
+        typed = Path(field.value).expanduser() if field.value else Path.cwd()
+        start = typed if typed.is_dir() else typed.parent
+
+        def done(path: str | None) -> None:
+            if path is not None:
+                field.value = path
+            field.focus()
+
+        self.app.push_screen(PickFile(f"Choose {field.id.removeprefix('in-')}"
+                                      if field.id else "Choose a file", start), done)
 
     @on(Button.Pressed, "#run")
     def action_launch(self) -> None:
@@ -179,7 +209,7 @@ class CompareView(ModalScreen[str | None]):
             with Horizontal(id="sides"):
                 yield Static(text(self.sides[0]), classes="side")
                 yield Static(text(self.sides[1]), classes="side")
-            yield Footer()
+            yield PodiumFooter()
 
     def action_verdict(self, verdict: str) -> None:
         self.dismiss(verdict)

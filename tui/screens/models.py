@@ -4,6 +4,7 @@ and cost per day for the last three weeks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -11,9 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from podium.core.config import Settings, load_settings
+from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive
 
 DAYS = 21
 
@@ -29,15 +31,17 @@ class ModelsScreen(Screen[None]):
         self.settings: Settings | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         with Vertical():
             yield DataTable(id="models", cursor_type="row")
             yield Static(id="spend")
             yield Sparkline([0], id="usage")
             yield Static(id="usage-label")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.title = "models"
         table = self.query_one(DataTable)
         table.add_columns("model", "provider", "tier", "where", "state")
@@ -65,12 +69,13 @@ class ModelsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for name, spec in settings.catalog().items():
-            where = spec.path or spec.base_url or "-"
+            # A model file by its name (the folder is long and differs by machine).
+            where = Path(str(spec.path)).name if spec.path else spec.base_url or "-"
             state = "ready" if name in hub.providers else hub.unavailable.get(
                 name, "not available")
             if name in hub.providers and spec.provider == "llamacpp" and _loaded(spec.path):
                 state = "loaded"
-            table.add_row(name, spec.provider, spec.resolved_tier, str(where)[-40:], state,
+            table.add_row(name, spec.provider, spec.resolved_tier, str(where)[:40], state,
                           key=name)
         budget = settings.budget_per_day
         self.query_one("#spend", Static).update(
@@ -79,7 +84,7 @@ class ModelsScreen(Screen[None]):
         self.query_one(Sparkline).data = [tokens for _, tokens, _ in usage] or [0]
         total = sum(cost for _, _, cost in usage)
         self.query_one("#usage-label", Static).update(
-            f"tokens per day, {usage[0][0]} to {usage[-1][0]}: "
+            f"tokens per day, the last {len(usage)} days to today: "
             f"{sum(t for _, t, _ in usage):,} tokens, ${total:.4f}" if usage else "")
 
     @work(group="ping", exclusive=True, exit_on_error=False)

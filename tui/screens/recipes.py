@@ -13,11 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 
 from podium.core.errors import RecipeError, RecipeErrors
 from podium.core.recipe.schema import Recipe
-from podium.tui.screens.base import under_cursor
+from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive, under_cursor
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,17 @@ class RecipesScreen(Screen[None]):
         self.found: list[Found] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         with Horizontal():
             yield DataTable(id="recipes", cursor_type="row")
             with VerticalScroll(id="detail-box"):
                 yield Static(id="problems")
                 yield Static(id="detail")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.title = "recipes"
         table = self.query_one(DataTable)
         table.add_columns("recipe", "from", "steps")

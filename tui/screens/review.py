@@ -12,10 +12,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 
 from podium.core.store import ReviewRecord
-from podium.tui.screens.base import Cells, LiveScreen, sync_table, under_cursor
+from podium.tui.screens.base import (
+    Cells,
+    LiveScreen,
+    PodiumFooter,
+    PodiumHeader,
+    alive,
+    sync_table,
+    under_cursor,
+)
 
 
 def age(ts: float) -> str:
@@ -56,14 +64,16 @@ class ReviewScreen(LiveScreen):
         self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         with Horizontal():
             yield DataTable(id="queue", cursor_type="row")
             with VerticalScroll(id="detail-box"):
                 yield Static(id="detail")
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         self.title = "review queue"
         table = self.query_one(DataTable)
         table.add_columns("id", "run", "step", "kind", "age")

@@ -9,17 +9,19 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Input
 
 from podium.core.store import RunRecord
-from podium.tui.screens.base import Cells, LiveScreen, sync_table
+from podium.tui.screens.base import Cells, LiveScreen, PodiumFooter, PodiumHeader, alive, sync_table
 
 # Runs shown at first, and added by each `m`: a table redrawn whole when a new run
 # appears costs about a millisecond a row.
 PAGE = 100
 
+# A status at a glance, for runs and steps alike.
 GLYPHS = {"succeeded": "✓", "failed": "✗", "running": "▶", "waiting": "⏸",
-          "cancelled": "■", "interrupted": "!", "pending": "·"}
+          "cancelled": "■", "interrupted": "!", "pending": "·", "skipped": "↷",
+          "in_doubt": "?"}
 
 
 def when(ts: float | None) -> str:
@@ -48,12 +50,14 @@ class RunsScreen(LiveScreen):
         self.shown: dict[str, Cells] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PodiumHeader()
         yield Input(placeholder="filter: recipe, status or run id", id="filter")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield PodiumFooter()
 
     def on_mount(self) -> None:
+        if not alive(self):  # popped before it mounted: nothing to set up
+            return
         table = self.query_one(DataTable)
         table.add_columns("", "run", "recipe", "status", "started", "took", "tokens", "cost")
         self.query_one("#filter").display = False
