@@ -361,3 +361,34 @@ def test_the_palette_runs_a_recipe_by_name_and_approves_a_review() -> None:
         await until(pilot, lambda: engine.store.get_run(waiting).status == "succeeded")
 
     drive(app_on(engine), body)
+
+
+def test_the_run_screen_shows_an_agents_messages_and_tool_calls() -> None:
+    from podium.core.store.agents import AgentEntry
+
+    engine = make_engine(ScriptedProvider(answer=lambda req, n: f"out{n}"))
+    run_id = run(engine, CHAIN)
+    engine.store.add_messages(run_id, "s1", [
+        AgentEntry(role="user", content="What is 17 + 25?"),
+        AgentEntry(role="assistant", tool_calls=[
+            {"id": "c1", "name": "calculator", "arguments": {"expression": "17 + 25"}}],
+            input_tokens=40, output_tokens=9),
+        AgentEntry(role="tool", content="42", tool_call_id="c1", tool_name="calculator",
+                   duration_ms=0.4),
+        AgentEntry(role="stop", content="final answer given", tool_name="final_answer"),
+    ])
+
+    async def body(app: PodiumApp, pilot: object) -> None:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        def detail() -> str:
+            panes = app.screen.query("#detail") if isinstance(app.screen, RunScreen) else []
+            return str(panes[0].render()) if panes else ""
+
+        app.open_run(run_id)
+        await until(pilot, lambda: "transcript" in detail())
+        shown = detail()
+        assert "transcript: 1 model turns, 1 tool calls" in shown
+        assert '→ calculator {"expression": "17 + 25"}  [40+9 tok]' in shown
+        assert "← calculator 0 ms: 42" in shown and "■ final answer given" in shown
+
+    drive(app_on(engine), body)

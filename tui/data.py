@@ -28,6 +28,7 @@ class RunView:
     reviews: list[ReviewRecord]
     attempts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    transcripts: dict[str, list[Any]] = field(default_factory=dict)  # agent/team messages
 
 
 class Reader:
@@ -57,8 +58,8 @@ class Reader:
             return self._open().list_runs(limit=limit, status=status or None)
 
     def run(self, run_id: str) -> RunView:
-        """One run, its steps in plan order, its reviews, attempts and the versions of
-        edited steps (raises `StoreError`)."""
+        """One run, its steps in plan order, its reviews, attempts, the versions of
+        edited steps and the transcripts of agents and teams (raises `StoreError`)."""
         with self._lock:
             store = self._open()
             run = store.get_run(run_id)
@@ -72,8 +73,10 @@ class Reader:
                 attempts.setdefault(row["step_id"], []).append(row)
             versions = {s.step_id: store.step_versions(run.id, s.step_id)
                         for s in steps if (s.version or 1) > 1}
+            transcripts = {step_id: store.messages(run.id, step_id)
+                           for step_id in store.transcript_steps(run.id)}
             return RunView(run, steps, store.reviews(status=None, run_id=run.id),
-                           attempts, versions)
+                           attempts, versions, transcripts)
 
     def plan(self, run: RunRecord) -> dict[str, list[str]]:
         """The dependencies of the recipe version `run` ran (step -> the steps it

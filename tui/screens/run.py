@@ -32,6 +32,7 @@ from podium.tui.screens.base import (
 )
 from podium.tui.screens.graph import Node, fill, label, nest
 from podium.tui.screens.runs import GLYPHS
+from podium.tui.transcript import transcript_lines
 
 
 def _value(value: Any) -> str:
@@ -73,8 +74,21 @@ def history(attempts: list[dict[str, Any]], versions: list[dict[str, Any]]) -> T
     return out
 
 
+def conversation(entries: list[Any]) -> Text:
+    """An agent's or a team's messages and tool calls, one line each, as `podium show`
+    prints them."""
+    calls = sum(len(e.tool_calls) for e in entries if e.role == "assistant")
+    turns = sum(1 for e in entries if e.role == "assistant")
+    out = Text()
+    out.append(f"transcript: {turns} model turns, {calls} tool calls\n", style="bold")
+    for line, colour in transcript_lines(entries):
+        out.append(f"  {line}\n", style=colour or "")
+    return out
+
+
 def describe(step: StepRecord, streamed: str = "", attempts: list[dict[str, Any]] | None
-             = None, versions: list[dict[str, Any]] | None = None) -> Text:
+             = None, versions: list[dict[str, Any]] | None = None,
+             transcript: list[Any] | None = None) -> Text:
     """The detail pane's text for one step."""
     out = Text()
     out.append(f"{step.step_id}", style="bold")
@@ -107,6 +121,8 @@ def describe(step: StepRecord, streamed: str = "", attempts: list[dict[str, Any]
     past = history(attempts or [], versions or [])
     if past:
         out.append(past)
+    if transcript:
+        out.append(conversation(transcript))
     out.append("\n")
     if step.has_output:
         out.append(_value(step.output))
@@ -307,7 +323,8 @@ class RunScreen(LiveScreen):
         self.query_one("#detail", Pane).paint(
             describe(step, self.streamed.get(step.step_id, ""),
                      view.attempts.get(step.step_id) if view else None,
-                     view.versions.get(step.step_id) if view else None) if step else "")
+                     view.versions.get(step.step_id) if view else None,
+                     view.transcripts.get(step.step_id) if view else None) if step else "")
 
     @on(DataTable.RowHighlighted)
     @on(Tree.NodeHighlighted)
