@@ -203,3 +203,21 @@ def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
         db.table("comparisons").add_column("prompt", str)
     if "verdict" not in columns:
         db.table("comparisons").add_column("verdict", str)  # local|remote|both|neither
+
+
+@migration
+def m007_batches(db: sqlite_utils.Database) -> None:
+    # A recipe over a dataset: one batch, one row per dataset row, each row linked to the
+    # run that does its work (a row's status is its run's; see store/batches.py).
+    db.table("batches").create({
+        "id": str, "recipe_name": str, "recipe_hash": str, "data": str, "mapping": str,
+        "executor": str, "concurrency": int, "total": int, "status": str,
+        "created_at": float, "finished_at": float, "pid": int, "host": str,
+    }, pk="id", if_not_exists=True)
+    db.table("batches").create_index(["created_at"], if_not_exists=True)
+    db.table("batch_rows").create({
+        "batch_id": str, "idx": int, "key": str, "line": int, "inputs": str,
+        "status": str, "run_id": str, "error": str,
+    }, pk=("batch_id", "idx"), foreign_keys=[("batch_id", "batches", "id")],
+        if_not_exists=True)
+    db.table("batch_rows").create_index(["run_id"], if_not_exists=True)
