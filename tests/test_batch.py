@@ -262,3 +262,44 @@ def test_sigkill_mid_batch_then_resume_runs_every_row_once(podium_home: Path, tm
     assert {rid: after[rid] for rid in before} == before  # nothing finished ran again
     # A row in flight at the kill retried only its unfinished step: at most one more try.
     assert max(after.values()) <= 3
+
+
+def test_batch_tables_and_a_run_carried_between_databases_lands_once(
+        tmp_path: Path, recipe_file: Any) -> None:
+    """What a Ray worker does with its scratch store, without Ray: the run made in one
+    database lands whole in another, once, however often it is sent."""
+    import asyncio
+
+    from podium.core.batch.executor import LocalExecutor
+    from podium.core.batch.runner import create_batch, run_batch
+    from podium.core.config import Settings
+    from podium.core.store import Store
+    from podium.tui.factory import make_engine
+
+    recipe = load(recipe_file(REVIEWED))
+    data = jsonl(tmp_path / "d.jsonl", [{"name": "Ada"}, {"name": "Cy"}])
+    dataset = read_dataset(data, recipe)
+    stores = [Store.open(tmp_path / f"{n}.db") for n in ("worker", "driver")]
+    columns = stores[1].db.table("batch_rows").columns_dict
+    assert {"batch_id", "idx", "key", "line", "inputs", "status", "run_id", "error"} <= \
+        set(columns)
+    batches = [create_batch(s, recipe, dataset, executor="local", concurrency=2, mapping={})
+               for s in stores]
+    engine = make_engine(stores[0], Settings())
+    local = LocalExecutor(engine)
+    asyncio.run(run_batch(stores[0], batches[0], recipe, local, local, lambda o: None,
+                          concurrency=2))
+    made = stores[0].batch_rows(batches[0])
+    for row in made:
+        payload = stores[0].export_run(row.run_id or "")
+        assert stores[1].land_run(batches[1], row.index, payload)
+        assert not stores[1].land_run(batches[1], row.index, payload)  # once only
+    landed = stores[1].batch_rows(batches[1], outputs=True)
+    assert [(r.status, r.run_id) for r in landed] == [(r.status, r.run_id) for r in made]
+    assert landed[0].outputs == {"final": "Dear Ada!"}
+    for a, b in zip(made, landed, strict=True):
+        assert [(s.step_id, s.status, s.output, s.attempts) for s in stores[0].get_steps(
+            a.run_id or "")] == [(s.step_id, s.status, s.output, s.attempts)
+                                 for s in stores[1].get_steps(b.run_id or "")]
+    # The waiting row's review came along: it can be decided in the driver's database.
+    assert [r.step_id for r in stores[1].reviews(run_id=landed[1].run_id)] == ["check"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,7 +69,7 @@ class Executor(Protocol):
 
 
 async def window(jobs: Iterable[RowJob], size: int,
-                 work: Callable[[RowJob], Awaitable[None]]) -> None:
+                 work: Callable[[RowJob], Coroutine[Any, Any, None]]) -> None:
     """Run `work` for each job, at most `size` at once: tasks are made as room frees
     up, so a hundred thousand rows never sit in memory as tasks."""
     running: set[asyncio.Task[None]] = set()
