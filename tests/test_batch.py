@@ -68,6 +68,11 @@ def test_jsonl_rows_run_and_a_malformed_line_is_reported_by_number(
     assert [r["outputs"] for r in exported if r["status"] == "succeeded"] == [
         {"greet": "Hello Ada x2"}, {"greet": "Hello Bo x1"}]
     assert exported[1]["error"].startswith("line 2: not valid JSON")
+    again = json.loads(podium("batch", "resume", summary["batch_id"], "--json").stdout)
+    assert again["ran"] == 0  # nothing left: done, failed and skipped rows stay as they are
+    again = json.loads(podium("batch", "resume", summary["batch_id"], "--retry-failed",
+                              "--json").stdout)
+    assert again["ran"] == 1 and again["counts"] == summary["counts"]  # tried, fails again
 
 
 def test_csv_with_a_mapped_column_and_csv_export(tmp_path: Path, recipe_file: Any) -> None:

@@ -140,7 +140,7 @@ def _drive(store: Any, batch_id: str, recipe: Any, chosen: Any, concurrency: int
     engine = make_engine(store)
     local = LocalExecutor(engine)
     executor = chosen or local
-    left = work_left(store, batch_id)
+    left = work_left(store, batch_id, retry_failed=retry_failed)
     progress = BatchProgress(len(left.fresh) + len(left.again), quiet=quiet or as_json)
 
     async def main() -> None:

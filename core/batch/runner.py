@@ -72,11 +72,8 @@ def work_left(store: Store, batch_id: str, *, retry_failed: bool = False) -> Wor
                 not store.reviews(run_id=row.run_id, limit=1):
             again.append(job)  # decided with --no-resume: carry it on
         elif row.status == "failed" and retry_failed:
-            if row.run_id is None:  # its inputs did not fit: try them again
-                store.unlink_row(batch_id, row.index)
-                fresh.append(RowJob(row.index, row.key, row.inputs))
-            else:
-                again.append(job)
+            # Its inputs did not fit (no run): try them again; else continue its run.
+            (again if row.run_id is not None else fresh).append(job)
     return Work(fresh, again)
 
 

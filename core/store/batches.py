@@ -177,20 +177,14 @@ class Batches:
         """The row's run is `run_id` (its id chosen before the run is made, so a crash
         between the two leaves a link to a run that does not exist yet: not started)."""
         with self._write() as c:
-            c.execute("UPDATE batch_rows SET run_id = ?, status = 'started' WHERE "
-                      "batch_id = ? AND idx = ?", (run_id, batch_id, index))
+            c.execute("UPDATE batch_rows SET run_id = ?, status = 'started', error = NULL "
+                      "WHERE batch_id = ? AND idx = ?", (run_id, batch_id, index))
 
     def fail_row(self, batch_id: str, index: int, error: str) -> None:
         """A row that could not become a run (its inputs do not fit the recipe)."""
         with self._write() as c:
             c.execute("UPDATE batch_rows SET status = 'failed', error = ?, run_id = NULL "
                       "WHERE batch_id = ? AND idx = ?", (error, batch_id, index))
-
-    def unlink_row(self, batch_id: str, index: int) -> None:
-        """Forget a row's run so it runs anew (`--retry-failed` of an input failure)."""
-        with self._write() as c:
-            c.execute("UPDATE batch_rows SET status = 'pending', error = NULL, run_id = NULL "
-                      "WHERE batch_id = ? AND idx = ?", (batch_id, index))
 
     # --- a run carried between databases ---------------------------------------------------
 
