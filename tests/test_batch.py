@@ -308,3 +308,25 @@ def test_batch_tables_and_a_run_carried_between_databases_lands_once(
                                  for s in stores[1].get_steps(b.run_id or "")]
     # The waiting row's review came along: it can be decided in the driver's database.
     assert [r.step_id for r in stores[1].reviews(run_id=landed[1].run_id)] == ["check"]
+
+
+def test_progress_is_a_bar_with_rate_and_eta_on_a_terminal_and_lines_in_a_pipe() -> None:
+    import io
+
+    from podium.core.batch.executor import RowOutcome
+    from podium.tui.batch_progress import BatchProgress
+
+    outcomes = [RowOutcome(0, "line 1", "succeeded", "r1", seconds=0.1),
+                RowOutcome(1, "line 2", "failed", "r2", "boom", 0.2)]
+    for live in (True, False):
+        stream = io.StringIO()
+        with BatchProgress(2, stream=stream, live=live) as progress:
+            for outcome in outcomes:
+                progress(outcome)
+        shown = stream.getvalue()
+        assert "boom" in shown
+        if live:
+            assert "2/2" in shown and "/s" in shown and "eta" in shown
+        else:
+            assert shown.splitlines()[0].split()[:5] == ["✓", "row", "0", "line", "1"]
+            assert "[2/2]" in shown.splitlines()[1]

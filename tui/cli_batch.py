@@ -203,7 +203,9 @@ def _tally_line(tally: dict[str, int]) -> str:
 
 def _print_summary(batch_id: str, tally: dict[str, int], took: float, ran: int) -> None:
     color = {"succeeded": "green", "failed": "red"}.get(_state(tally), "yellow")
-    rate = f" ({ran / took:.1f} rows/s)" if ran and took > 0 else ""
+    per_s = ran / took if ran and took > 0 else 0.0
+    rate = f" ({per_s:.1f} rows/s)" if per_s >= 1 else f" ({took / ran:.1f} s/row)" if ran \
+        else ""
     click.secho(f"batch {batch_id}: {_tally_line(tally)} · {ran} ran in {took:.2f}s{rate}",
                 fg=color, err=True)
     if tally["waiting"]:
