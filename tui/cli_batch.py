@@ -26,8 +26,9 @@ class DefaultRun(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=DefaultRun)
-def batch() -> None:
+@click.group(cls=DefaultRun, invoke_without_command=True)
+@click.pass_context
+def batch(ctx: click.Context) -> None:
     """Run a recipe over every row of a dataset, each row a stored run.
 
     \b
@@ -37,6 +38,8 @@ def batch() -> None:
       podium batch export BATCH          one line per row: inputs, status, outputs, error
       podium batch list                  batches, newest first
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def _executor_options(fn: Any) -> Any:
