@@ -98,6 +98,18 @@ def test_bad_data_gets_a_clear_message_and_stores_nothing(tmp_path: Path,
     assert "no column 'name' for the required input 'name'" in e.value.message
     assert "the header is: person, n" in e.value.message
     assert "--map COLUMN=name" in (e.value.hint or "")
+    optional = load(recipe_file(GREET.replace('type = "string"', 'type = "string"\n'
+                                               'default = "you"')))
+    other = tmp_path / "other.csv"
+    other.write_text("person,age\nAda,2\n")
+    with pytest.raises(InputError) as e:  # every input has a default: still not silent
+        read_dataset(other, optional)
+    assert "no column is an input" in e.value.message
+    assert "the header is: person, age" in e.value.message
+    keys = jsonl(tmp_path / "keys.jsonl", [{"person": "Ada"}])
+    with pytest.raises(InputError) as e:
+        read_dataset(keys, optional)
+    assert "no key of its objects is an input" in e.value.message
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n\n")
     for path, said in ((tmp_path / "nope.jsonl", "no such file or folder"),

@@ -121,6 +121,10 @@ def _jsonl(p: Path, recipe: Recipe, mapping: dict[str, str],
         values, extra = _inputs_of(recipe, record, mapping, p.parent)
         unused |= extra
         rows.append(DataRow(index, key, number, values))
+    if unused and recipe.inputs and not any(r.values for r in rows):
+        raise InputError(f"{p}: no key of its objects is an input of recipe '{recipe.name}' "
+                         f"(inputs: {', '.join(recipe.inputs)}; keys: {', '.join(sorted(unused))})",
+                         "name the keys after the inputs, or map them: --map KEY=INPUT")
     return rows, sorted(unused)
 
 
@@ -148,6 +152,11 @@ def _csv(p: Path, recipe: Recipe, mapping: dict[str, str],
     header = [h.strip() for h in header]
     header[0] = header[0].lstrip("\ufeff")  # a byte-order mark from a spreadsheet
     given = {mapping.get(h, h) for h in header}
+    if recipe.inputs and not given & set(recipe.inputs):
+        raise InputError(f"{p}: no column is an input of recipe '{recipe.name}' (inputs: "
+                         f"{', '.join(recipe.inputs)}); the header is: {', '.join(header)}",
+                         "name the columns after the inputs, or map them: "
+                         "--map COLUMN=INPUT")
     for name, spec in recipe.inputs.items():
         if spec.is_required and name not in given:
             column = next((c for c, n in mapping.items() if n == name), name)
