@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/review.py
 	$(BIN)/python bench/remote_burst.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/agents.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

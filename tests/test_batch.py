@@ -293,7 +293,12 @@ def test_batch_tables_and_a_run_carried_between_databases_lands_once(
     from podium.core.store import Store
     from podium.tui.factory import make_engine
 
-    recipe = load(recipe_file(REVIEWED))
+    recipe = load(recipe_file(REVIEWED + """
+[steps.each]
+kind = "map"
+over = "[1, 2, 3]"
+step = { kind = "template", template = "{{ inputs.name }}{{ item }}" }
+"""))
     data = jsonl(tmp_path / "d.jsonl", [{"name": "Ada"}, {"name": "Cy"}])
     dataset = read_dataset(data, recipe)
     stores = [Store.open(tmp_path / f"{n}.db") for n in ("worker", "driver")]
@@ -313,11 +318,16 @@ def test_batch_tables_and_a_run_carried_between_databases_lands_once(
         assert not stores[1].land_run(batches[1], row.index, payload)  # once only
     landed = stores[1].batch_rows(batches[1], outputs=True)
     assert [(r.status, r.run_id) for r in landed] == [(r.status, r.run_id) for r in made]
-    assert landed[0].outputs == {"final": "Dear Ada!"}
+    assert landed[0].outputs == {"each": ["Ada1", "Ada2", "Ada3"], "final": "Dear Ada!"}
     for a, b in zip(made, landed, strict=True):
         assert [(s.step_id, s.status, s.output, s.attempts) for s in stores[0].get_steps(
             a.run_id or "")] == [(s.step_id, s.status, s.output, s.attempts)
                                  for s in stores[1].get_steps(b.run_id or "")]
+    # A map's items come along, under the driver's numbering of their set.
+    items = "SELECT s.run_id, i.idx, i.output FROM items i JOIN item_sets s ON s.id = " \
+        "i.set_id ORDER BY s.run_id, i.idx"
+    made_items = stores[0].conn.execute(items).fetchall()
+    assert len(made_items) == 6 and stores[1].conn.execute(items).fetchall() == made_items
     # The waiting row's review came along: it can be decided in the driver's database.
     assert [r.step_id for r in stores[1].reviews(run_id=landed[1].run_id)] == ["check"]
 

@@ -29,6 +29,8 @@ def _age(ts: float) -> str:
 def _what(r: Any) -> str:
     if r.kind == "budget":
         return f"budget before {r.step_id}"
+    if r.kind == "tool":
+        return f"{r.step_id} (tool call)"
     item = f"[{r.item}]" if r.item is not None else ""
     return f"{r.step_id} ({r.of_step}{item})"
 
@@ -117,6 +119,8 @@ def show_item(review_id: str, as_json: bool) -> None:
     click.secho(f"review {r.id} · {r.status} · run {r.run_id} ({run.recipe_name})", bold=True)
     if r.kind == "budget":
         click.echo(f"  the run reached its budget before step '{r.step_id}'")
+    elif r.kind == "tool":
+        click.echo(f"  step '{r.step_id}' asks to call a tool · asked {_age(r.created_at)} ago")
     else:
         item = f", item {r.item}" if r.item is not None else ""
         click.echo(f"  gate '{r.step_id}' reviews '{r.of_step}'{item} · round {r.round}"
@@ -124,7 +128,8 @@ def show_item(review_id: str, as_json: bool) -> None:
     if r.instructions:
         click.secho("\ninstructions:", bold=True)
         click.echo(r.instructions)
-    click.secho("\noutput:" if r.kind != "budget" else "\nspent:", bold=True)
+    click.secho({"budget": "\nspent:", "tool": "\narguments:"}.get(r.kind, "\noutput:"),
+                bold=True)
     click.echo(_text(r.original))
     if r.status != "pending":
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.decided_at or 0))
@@ -142,8 +147,9 @@ def show_item(review_id: str, as_json: bool) -> None:
             click.echo(f"keep the rest local: podium review approve {r.id} --local")
         click.echo(f"stop the run:        podium review reject {r.id}")
     else:
+        said = "REASON (the agent reads it)" if r.kind == "tool" else "TEXT"
         click.echo(f"\napprove: podium review approve {r.id}\nedit:    podium review edit "
-                   f"{r.id}\nreject:  podium review reject {r.id} --feedback TEXT")
+                   f"{r.id}\nreject:  podium review reject {r.id} --feedback {said}")
 
 
 _resume_option = click.option("--no-resume", is_flag=True,

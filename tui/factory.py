@@ -13,6 +13,7 @@ from podium.core.models.hub import Budget
 from podium.core.run.engine import Engine
 from podium.core.store import Store
 from podium.providers.registry import build_hub
+from podium.providers.tool_source import provided_tools
 
 
 def make_engine(store: Store, settings: Settings | None = None, *,
@@ -26,4 +27,5 @@ def make_engine(store: Store, settings: Settings | None = None, *,
             settings.tokens_per_run is not None:
         midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
         hub.budget = Budget.from_settings(settings, store.cost_since(midnight))
-    return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event)
+    return Engine(store, hub, max_parallel=settings.max_parallel, on_event=on_event,
+                  tool_sources=provided_tools)

@@ -149,7 +149,14 @@ def run_json(store: Any, run: Any) -> dict[str, Any]:
             "recipe_hash": run.recipe_hash, "recipe_path": run.recipe_path,
             "hint": run.hint, "waiting_for": [r.id for r in store.reviews(run_id=run.id)],
             "reviews": [review_json(r) for r in store.reviews(status=None, run_id=run.id)],
-            "steps": [step_json(s, orphaned) for s in steps]}
+            "steps": [_with_transcript(store, run.id, step_json(s, orphaned)) for s in steps]}
+
+
+def _with_transcript(store: Any, run_id: str, step: dict[str, Any]) -> dict[str, Any]:
+    """An agent's or team's step with every message and tool call it stored."""
+    if step["kind"] in ("agent", "team"):
+        step["transcript"] = [e.to_json() for e in store.messages(run_id, step["step_id"])]
+    return step
 
 
 def _inputs_brief(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +215,10 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
         if (s.version or 1) > 1:
             bits.append(f"edited (version {s.version})")
         click.echo("  ".join(bits))
+        if s.kind in ("agent", "team"):
+            from podium.tui.transcript import print_transcript
+
+            print_transcript(store.messages(run.id, s.step_id), full=full)
         if s.has_output:
             text = _full(s.output) if full else preview(s.output, 100)
             click.echo("    " + text.replace("\n", "\n    "))
@@ -218,6 +229,10 @@ def print_run(store: Any, run: Any, *, full: bool = False) -> None:
             click.echo("    partial: " + partial.replace("\n", "\n    "))
         if status == "in_doubt":
             click.secho("    in doubt: the process died while this step ran", fg="yellow")
+            kept = store.item_counts(run.id).get(s.step_id)
+            if kept:
+                click.echo(f"    {plural(kept, 'item')} finished and kept: a resume makes "
+                           "only the rest")
             click.echo(f"    resume retries it: podium resume {run.id} "
                        f"(or --skip {s.step_id} / --output {s.step_id}=TEXT)")
         if s.error:

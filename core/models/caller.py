@@ -21,6 +21,7 @@ from podium.core.models.provider import (
     ModelRequest,
     ModelResponse,
     Provider,
+    Tool,
     Usage,
     collect,
 )
@@ -67,11 +68,13 @@ class ModelCaller:
                        max_tokens: int | None = None, seed: int | None = None,
                        model: str | None = None, stream: bool = True,
                        top_logprobs: int = 0,
-                       used: list[Decision] | None = None) -> ModelResponse:
+                       used: list[Decision] | None = None,
+                       tools: tuple[Tool, ...] = ()) -> ModelResponse:
         """Route and run one model call, adding its usage and cost to this step;
         `top_logprobs` asks for token probabilities (the cascade's local call); the
         decision that answered is appended to `used`, for a caller that adds reasons
-        (calls of one step may run at once, as a map's items do)."""
+        (calls of one step may run at once, as a map's items do); `tools` are offered
+        to a model that calls them natively (an agent's turn)."""
         if options.route == "cascade" and not (model or options.model):
             return await self._cascade(options, messages, schema=schema,
                                        temperature=temperature, max_tokens=max_tokens,
@@ -99,6 +102,7 @@ class ModelCaller:
             seed=seed,
             stop=tuple(options.stop),
             top_logprobs=top_logprobs,
+            tools=tools,
         )
         on_text = self.on_text if stream else None
         routed = not (model or options.model)

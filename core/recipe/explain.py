@@ -13,6 +13,7 @@ from podium.core.errors import RecipeError, did_you_mean
 from podium.core.recipe.schema import InputSpec, Recipe
 from podium.core.recipe.toml_lines import KeyLines
 from podium.core.steps import registry
+from podium.core.tools.config import McpServer, ToolsConfig
 
 
 def toml_syntax_error(e: tomllib.TOMLDecodeError, path: str, source: str) -> RecipeError:
@@ -147,6 +148,8 @@ def _allowed_fields(loc: tuple[Any, ...], data: dict[str, Any]) -> list[str]:
         model = Recipe
     elif loc[0] == "inputs" and len(loc) == 3:
         model = InputSpec
+    elif loc[0] == "tools":
+        model = ToolsConfig if len(loc) == 2 else McpServer if len(loc) == 4 else None
     elif loc[0] == "steps" and len(loc) in (3, 4):
         step = data.get("steps", {}).get(loc[1], {})
         nested = len(loc) == 4 and loc[2] == "step"

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from podium.core.errors import did_you_mean
 from podium.core.recipe.plan import Plan
+from podium.core.tools.config import ToolsConfig
 
 FORMAT_VERSION = 1
 
@@ -143,6 +144,9 @@ class Recipe(Strict):
                                  "they override config.toml's budget_per_run and "
                                  "tokens_per_run.")
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig, description="What the recipe's "
+                               "agents may reach: folders, hosts, shell, MCP servers, a "
+                               "module of your own tools.")
     # Any registered kind: the loader validates against `registry.recipe_model()`.
     steps: dict[str, StepBase] = Field(min_length=1)
     outputs: dict[str, str] = Field(default_factory=dict, description="Name -> expression, "

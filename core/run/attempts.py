@@ -18,6 +18,7 @@ from podium.core.models.provider import Usage
 from podium.core.recipe.schema import Recipe
 from podium.core.retry import RetryPolicy
 from podium.core.review.budget import budget_hold
+from podium.core.run.items import StoredItems, items_key
 from podium.core.steps import registry
 from podium.core.steps.base import RunAccess, StepContext, StepResult
 from podium.core.store import Finished, Status, Store
@@ -63,6 +64,9 @@ class StepRun:
                                  on_note=self._note_sink(sid))
             ctx = StepContext(self.run_id, sid, self.values, caller, feedback or [],
                               self.access)
+            if kind.items is not None and runner is None and key is not None:
+                ctx.items = StoredItems(self.store, self.run_id, sid, attempt,
+                                        items_key(key, feedback or []))
             started = time.perf_counter()
             try:
                 coro = run(step, ctx)

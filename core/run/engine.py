@@ -17,6 +17,7 @@ from podium.core.run.loop import RunLoop, RunResult
 from podium.core.run.reruns import out_of_date
 from podium.core.steps.values import parse_value
 from podium.core.store import Status, Store
+from podium.core.tools.catalog import ToolSource
 
 BY_HAND = "by hand: "
 
@@ -25,8 +26,11 @@ class Engine:
     """Runs recipes against a store with the models of a hub."""
 
     def __init__(self, store: Store, hub: ModelHub, *, max_parallel: int = 8,
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None,
+                 tool_sources: ToolSource | None = None) -> None:
         self.store = store
+        # Tools core cannot build itself (HTTP, MCP), from the front end (tui/factory.py).
+        self.tool_sources = tool_sources
         self.hub = hub
         self.max_parallel = max_parallel
         self.on_event = on_event or (lambda e: None)
@@ -157,7 +161,7 @@ class Engine:
                        cached: bool = False) -> RunResult:
         loop = RunLoop(self.store, self.hub, self.on_event, run_id, recipe, inputs, outputs,
                        done, limit=min(self.max_parallel, recipe.max_parallel),
-                       attempts=attempts, cached=cached)
+                       attempts=attempts, cached=cached, tool_sources=self.tool_sources)
         self._active[run_id] = loop
         try:
             return await loop.run()

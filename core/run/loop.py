@@ -29,6 +29,7 @@ from podium.core.run.schedule import Schedule
 from podium.core.steps import registry
 from podium.core.steps.base import StepContext
 from podium.core.store import Finished, Status, Store
+from podium.core.tools.catalog import ToolSource
 
 # A finished step that no other step is waiting for is committed within this long.
 GROUP_COMMIT_S = 0.005
@@ -57,8 +58,10 @@ class RunLoop:
     def __init__(self, store: Store, hub: ModelHub, emit: Callable[[Event], None],
                  run_id: str, recipe: Recipe, inputs: dict[str, Any],
                  outputs: dict[str, Any], done: dict[str, str], *, limit: int,
-                 attempts: dict[str, int] | None = None, cached: bool = False) -> None:
+                 attempts: dict[str, int] | None = None, cached: bool = False,
+                 tool_sources: ToolSource | None = None) -> None:
         self.store = store
+        self.tool_sources = tool_sources
         self.hub = hub
         self.emit = emit
         self.run_id = run_id

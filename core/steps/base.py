@@ -12,8 +12,11 @@ from podium.core.store import Status
 
 if TYPE_CHECKING:
     from podium.core.events import Event
+    from podium.core.recipe.schema import Recipe
     from podium.core.review.gate import Reviewed
+    from podium.core.steps.durable import ItemJournal
     from podium.core.store import Store
+    from podium.core.tools.catalog import ToolSource
 
 
 @dataclass
@@ -31,6 +34,8 @@ class RunAccess(Protocol):
     a way to announce events, and the reviewed step's work made again."""
 
     store: Store
+    recipe: Recipe  # the run's (pinned) recipe: its [tools] and where its file is
+    tool_sources: ToolSource | None  # tools the front end provides (HTTP, MCP)
 
     def emit(self, event: Event) -> None:
         """Announce an event of this run."""
@@ -51,6 +56,9 @@ class StepContext:
     # What reviewers said of earlier outputs of this step: (output, feedback), oldest first.
     feedback: list[tuple[Any, str]] = field(default_factory=list)
     run: RunAccess | None = None
+    # Where a map's or an ensemble's finished items are kept (None: nowhere, e.g. one
+    # item made again for a review).
+    items: ItemJournal | None = None
 
     def with_feedback(self, messages: list[Message]) -> list[Message]:
         """The conversation with each rejected answer and the reviewer's words appended,

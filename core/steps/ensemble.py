@@ -18,6 +18,7 @@ from podium.core.recipe import validate
 from podium.core.recipe.schema import ModelOptions, StepBase, check_json_schema
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.calls import bounded, constrained_label, label_probs, messages, parse_json
+from podium.core.steps.durable import digest, each_item
 from podium.core.steps.registry import Items, StepKind, register
 from podium.core.steps.values import fail_on, json_value, label_value
 
@@ -106,24 +107,22 @@ async def ask_member(step: EnsembleStep, ctx: StepContext, i: int, msgs: list[Me
 
 async def _ask_all(step: EnsembleStep, ctx: StepContext) -> list[Any]:
     msgs = _messages(step, ctx)
-    gate = asyncio.Semaphore(step.concurrency)
     distributions: dict[str, asyncio.Task[list[float] | None]] = {}
 
-    async def one(i: int) -> Any:
-        async with gate:
-            return await ask_member(step, ctx, i, msgs, distributions)
+    async def ask(i: int, model: str, own: StepContext) -> Any:
+        return await ask_member(step, own, i, msgs, distributions)
 
-    count = len(members(step))
-    results = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
+    # Each member's answer is kept as it comes (a resume asks only the others); a
+    # member is named by its model, its seed by the step's definition.
+    results = await each_item(ctx, members(step), ask, concurrency=step.concurrency,
+                              calls_model=True, errors="keep",
+                              digest_of=lambda i, model: digest(model))
     answers = [r for r in results if not isinstance(r, BaseException)]
     errors = [r for r in results if isinstance(r, BaseException)]
-    for e in errors:
-        if not isinstance(e, Exception):
-            raise e
     if not answers:
-        first = errors[0]
-        raise first
+        raise errors[0]
     # Half the members failing is noise; losing more than half is not a vote.
+    count = len(results)
     if len(answers) * 2 < count:
         raise StepError(f"only {len(answers)} of {count} members "
                         f"answered ({errors[0]})")

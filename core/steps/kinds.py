@@ -9,3 +9,6 @@ import podium.core.steps.branch
 import podium.core.steps.map
 import podium.core.steps.ensemble
 import podium.core.steps.review
+import podium.core.steps.retrieve
+import podium.core.steps.agent
+import podium.core.steps.team

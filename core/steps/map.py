@@ -13,8 +13,10 @@ from podium.core.errors import PodiumError, ProviderError, StepError
 from podium.core.recipe import templates
 from podium.core.recipe.schema import StepBase
 from podium.core.retry import RetryPolicy
+from podium.core.steps import registry
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.calls import ClassifyCall, LlmCall, TemplateCall, run_call
+from podium.core.steps.durable import each_item
 from podium.core.steps.registry import Items, StepKind, register
 from podium.core.steps.values import fail_on, json_value, parse_value
 
@@ -32,11 +34,11 @@ class MapStep(StepBase):
     concurrency: int = Field(4, ge=1, le=64)
     allow_failures: bool = Field(False, description="A failed item gives null instead of "
                                  "failing the step.")
-    max_items: int = Field(100, ge=1, le=10000)
+    max_items: int = Field(100, ge=1, le=1_000_000)
 
 
-def map_items(step: MapStep, ctx: StepContext) -> list[Any]:
-    """The list `over` gives, checked."""
+def map_items(step: MapStep, ctx: StepContext) -> list[Any] | tuple[Any, ...]:
+    """The list `over` gives, checked (not copied: a map may have 100,000 items)."""
     items = templates.evaluate(step.over, ctx.values, what=f"{ctx.step_id}.over")
     if isinstance(items, dict):
         items = list(items.items())
@@ -46,11 +48,12 @@ def map_items(step: MapStep, ctx: StepContext) -> list[Any]:
     if len(items) > step.max_items:
         raise StepError(f"{ctx.step_id}.over gave {len(items)} items, over max_items = "
                         f"{step.max_items}", "raise max_items if that many is intended")
-    return list(items)
+    return items
 
 
-async def map_item(step: MapStep, ctx: StepContext, index: int, item: Any) -> Any:
-    """The sub-step for one item, retried on retryable provider errors."""
+async def make_item(step: MapStep, ctx: StepContext, index: int, item: Any) -> Any:
+    """The sub-step for one item, retried on retryable provider errors; a `StepError`
+    naming the item when it fails."""
     values = dict(ctx.values, item=item, index=index)
     policy = RetryPolicy(step.retries, step.backoff)
     tries = 0
@@ -60,35 +63,34 @@ async def map_item(step: MapStep, ctx: StepContext, index: int, item: Any) -> An
         except ProviderError as e:
             delay = policy.delay(tries, e)
             if delay is None:
-                if step.allow_failures:
-                    return None
                 raise StepError(f"item {index}: {e.message}", e.hint) from None
             tries += 1
             await asyncio.sleep(delay)
         except PodiumError as e:
-            if step.allow_failures:
-                return None
             raise StepError(f"item {index}: {e.message}", e.hint) from None
 
 
-async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
-    """Run the sub-step for each item of `over`, at most `concurrency` at a time."""
-    items = map_items(step, ctx)
-    gate = asyncio.Semaphore(step.concurrency)
-
-    async def one(index: int, item: Any) -> Any:
-        async with gate:
-            return await map_item(step, ctx, index, item)
-
-    tasks = [asyncio.ensure_future(one(i, it)) for i, it in enumerate(items)]
+async def map_item(step: MapStep, ctx: StepContext, index: int, item: Any) -> Any:
+    """One item's output; with `allow_failures`, None for an item that failed."""
     try:
-        results = await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:  # one item failed the step: stop paying for the others
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        return await make_item(step, ctx, index, item)
+    except StepError:
+        if step.allow_failures:
+            return None
         raise
-    return StepResult(list(results))
+
+
+async def run_map(step: MapStep, ctx: StepContext) -> StepResult:
+    """Run the sub-step for each item of `over`, at most `concurrency` at a time, each
+    item kept as it finishes (`core.steps.durable`)."""
+
+    async def make(index: int, item: Any, own: StepContext) -> Any:
+        return await make_item(step, own, index, item)
+
+    results = await each_item(ctx, map_items(step, ctx), make, concurrency=step.concurrency,
+                              calls_model=registry.of(step.step).calls_model,
+                              errors="null" if step.allow_failures else "raise")
+    return StepResult(results)
 
 
 async def redo_item(step: MapStep, ctx: StepContext, index: int, current: Any) -> Any:

@@ -199,6 +199,18 @@ class Batches:
                 out[name] = cols
         return out
 
+    def _child_tables(self, tables: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
+        """Tables that hang off a run's table by its numbered id (a map's `items` off its
+        `item_sets`): child -> (its column, the parent table)."""
+        out: dict[str, tuple[str, str]] = {}
+        for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            if name in tables or name in _NOT_A_RUNS_PART or name.startswith("sqlite_"):
+                continue
+            for fk in self.conn.execute(f'PRAGMA foreign_key_list("{name}")'):
+                if fk[2] in tables and (fk[4] or "id") == "id":
+                    out[name] = (fk[3], fk[2])
+        return out
+
     def export_run(self, run_id: str) -> dict[str, Any]:
         """Everything stored about one run, as plain values: its recipe, its row, the
         rows of every table that refers to it, and the artifacts they name."""
@@ -206,10 +218,17 @@ class Batches:
         run = _rows(c, "SELECT * FROM runs WHERE id = ?", (run_id,))
         if not run:
             raise StoreError(f"no run '{run_id}' to export")
+        tables = self._run_tables()
         parts = {name: _rows(c, f'SELECT * FROM "{name}" WHERE run_id = ?', (run_id,))
-                 for name in self._run_tables()}
+                 for name in tables}
+        children: dict[str, list[dict[str, Any]]] = {}
+        for child, (column, parent) in self._child_tables(tables).items():
+            ids = [r["id"] for r in parts[parent] if isinstance(r.get("id"), int)]
+            if ids:
+                children[child] = _rows(c, f'SELECT * FROM "{child}" WHERE "{column}" IN '
+                                        f'({",".join("?" * len(ids))})', tuple(ids))
         digests: set[str] = set()
-        for rows in [run, *parts.values()]:
+        for rows in [run, *parts.values(), *children.values()]:
             for row in rows:
                 digests.update(v for k, v in row.items() if k.endswith("_hash") and
                                k != "recipe_hash" and isinstance(v, str))
@@ -220,7 +239,8 @@ class Batches:
         artifacts = _rows(c, f"SELECT * FROM artifacts WHERE hash IN ({marks})",
                           tuple(digests)) if digests else []
         recipe = _rows(c, "SELECT * FROM recipes WHERE hash = ?", (run[0]["recipe_hash"],))
-        return {"run": run[0], "parts": parts, "artifacts": artifacts, "recipe": recipe}
+        return {"run": run[0], "parts": parts, "children": children, "artifacts": artifacts,
+                "recipe": recipe}
 
     def land_run(self, batch_id: str, index: int, payload: dict[str, Any]) -> bool:
         """Take in a run made elsewhere (`export_run`) as the result of a batch row, in
@@ -241,15 +261,26 @@ class Batches:
                 _insert(c, "artifacts", a, ignore=True)
             _insert(c, "runs", run)
             tables = self._run_tables()
+            renumbered: dict[str, dict[int, int]] = {}  # table -> worker's id -> ours
             for name, rows in payload["parts"].items():
-                if name not in tables:
-                    raise StoreError(f"a worker stored '{name}', which this database lacks",
-                                     "run the same Podium version on the driver and workers")
+                _known(name, tables)
                 keep = set(tables[name])
                 for r in rows:
                     # Numbered rows (attempts, events, reviews) get this database's numbers.
                     own = {k: v for k, v in r.items() if k in keep and
                            not (k == "id" and isinstance(v, int))}
+                    new = _insert(c, name, own)
+                    if isinstance(r.get("id"), int):
+                        renumbered.setdefault(name, {})[r["id"]] = new
+            links = self._child_tables(tables)
+            for name, rows in payload.get("children", {}).items():
+                _known(name, links)
+                column, parent = links[name]
+                keep = {r[1] for r in c.execute(f'PRAGMA table_info("{name}")')}
+                for r in rows:
+                    own = {k: v for k, v in r.items() if k in keep and
+                           not (k == "id" and isinstance(v, int))}
+                    own[column] = renumbered[parent][r[column]]
                     _insert(c, name, own)
             c.execute("UPDATE batch_rows SET run_id = ?, status = 'started', error = NULL "
                       "WHERE batch_id = ? AND idx = ?", (run["id"], batch_id, index))
@@ -263,8 +294,16 @@ def _rows(c: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[s
 
 
 def _insert(c: sqlite3.Connection, table: str, row: dict[str, Any], *,
-            ignore: bool = False) -> None:
+            ignore: bool = False) -> int:
+    """Insert `row`; its rowid (the new number of a numbered row)."""
     cols = ", ".join(f'"{k}"' for k in row)
     marks = ", ".join("?" * len(row))
     verb = "INSERT OR IGNORE" if ignore else "INSERT"
-    c.execute(f'{verb} INTO "{table}" ({cols}) VALUES ({marks})', tuple(row.values()))
+    cur = c.execute(f'{verb} INTO "{table}" ({cols}) VALUES ({marks})', tuple(row.values()))
+    return int(cur.lastrowid or 0)
+
+
+def _known(name: str, tables: Any) -> None:
+    if name not in tables:
+        raise StoreError(f"a worker stored '{name}', which this database lacks",
+                         "run the same Podium version on the driver and workers")

@@ -22,9 +22,12 @@ import podium.core.store.faults as faults
 import podium.core.store.files as files
 from podium.core import paths
 from podium.core.errors import StoreError
+from podium.core.store.agents import AgentLog
 from podium.core.store.batches import Batches
 from podium.core.store.chats import Conversations
+from podium.core.store.corpora import Corpora
 from podium.core.store.faults import fault
+from podium.core.store.items import ItemStore
 from podium.core.store.migrations import (
     applied,
     complete,
@@ -69,7 +72,7 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-class Store(ReviewQueue, Conversations, Batches):
+class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog, Batches):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
     `read_only` is None for a writable database. For a read-only file or folder it says

@@ -206,6 +206,72 @@ def m005_comparison_verdicts(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m006_map_items(db: sqlite_utils.Database) -> None:
+    # The items of a map or ensemble, kept one by one as they finish, so a resume makes
+    # only the ones that were not. A set is the items of one step of a run made from one
+    # definition and one set of inputs (its key); a changed input starts a new set.
+    db.table("item_sets").create({
+        "id": int, "run_id": str, "step_id": str, "key": str, "created_at": float,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("item_sets").create_index(["run_id", "step_id", "key"], unique=True,
+                                       if_not_exists=True)
+    db.table("items").create({
+        "id": int, "set_id": int, "idx": int, "digest": str, "status": str, "output": str,
+        "attempt": int, "model": str, "input_tokens": int, "output_tokens": int,
+        "cost": float, "latency_ms": float, "error": str, "created_at": float,
+    }, pk="id", foreign_keys=[("set_id", "item_sets", "id")], if_not_exists=True)
+    db.table("items").create_index(["set_id", "idx"], if_not_exists=True)
+
+
+@migration
+def m008_documents(db: sqlite_utils.Database) -> None:
+    # Retrieval corpora (`podium index`): a named folder, its files with what tells a
+    # changed one (mtime, size, hash), their chunks, and an FTS5 index over the chunks.
+    # The index reads its text from `chunks` (external content), kept in step by
+    # triggers, so each chunk's text is stored once. `chunks.corpus` holds a token
+    # naming the corpus ("c<id>"), indexed too, so a search of one corpus is a single
+    # MATCH that FTS5 ranks and cuts to the top k by itself (no join over every match).
+    db.execute("CREATE TABLE IF NOT EXISTS corpora (id INTEGER PRIMARY KEY, "
+               "name TEXT NOT NULL UNIQUE, root TEXT NOT NULL, created_at REAL, "
+               "updated_at REAL)")
+    db.execute("CREATE TABLE IF NOT EXISTS corpus_files (id INTEGER PRIMARY KEY, "
+               "corpus_id INTEGER NOT NULL REFERENCES corpora(id), path TEXT NOT NULL, "
+               "mtime_ns INTEGER, size INTEGER, hash TEXT, title TEXT, chunks INTEGER, "
+               "indexed_at REAL, UNIQUE (corpus_id, path))")
+    db.execute("CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, "
+               "file_id INTEGER NOT NULL REFERENCES corpus_files(id), corpus TEXT, "
+               "ordinal INTEGER, line INTEGER, end_line INTEGER, title TEXT, text TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS chunks_file ON chunks (file_id)")
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, "
+               "corpus, content='chunks', content_rowid='id', "
+               "tokenize='porter unicode61 remove_diacritics 2')")
+    # Rank by BM25 with the title worth half the text, and the corpus token nothing.
+    db.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES "
+               "('rank', 'bm25(1.0, 0.5, 0.0)')")
+    db.execute("CREATE TRIGGER IF NOT EXISTS chunks_added AFTER INSERT ON chunks BEGIN "
+               "INSERT INTO chunks_fts (rowid, text, title, corpus) VALUES (new.id, "
+               "new.text, new.title, new.corpus); END")
+    db.execute("CREATE TRIGGER IF NOT EXISTS chunks_removed AFTER DELETE ON chunks BEGIN "
+               "INSERT INTO chunks_fts (chunks_fts, rowid, text, title, corpus) VALUES "
+               "('delete', old.id, old.text, old.title, old.corpus); END")
+
+
+@migration
+def m009_agent_transcripts(db: sqlite_utils.Database) -> None:
+    # Every message of an agent or a team (one transcript per step), with each tool
+    # call's result beside the call it answers: a killed agent resumes from here.
+    db.table("agent_messages").create({
+        "id": int, "run_id": str, "step_id": str, "seq": int, "speaker": str,
+        "role": str, "content": str, "tool_calls": str, "tool_call_id": str,
+        "tool_name": str, "arguments": str, "error": str, "truncated": int,
+        "duration_ms": float, "input_tokens": int, "output_tokens": int, "cost": float,
+        "created_at": float,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+    db.table("agent_messages").create_index(["run_id", "step_id", "seq"], unique=True,
+                                            if_not_exists=True)
+
+
+@migration
 def m007_batches(db: sqlite_utils.Database) -> None:
     # A recipe over a dataset: one batch, one row per dataset row, each row linked to the
     # run that does its work (a row's status is its run's; see store/batches.py).

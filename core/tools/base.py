@@ -14,10 +14,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from podium.core.errors import PodiumError
+from podium.core.errors import ConfigError, PodiumError
 from podium.core.models.provider import Tool
 from podium.core.recipe import validate
 
@@ -38,10 +38,26 @@ class ToolDef:
     run: ToolFunction
     approval: Approval = "auto"
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # The least a recipe may lower `approval` to (`with_approval` enforces it): a shell
+    # is "ask" however it is configured.
+    least: Approval = "auto"
 
     def describe(self) -> Tool:
         """The tool as the model sees it."""
         return Tool(name=self.name, description=self.description, parameters=self.parameters)
+
+
+_STRICTNESS: dict[str, int] = {"auto": 0, "ask": 1, "deny": 2}
+
+
+def with_approval(tool: ToolDef, approval: Approval) -> ToolDef:
+    """`tool` with the approval a recipe asked for; a `ConfigError` if that is less
+    strict than the tool allows (`tool.least`)."""
+    if _STRICTNESS[approval] < _STRICTNESS[tool.least]:
+        raise ConfigError(f"tool '{tool.name}' cannot be set to approval = \"{approval}\"",
+                          f"it always needs at least \"{tool.least}\": a person approves "
+                          "each call")
+    return replace(tool, approval=approval)
 
 
 @dataclass(frozen=True)
