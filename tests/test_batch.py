@@ -216,11 +216,11 @@ type = "integer"
 
 [steps.a]
 kind = "template"
-template = "{% for k in range(6000) %}{% endfor %}{{ inputs.i }}"
+template = "{% for k in range(12000) %}{% endfor %}{{ inputs.i }}"
 
 [steps.b]
 kind = "template"
-template = "{% for k in range(6000) %}{% endfor %}{{ steps.a }}-b"
+template = "{% for k in range(12000) %}{% endfor %}{{ steps.a }}-b"
 """
 
 
