@@ -146,6 +146,11 @@ class ModelHub:
             self._limiters[model] = RateLimiter(spec.rpm)
         return self._limiters[model]
 
+    def pace(self, model: str, limiter: RateLimiter) -> None:
+        """Pace `model` with `limiter` instead of a limiter of this process: one shared
+        by every process of a cluster holds its `rpm` across all of them."""
+        self._limiters[model] = limiter
+
     def call_timeout(self, model: str) -> float | None:
         """Seconds one whole call to `model` may take; None for in-process models,
         which cannot hang on a network and stop at max_tokens (a step's own

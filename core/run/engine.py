@@ -49,6 +49,11 @@ class Engine:
         values = resolve_inputs(recipe, inputs, base_dir=base_dir)
         return self.store.create_run(recipe, values, recipe.plan.order)
 
+    async def start(self, run_id: str, recipe: Recipe, inputs: dict[str, Any]) -> RunResult:
+        """Execute a run stored but never started (`store.create_run` with the resolved
+        `inputs`): a batch makes each row's run this way, with its recipe loaded once."""
+        return await self._execute(run_id, recipe, inputs, {}, {})
+
     async def resume(self, run_id: str, *, skip: list[str] | None = None,
                      settle: dict[str, Any] | None = None, force: bool = False) -> RunResult:
         """Continue a run from the store: finished steps stay; the rest run.

@@ -23,6 +23,7 @@ import podium.core.store.files as files
 from podium.core import paths
 from podium.core.errors import StoreError
 from podium.core.store.agents import AgentLog
+from podium.core.store.batches import Batches
 from podium.core.store.chats import Conversations
 from podium.core.store.corpora import Corpora
 from podium.core.store.faults import fault
@@ -71,7 +72,7 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog):
+class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog, Batches):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
     `read_only` is None for a writable database. For a read-only file or folder it says
@@ -188,9 +189,10 @@ class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog):
     # --- runs -----------------------------------------------------------------------------
 
     def create_run(self, recipe: Recipe, inputs: dict[str, Any], order: list[str],
-                   *, parent_run_id: str | None = None) -> str:
-        """Store the pinned recipe, the run and its pending steps; return the run id."""
-        run_id = new_run_id()
+                   *, parent_run_id: str | None = None, run_id: str | None = None) -> str:
+        """Store the pinned recipe, the run and its pending steps; return the run id
+        (`run_id` when given: a batch row names its run before the run exists)."""
+        run_id = run_id or new_run_id()
         now = time.time()
         stored = dumps(inputs)
         with self._write() as c:

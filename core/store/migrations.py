@@ -224,6 +224,23 @@ def m006_map_items(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m007_batches(db: sqlite_utils.Database) -> None:
+    # A recipe over a dataset: one batch, one row per dataset row, each row linked to the
+    # run that does its work (a row's status is its run's; see store/batches.py).
+    db.table("batches").create({
+        "id": str, "recipe_name": str, "recipe_hash": str, "data": str, "mapping": str,
+        "executor": str, "concurrency": int, "total": int, "status": str,
+        "created_at": float, "finished_at": float, "pid": int, "host": str,
+    }, pk="id", if_not_exists=True)
+    db.table("batches").create_index(["created_at"], if_not_exists=True)
+    db.table("batch_rows").create({
+        "batch_id": str, "idx": int, "key": str, "line": int, "inputs": str,
+        "status": str, "run_id": str, "error": str,
+    }, pk=("batch_id", "idx"), foreign_keys=[("batch_id", "batches", "id")],
+        if_not_exists=True)
+    db.table("batch_rows").create_index(["run_id"], if_not_exists=True)
+
+@migration
 def m008_documents(db: sqlite_utils.Database) -> None:
     # Retrieval corpora (`podium index`): a named folder, its files with what tells a
     # changed one (mtime, size, hash), their chunks, and an FTS5 index over the chunks.
@@ -269,3 +286,4 @@ def m009_agent_transcripts(db: sqlite_utils.Database) -> None:
     }, pk="id", foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
     db.table("agent_messages").create_index(["run_id", "step_id", "seq"], unique=True,
                                             if_not_exists=True)
+
