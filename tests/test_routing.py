@@ -15,12 +15,12 @@ from bench.calibration.confidence import load_answers, request_for
 from bench.calibration.metrics import apgr, curve, load, split
 from podium.core.models.caller import cascade_problem
 from podium.core.models.provider import Message, ModelRequest, TokenLogprob
+from podium.core.models.router_fit import shipped_fit
 from podium.core.models.routing import (
     CASCADE_BIAS,
     CASCADE_MIN_CONFIDENCE,
     CASCADE_WEIGHTS,
     CONFIDENCE_TOP_LOGPROBS,
-    REMOTE_THRESHOLD,
     Policy,
     answer_confidence,
     answer_signals,
@@ -30,6 +30,7 @@ from podium.core.models.routing import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+REMOTE_THRESHOLD = shipped_fit().threshold
 
 MODELS = {"small": "local", "big": "remote"}
 HARD = ("Zoe buys 4 boxes of marbles with 36 marbles in each box. Then Zoe gives 9 marbles "

@@ -229,11 +229,13 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 
 def _register() -> None:
     from podium.tui.cli_app import tui
+    from podium.tui.cli_calibrate import calibrate
     from podium.tui.cli_models import chat, compare, models, route
     from podium.tui.cli_recipes import recipe
     from podium.tui.cli_review import edit, rerun, review
 
-    for command in (review, edit, rerun, models, route, chat, compare, recipe, tui):
+    for command in (review, edit, rerun, models, route, chat, compare, recipe, tui,
+                    calibrate):
         cli.add_command(command)
 
 

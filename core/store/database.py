@@ -22,6 +22,7 @@ import podium.core.store.faults as faults
 import podium.core.store.files as files
 from podium.core import paths
 from podium.core.errors import StoreError
+from podium.core.store.calibrations import Calibrations
 from podium.core.store.chats import Conversations
 from podium.core.store.faults import fault
 from podium.core.store.migrations import (
@@ -68,7 +69,7 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-class Store(ReviewQueue, Conversations):
+class Store(ReviewQueue, Conversations, Calibrations):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
     `read_only` is None for a writable database. For a read-only file or folder it says
