@@ -7,8 +7,8 @@ model file is committed), and, since this model's 576-wide tensors cannot take t
 alone is barely weaker), served with a crippling setting: every answer sampled at
 temperature 1.0 instead of greedily. Each is calibrated by the code `podium calibrate` runs
 (`podium.core.models.calibrate.calibrate`, in a database of its own), on the same
-prompts. Then, on a held-out half of the prompts (split within each kind), a fit made
-on each model's train half:
+prompts. Then, in 5 folds of the prompts both answered, each fold scored by a fit made
+on each model's labels of the other folds:
 
 * keeps more local for the stronger model (share of the held-out prompts routed local);
 * beats the other model's fit on its own model's labels (APGR on the held-out half).
@@ -35,13 +35,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from calibration.metrics import split  # noqa: E402
 from common import table  # noqa: E402
 
 from podium.core.config import Settings, embedded_model_path  # noqa: E402
 from podium.core.models.calibrate import calibrate, local_spec  # noqa: E402
-from podium.core.models.calibration_suite import load_suite, mark, request_for  # noqa: E402
-from podium.core.models.router_fit import RouterFit, fingerprint, fit_router  # noqa: E402
+from podium.core.models.calibration_suite import (  # noqa: E402
+    SuiteItem,
+    load_suite,
+    mark,
+    request_for,
+)
+from podium.core.models.router_fit import fingerprint, fit_router  # noqa: E402
 from podium.core.models.router_metrics import apgr, curve  # noqa: E402
 from podium.core.models.routing import complexity  # noqa: E402
 
@@ -84,7 +88,8 @@ class Crippled:
 
 
 def calibrate_file(name: str, path: Path, home: Path, limit: int | None,
-                   temperature: float | None = None) -> dict[str, Any]:
+                   temperature: float | None = None,
+                   threads: int | None = None) -> dict[str, Any]:
     """Calibrate `path` as model `name` in a database under `home`; returns the answers
     (prompt -> reply, right, signals) and the seconds it took."""
     os.environ["PODIUM_HOME"] = str(home)
@@ -92,7 +97,7 @@ def calibrate_file(name: str, path: Path, home: Path, limit: int | None,
     from podium.providers.registry import build_hub
 
     settings = Settings.model_validate({"default_model": name, "models": {
-        name: {"provider": "llamacpp", "path": str(path)}}})
+        name: {"provider": "llamacpp", "path": str(path), "threads": threads}}})
     _, spec = local_spec(settings, name)
     store = Store.open(home / "podium.db")
     hub = build_hub(settings)
@@ -129,46 +134,55 @@ def save_answers(run: dict[str, Any]) -> Path:
     return path
 
 
-def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each model's fit (on its train half) against the other's, on the held-out half."""
+def compare(runs: list[dict[str, Any]], folds: int = 5) -> dict[str, Any]:
+    """Each model's fit against the other's, on prompts neither fit saw: the prompts both
+    models answered, in `folds` seeded folds; each fold is scored by fits made on the
+    other folds (each model's on its own labels), and the scores are pooled."""
+    import random
+
     items = [it for it in load_suite() if all(it.prompt in r["answers"] for r in runs)]
-    rows = [{"id": it.id, "kind": it.kind} for it in items]
-    train_ids = {r["id"] for r in split(rows)[0]}
-    train = [it for it in items if it.id in train_ids]
-    test = [it for it in items if it.id not in train_ids]
+    order = list(range(len(items)))
+    random.Random(7).shuffle(order)
+    fold_of = {items[i].id: n % folds for n, i in enumerate(order)}
     labels = {r["name"]: {it.id: mark(it, r["answers"][it.prompt]["reply"]) for it in items}
               for r in runs}
-    fits: dict[str, RouterFit] = {name: fit_router([(it.prompt, lab[it.id]) for it in train],
-                                                   name) for name, lab in labels.items()}
-    scores = {name: [complexity(request_for(it.prompt), fit)[0] for it in test]
-              for name, fit in fits.items()}
-    table_rows = []
+    names = list(labels)
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    local: dict[str, list[bool]] = {n: [] for n in names}  # the fit's own threshold says local
+    held: list[SuiteItem] = []
+    for f in range(folds):
+        test = [it for it in items if fold_of[it.id] == f]
+        train = [it for it in items if fold_of[it.id] != f]
+        held += test
+        for name, lab in labels.items():
+            fit = fit_router([(it.prompt, lab[it.id]) for it in train], name)
+            s = [complexity(request_for(it.prompt), fit)[0] for it in test]
+            scores[name] += s
+            local[name] += [v < fit.threshold for v in s]
+    rows = []
     for name, lab in labels.items():
-        weak = [lab[it.id] for it in test]
-        oracle = apgr(curve([0.0 if w else 1.0 for w in weak], weak))
-        row: dict[str, Any] = {"model": name, "right_test": sum(weak) / len(weak),
-                               "oracle": oracle}
-        for fit_name, fit in fits.items():
+        weak = [lab[it.id] for it in held]
+        row: dict[str, Any] = {"model": name, "right": sum(weak) / len(weak),
+                               "oracle": apgr(curve([0.0 if w else 1.0 for w in weak], weak))}
+        for fit_name in names:
             row[f"apgr_with_{fit_name}_fit"] = apgr(curve(scores[fit_name], weak))
-            row[f"kept_local_by_{fit_name}_fit"] = sum(
-                s < fit.threshold for s in scores[fit_name]) / len(test)
-        table_rows.append(row)
-    return {"prompts": len(items), "train": len(train), "test": len(test),
-            "thresholds": {n: f.threshold for n, f in fits.items()}, "rows": table_rows}
+        rows.append(row)
+    return {"prompts": len(items), "folds": folds, "rows": rows,
+            "kept_local": {n: sum(v) / len(v) for n, v in local.items()}}
 
 
 def report(result: dict[str, Any]) -> str:
     """The figures as text."""
     names = [r["model"] for r in result["rows"]]
-    lines = [f"{result['prompts']} suite prompts each model answered; fits on a train half "
-             f"({result['train']}), scored on the held-out half ({result['test']}).", ""]
+    lines = [f"{result['prompts']} suite prompts both models answered, in {result['folds']} "
+             "folds: each scored by fits made on the other folds, pooled.", ""]
     head = ["labels of", "right", "oracle APGR"] + [f"APGR, {n}'s fit" for n in names]
-    body = [[r["model"], f"{r['right_test']:.1%}", f"{r['oracle']:.3f}"] +
+    body = [[r["model"], f"{r['right']:.1%}", f"{r['oracle']:.3f}"] +
             [f"{r[f'apgr_with_{n}_fit']:.3f}" for n in names] for r in result["rows"]]
     lines.append(table(head, body))
-    own = result["rows"][0]
-    lines += ["", "Share of the held-out prompts each fit keeps local (its own threshold): " +
-              ", ".join(f"{n}'s fit {own[f'kept_local_by_{n}_fit']:.0%}" for n in names)]
+    kept = result["kept_local"]
+    lines += ["", "Share of the same prompts each fit keeps local (its own threshold): " +
+              ", ".join(f"{n}'s fit {kept[n]:.0%}" for n in names)]
     for r in result["rows"]:
         mine = r[f"apgr_with_{r['model']}_fit"]
         others = [r[f"apgr_with_{n}_fit"] for n in names if n != r["model"]]
@@ -189,6 +203,8 @@ def main() -> None:
     parser.add_argument("--ftype", default="Q2_K", help="llama.cpp quantization of the copy")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="the weak copy's crippling sampling temperature")
+    parser.add_argument("--threads", type=int, help="CPU threads per model (default: all)")
+    parser.add_argument("--only", choices=["strong", "weak"], help="calibrate one model only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     source = embedded_model_path()
@@ -197,11 +213,16 @@ def main() -> None:
     weak = weak_copy(source, args.cache / "models", args.ftype)
     runs = []
     weak_name = f"smollm2-{args.ftype.lower()}-t{args.temperature:g}"
-    for name, path, temperature in (("smollm2", source, None),
-                                    (weak_name, weak, args.temperature)):
-        run = calibrate_file(name, path, args.cache / f"home-{name}", args.limit, temperature)
+    for role, name, path, temperature in (("strong", "smollm2", source, None),
+                                          ("weak", weak_name, weak, args.temperature)):
+        if args.only not in (None, role):
+            continue
+        run = calibrate_file(name, path, args.cache / f"home-{name}", args.limit, temperature,
+                             args.threads)
         save_answers(run)
         runs.append(run)
+    if len(runs) < 2:
+        return
     result = compare(runs)
     result["calibrations"] = [{k: v for k, v in r.items() if k != "answers"} for r in runs]
     print(json.dumps(result) if args.json else report(result))

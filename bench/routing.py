@@ -143,19 +143,21 @@ def kind_rates(items: Sequence[SuiteItem], labels: dict[str, bool]) -> dict[str,
     return {k: 1 - sum(v) / len(v) for k, v in out.items()}
 
 
-def decision_us(items: list[SuiteItem], fit: RouterFit) -> float:
-    """Mean µs of `decide` per prompt, each seen for the first time (best of 5)."""
+def decision_us(items: list[SuiteItem], fit: RouterFit) -> tuple[float, float]:
+    """Mean µs of `decide` per prompt, each seen for the first time (best of 5): wall
+    time, and this process's CPU time (what it costs on a machine others share)."""
     models = {"local": "local", "remote": "remote"}
     requests = [request_for(it.prompt) for it in items]
     fit.index()  # built once per process, not per call
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(5):
         _ask_signals.cache_clear()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for r in requests:
             decide(r, Policy(), models, "local", explain=False, fit=fit)
-        best = min(best, time.perf_counter() - t0)
-    return best / len(requests) * 1e6
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall / len(requests) * 1e6, cpu / len(requests) * 1e6
 
 
 def run(model: str) -> dict[str, Any]:
@@ -186,8 +188,9 @@ def report(result: dict[str, Any]) -> str:
             ceiling = splits_[n]["share"]["kind rate (ceiling)"]
             lines.append(f"{mark(share >= AIM)}  {n}: {strategy} {share:.0%} of the oracle's "
                          f"gain (aim >= {AIM:.0%}; kind rate {ceiling:.0%})")
-    lines.append(f"{mark(result['decide_us'] < 1000)}  decide(): {result['decide_us']:.0f} µs "
-                 "per prompt under the shipped fit (target < 1000 µs)")
+    wall, cpu = result["decide_us"]
+    lines.append(f"{mark(wall < 1000)}  decide(): {wall:.0f} µs per prompt under the shipped "
+                 f"fit, {cpu:.0f} µs of CPU (target < 1000 µs)")
     lines.append(load_note())
     return "\n".join(lines)
 

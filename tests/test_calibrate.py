@@ -123,7 +123,7 @@ def test_calibrate_a_copy_resume_after_ctrl_c_and_see_it_go_stale(
     assert any("mine is not calibrated" in r for r in before["reasons"])
 
     # Ctrl-C half-way: exit 130, the answers so far kept.
-    proc = subprocess.Popen([PODIUM, "calibrate", "--limit", "30", "--max-tokens", "12"],
+    proc = subprocess.Popen([PODIUM, "calibrate", "--limit", "20", "--max-tokens", "8"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=cli_env(podium_home), cwd=ROOT)
     db = podium_home / "podium.db"
@@ -140,16 +140,16 @@ def test_calibrate_a_copy_resume_after_ctrl_c_and_see_it_go_stale(
     _, err = proc.communicate(timeout=60)
     kept = sqlite3.connect(db).execute("SELECT COUNT(*) FROM calibration_answers").fetchone()[0]
     assert proc.returncode == 130 and "answers are stored" in err, err
-    assert 4 <= kept < 30
+    assert 4 <= kept < 20
 
-    done = podium(podium_home, "calibrate", "--limit", "30", "--max-tokens", "12", "--json")
+    done = podium(podium_home, "calibrate", "--limit", "20", "--max-tokens", "8", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["prompts"] == 30 and summary["resumed"] >= kept
-    assert summary["asked"] == 30 - summary["resumed"]
+    assert summary["prompts"] == 20 and summary["resumed"] >= kept
+    assert summary["asked"] == 20 - summary["resumed"]
     assert "no remote model asked" in summary["notes"][0]
     after = json.loads(podium(podium_home, "route", "What is 17 * 23?", "--json").stdout)
-    assert any("router fit: mine, calibrated" in r and "(30 prompts)" in r
+    assert any("router fit: mine, calibrated" in r and "(20 prompts)" in r
                for r in after["reasons"])
     assert "calibrated" in podium(podium_home, "models").stdout
 

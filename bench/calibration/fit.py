@@ -32,7 +32,9 @@ from podium.core.config import EMBEDDED_MODEL, embedded_model_path  # noqa: E402
 from podium.core.models.calibration_suite import load_suite, mark  # noqa: E402
 from podium.core.models.router_fit import (  # noqa: E402
     L2,
+    REMOTE_ABOVE,
     _logistic,
+    cpt50_threshold,
     fingerprint,
     fit_apgr,
     fit_router,
@@ -85,8 +87,9 @@ def main() -> None:
         print(f"extra: {len(extra)} judged pairs")
     fitted = fit_router(marks + extra, EMBEDDED_MODEL)
     print(f"fit: {len(marks)} suite marks + {len(extra)} pairs, local right "
-          f"{fitted.local_right:.1%}, threshold {fitted.threshold}, APGR (each without "
-          f"itself) {fit_apgr(fitted):.3f}")
+          f"{fitted.local_right:.1%}, APGR (each without itself) {fit_apgr(fitted):.3f}; "
+          f"half the quality gap recovered at {cpt50_threshold(fitted)} "
+          f"(REMOTE_ABOVE = {REMOTE_ABOVE})")
     for k, v in fitted.weights.items():
         print(f"  {k:<13} {v:+.3f}")
     if args.write:

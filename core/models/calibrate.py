@@ -24,7 +24,14 @@ from typing import Any
 
 from podium.core.config import EMBEDDED_MODEL, ModelSpec, Settings
 from podium.core.errors import ConfigError, PodiumError, ProviderError, did_you_mean
-from podium.core.models.calibration_suite import SuiteItem, load_suite, mark, request_for, spread
+from podium.core.models.calibration_suite import (
+    SuiteItem,
+    interleave,
+    load_suite,
+    mark,
+    request_for,
+    spread,
+)
 from podium.core.models.hub import ModelHub
 from podium.core.models.neighbours import Example
 from podium.core.models.provider import ModelRequest, collect
@@ -142,7 +149,7 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
     resumed = sum(it.prompt in stored for it in items)
     right = sum(stored[it.prompt]["right"] for it in items if it.prompt in stored)
     done = resumed
-    for item in items:
+    for item in interleave(items):
         if item.prompt in stored:
             continue
         if on_progress is not None:

@@ -89,6 +89,20 @@ def spread(items: tuple[SuiteItem, ...] | list[SuiteItem], limit: int) -> list[S
     return [items[int(i * step)] for i in range(limit)]
 
 
+def interleave(items: list[SuiteItem]) -> list[SuiteItem]:
+    """`items` taken one kind at a time in turn, so a calibration stopped part-way has
+    answers of every kind, not all of the first few."""
+    by_kind: dict[str, list[SuiteItem]] = {}
+    for it in items:
+        by_kind.setdefault(it.kind, []).append(it)
+    queues = list(by_kind.values())
+    out: list[SuiteItem] = []
+    while queues:
+        out += [q.pop(0) for q in queues]
+        queues = [q for q in queues if q]
+    return out
+
+
 # --- checks -------------------------------------------------------------------------------
 
 _WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

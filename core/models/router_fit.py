@@ -37,6 +37,12 @@ L2 = 3.0  # 5-fold CV on the embedded model's marks: flat from 0.3 to 30
 # How much the features' score counts against the similar asks', in units of one
 # perfectly similar ask.
 PRIOR_WEIGHT = 1.0
+# Route remote when the estimated chance that the local model gets the ask wrong is at
+# least this. A preference (quality against remote calls), not a property of a model:
+# every fit uses it, so a stronger model, wrong less often, keeps more local. Placed
+# where it recovered half the quality gap on the embedded model's marks
+# (`bench/calibration/fit.py` prints that point, `cpt50_threshold`).
+REMOTE_ABOVE = 0.78
 _EDGE = 1 << 20  # bytes hashed at each end of a model file
 
 
@@ -168,9 +174,8 @@ def _logistic(x: Any, y: Any, signs: Any, l2: float) -> tuple[Any, float]:
 
 def fit_router(marks: Sequence[tuple[str, bool]], model: str, *,
                l2: float = L2) -> RouterFit:
-    """Fit a router from `(prompt, local model right)` marks: the features' weights,
-    the marks as the examples to look up, and the threshold that recovered half the
-    quality gap on them (each prompt scored without itself among the examples)."""
+    """Fit a router from `(prompt, local model right)` marks: the features' weights and
+    the marks as the examples to look up; the threshold is `REMOTE_ABOVE`."""
     import numpy as np
 
     from podium.core.models.calibration_suite import request_for
@@ -187,17 +192,19 @@ def fit_router(marks: Sequence[tuple[str, bool]], model: str, *,
     means = dict(zip(names, x.mean(0) if len(marks) else np.zeros(len(names)), strict=True))
     typical = {k: round(float(means[k]), 4) for k in names if weights[k] != 0}
     examples = [Example(p, right) for p, right in marks]
-    fit = RouterFit(model, {**weights, **PRIORS}, round(bias, 4), 0.5, typical, examples,
-                    prompts=len(marks),
-                    local_right=(sum(r for _, r in marks) / len(marks)) if marks else None)
-    scores = loo_scores(fit, [p for p, _ in marks])
-    right = [r for _, r in marks]
-    if all(right) or not any(right):  # nothing to tell apart: all local, or all remote
-        fit.threshold = 1.01 if all(right) else 0.0
-    else:
-        points = curve(scores, right)
-        fit.threshold = round(threshold_for(scores, cpt(points)) - 0.0005, 4)
-    return fit
+    return RouterFit(model, {**weights, **PRIORS}, round(bias, 4), REMOTE_ABOVE, typical,
+                     examples, prompts=len(marks),
+                     local_right=(sum(r for _, r in marks) / len(marks)) if marks else None)
+
+
+def cpt50_threshold(fit: RouterFit) -> float:
+    """The score that recovered half the quality gap on the fit's own examples (each
+    scored without itself): where `REMOTE_ABOVE` was placed for the embedded model."""
+    scores = loo_scores(fit, [e.prompt for e in fit.examples])
+    right = [e.local_right for e in fit.examples]
+    if all(right) or not any(right):
+        return REMOTE_ABOVE
+    return round(threshold_for(scores, cpt(curve(scores, right))) - 0.0005, 4)
 
 
 def loo_scores(fit: RouterFit, prompts: Sequence[str]) -> list[float]:

@@ -69,11 +69,11 @@ _QUOTED = re.compile(r"\"([^\"]{5,2000})\"|\u201c([^\u201d]{5,2000})\u201d")
 # escalate anyway). Fitted for the embedded model: another model's
 # probabilities mean something else. The cascade escalates below the confidence
 # that recovered half the quality gap on the whole train half.
-CASCADE_MIN_CONFIDENCE = 0.277
-CASCADE_BIAS = -1.7014
+CASCADE_MIN_CONFIDENCE = 0.204
+CASCADE_BIAS = -1.7565
 CASCADE_WEIGHTS: dict[str, float] = {
-    "complexity": 0.8407,
-    "min_logprob": -1.0254,
+    "complexity": 1.0321,
+    "min_logprob": -0.9966,
 }
 # --- end of fitted cascade weights ---
 # `route = "judge"`: the local model's answer to `judge_request`, escalating when it
