@@ -45,7 +45,8 @@ from podium.core.models.calibration_suite import (  # noqa: E402
     mark,
     request_for,
 )
-from podium.core.models.router_fit import fingerprint, fit_router  # noqa: E402
+from podium.core.models.router_fit import fingerprint  # noqa: E402
+from podium.core.models.router_fitting import fit_router  # noqa: E402
 from podium.core.models.router_metrics import apgr, curve  # noqa: E402
 from podium.core.models.routing import complexity  # noqa: E402
 

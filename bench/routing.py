@@ -54,7 +54,8 @@ from podium.core.models.calibration_suite import (  # noqa: E402
     request_for,
 )
 from podium.core.models.calibration_suite import mark as check  # noqa: E402
-from podium.core.models.router_fit import RouterFit, fit_router, shipped_fit  # noqa: E402
+from podium.core.models.router_fit import RouterFit, shipped_fit  # noqa: E402
+from podium.core.models.router_fitting import fit_router  # noqa: E402
 from podium.core.models.router_metrics import apgr, curve  # noqa: E402
 from podium.core.models.routing import (  # noqa: E402
     Policy,

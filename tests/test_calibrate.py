@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from podium.core.models.calibration_suite import CHECKS, SuiteItem, load_suite, mark, spread
-from podium.core.models.router_fit import age_text, fingerprint, fit_router, shipped_fit
+from podium.core.models.router_fit import age_text, fingerprint, shipped_fit
+from podium.core.models.router_fitting import fit_router
 from podium.core.models.routing import Policy, decide
 from tests.conftest import PODIUM, ROOT, cli_env
 from tests.servers import Behaviour, ScriptServer

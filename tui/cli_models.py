@@ -34,8 +34,6 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
         if spec.provider == "llamacpp":
             available = bool(spec.path and Path(spec.path).exists())
             state = "ready" if available else "missing file"
-            if available:
-                state += f", {calibrations[name]}"
         else:
             available = not spec.key_env or bool(resolve_key(spec.key_env))
             state = "ready" if available else f"no key: set {spec.key_env}"
@@ -58,12 +56,14 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
         # Each column as wide as its widest cell: a long state must not push its
         # row's last column out of line.
         name_w = max(16, *(len(str(r["name"])) for r in rows))
-        state_w = max(12, *(len(str(r["state"])) for r in rows))
+        states = {r["name"]: str(r["state"]) + (f", {r['calibration']}" if r["calibration"]
+                                               else "") for r in rows}
+        state_w = max(12, *(len(s) for s in states.values()))
         for r in rows:
             mark = "*" if r["default"] else " "
             where = r["description"] or r["base_url"] or r["path"] or ""
             click.echo(f"{mark} {r['name']:<{name_w}} {r['provider']:<9} {r['tier']:<6} "
-                       f"ctx {r['context']:<6} {r['state']:<{state_w}} {where}")
+                       f"ctx {r['context']:<6} {states[str(r['name'])]:<{state_w}} {where}")
         click.echo(f"\nconfig: {paths.config_file()}", err=True)
     if failed:  # a script's `podium models --check && ...` must not go on
         sys.exit(1)

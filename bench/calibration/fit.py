@@ -33,12 +33,14 @@ from podium.core.models.calibration_suite import load_suite, mark  # noqa: E402
 from podium.core.models.router_fit import (  # noqa: E402
     L2,
     REMOTE_ABOVE,
+    fingerprint,
+    write_shipped,
+)
+from podium.core.models.router_fitting import (  # noqa: E402
     _logistic,
     cpt50_threshold,
-    fingerprint,
     fit_apgr,
     fit_router,
-    write_shipped,
 )
 
 HERE = Path(__file__).resolve().parent

@@ -35,14 +35,8 @@ from podium.core.models.calibration_suite import (
 from podium.core.models.hub import ModelHub
 from podium.core.models.neighbours import Example
 from podium.core.models.provider import ModelRequest, collect
-from podium.core.models.router_fit import (
-    RouterFit,
-    age_text,
-    fingerprint,
-    fit_router,
-    loo_scores,
-    shipped_fit,
-)
+from podium.core.models.router_fit import RouterFit, age_text, fingerprint, shipped_fit
+from podium.core.models.router_fitting import fit_router, loo_scores
 from podium.core.models.router_metrics import apgr, curve
 from podium.core.models.routing import CONFIDENCE_TOP_LOGPROBS, answer_signals
 from podium.core.store import Store
