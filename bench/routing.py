@@ -5,7 +5,7 @@ The labels are a local model's marks on the shipped calibration suite
 (`core/data/calibration_suite.jsonl`: 1010 prompts, 32 kinds, ~200 templates, three
 sources), cached in `bench/calibration/answers/<model>.json` by `calibrate_adapt.py`
 (which runs `podium calibrate`'s code). No strong model is at hand: it counts as
-always right. Every router below is fitted by `podium.core.models.router_fit.fit_router`
+always right. Every router below is fitted by `podium.core.models.router_fitting.fit_router`
 (what `podium calibrate` runs) on the training part of each split and scored only on
 the held-out part, so no held-out prompt or label is ever among the examples it looks
 up; the shipped fit (all of the suite) is not used here. Splits:

@@ -1,7 +1,7 @@
 """Refit the shipped router fit, optionally with people's verdicts added.
 
 The shipped fit is what `podium calibrate` makes for the embedded model
-(`podium.core.models.router_fit.fit_router`) from its marks on the calibration suite,
+(`podium.core.models.router_fitting.fit_router`) from its marks on the calibration suite,
 cached in `answers/smollm2.json` by `bench/calibrate_adapt.py`. `--extra PAIRS.jsonl`
 (from `podium compare --pairs`) adds judged pairs to the marks, to see what they change;
 they never enter the shipped examples (the engine adds them from that person's

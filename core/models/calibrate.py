@@ -7,7 +7,7 @@ calibration stopped half-way continues where it stopped. With a remote model and
 budget it also asks the remote model the prompts the local one got wrong (only there
 does the remote answer change a label), until the budget is spent; without one, the
 remote model counts as right. Each answer is marked by its check, the router is fitted
-(`core.router_fit.fit_router`) and the fit stored, tied to the model file's fingerprint.
+(`core.router_fitting.fit_router`) and the fit stored, tied to the model file's fingerprint.
 
 `active_fit` is the fit of the local model configured: its newest calibration for the
 file as it is now; else the shipped fit, with a note saying why (never calibrated, or
