@@ -108,7 +108,7 @@ def worker_settings(settings: Settings, cpus: int) -> Settings:
 class RowWorker:
     """A Ray actor: an engine with its models loaded once, rows run on a scratch store."""
 
-    def __init__(self, settings_json: str, cpus: int, book: Any, examples: Any,
+    def __init__(self, settings_json: str, cpus: int, book: Any, fit: Any,
                  spent_today: float) -> None:
         from podium.core.models.hub import Budget
         from podium.core.run.engine import Engine
@@ -120,9 +120,9 @@ class RowWorker:
         self.folder = tempfile.mkdtemp(prefix="podium-ray-")
         self.store = Store(Path(self.folder) / "scratch.db", synchronous="OFF")
         settings = worker_settings(Settings.model_validate_json(settings_json), cpus)
-        # As the driver's engine (tui.factory.make_engine): its router examples, its caps.
+        # As the driver's engine (tui.factory.make_engine): its router fit, its caps.
         hub = build_hub(settings)
-        hub.examples = examples
+        hub.fit = fit
         hub.budget = Budget.from_settings(settings, spent_today)
         self.engine = Engine(self.store, hub, max_parallel=settings.max_parallel)
         for name, spec in settings.catalog().items():
@@ -209,12 +209,13 @@ class RayExecutor:
         self._init()
         from ray.exceptions import RayActorError
 
-        from podium.core.models.compare import router_examples
+        from podium.core.models.calibrate import active_fit
 
         settings_json = (self.settings or load_settings()).model_dump_json()
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
         made = (settings_json, ray.remote(num_cpus=0)(RateBook).remote(),
-                router_examples(spec.store), spec.store.cost_since(midnight))
+                active_fit(spec.store, self.settings or load_settings()),
+                spec.store.cost_since(midnight))
         count = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         actors = [self._spawn(*made) for _ in range(count)]
         self.pids = list(await asyncio.gather(*(a.pid.remote() for a in actors)))

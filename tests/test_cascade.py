@@ -49,7 +49,7 @@ class WithLogprobs(ScriptedProvider):
     async def stream(self, request: ModelRequest) -> AsyncIterator[Chunk]:
         self.calls.append(request)
         paris = "capital" in request.messages[-1].content
-        text, lp, alt = ("Paris", -0.01, -6.0) if paris else ("12", -2.5, -2.6)
+        text, lp, alt = ("Paris", -0.01, -6.0) if paris else ("12", -3.5, -3.6)
         logprobs = (TokenLogprob(text, lp, {text: lp, "x": alt}),) if (
             request.top_logprobs) else ()
         yield Chunk(text=text)

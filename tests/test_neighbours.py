@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 
-from bench.calibration.metrics import load, split
+from podium.core.models.calibration_suite import load_suite, mark
 from podium.core.models.neighbours import (
     MIN_SIMILARITY,
     Example,
     Neighbours,
-    shipped,
     trigrams,
     wrong_share,
 )
+from podium.core.models.router_fit import shipped_fit
 
 EXAMPLES = [Example("What is the capital of France?", True),
             Example("What is the capital of Mongolia?", False),
@@ -51,19 +51,22 @@ def test_wrong_share_weighs_by_similarity() -> None:
     assert 0.5 < wrong < 1.0 and weight > 1.0  # the exact match counts most
 
 
-def test_shipped_examples_are_the_train_half_with_its_marks() -> None:
-    """`bench/calibration/fit.py --write` wrote them from the current marks; the held-out
-    half is not among them, so bench/routing.py measures what ships."""
-    items, labels = load()
-    train, test = split(items)
-    assert [(e.prompt, e.local_right) for e in shipped().examples] == [
-        (it["prompt"], labels[it["id"]]) for it in train]
-    prompts = {e.prompt for e in shipped().examples}
-    assert not prompts & {it["prompt"] for it in test}
+def test_shipped_examples_are_the_suite_with_the_embedded_models_marks() -> None:
+    """`bench/calibration/fit.py --write` wrote them from the cached answers
+    (`bench/calibrate_adapt.py`), marked by the suite's checks. `bench/routing.py` never
+    scores with them: it refits without each held-out part."""
+    import json
+    from pathlib import Path
+
+    cached = Path(__file__).resolve().parent.parent / "bench/calibration/answers/smollm2.json"
+    answers = json.loads(cached.read_text(encoding="utf-8"))["answers"]
+    assert [(e.prompt, e.local_right) for e in shipped_fit().examples] == [
+        (it.prompt, mark(it, answers[it.id]["reply"])) for it in load_suite()
+        if it.id in answers]
 
 
 def test_lookup_is_fast_even_for_a_long_document() -> None:
-    index = shipped()
+    index = shipped_fit().index()
     long_ask = "Summarise this report. " + "The quarterly numbers rose again. " * 400
     t0 = time.perf_counter()
     for _ in range(20):

@@ -137,6 +137,11 @@ def test_blank_database_schema(store: Store) -> None:
                     "amount", "created_at", "decided_at", "decided_by"},
         "step_versions": {"id", "run_id", "step_id", "version", "output_hash", "source",
                           "created_at", "created_by"},
+        "calibration_answers": {"id", "fingerprint", "model", "answerer", "prompt", "reply",
+                                "right", "signals", "finish_reason", "cost", "seconds",
+                                "created_at"},
+        "router_fits": {"id", "model", "fingerprint", "created_at", "fit", "examples",
+                        "summary"},
     }
     assert set(expected) <= set(store.db.table_names())
     for table, cols in expected.items():

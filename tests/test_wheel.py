@@ -42,6 +42,8 @@ def test_wheel_holds_one_package_with_recipes_and_data(wheel: Path) -> None:
     assert top == {"podium"}
     for needed in ("podium/recipes/document-pipeline.toml", "podium/recipes/samples/",
                    "podium/core/data/routing_examples.jsonl", "podium/core/steps/llm.py",
+                   "podium/core/data/router_fit.json",
+                   "podium/core/data/calibration_suite.jsonl",
                    "podium/tui/cli.py", "podium/providers/llamacpp.py"):
         assert any(n.startswith(needed) for n in names), needed
 

@@ -230,12 +230,14 @@ def show(run_id: str, as_json: bool, full: bool) -> None:
 def _register() -> None:
     from podium.tui.cli_app import tui
     from podium.tui.cli_batch import batch
+    from podium.tui.cli_calibrate import calibrate
     from podium.tui.cli_models import chat, compare, models, route
     from podium.tui.cli_recipes import recipe
     from podium.tui.cli_retrieval import index, search
     from podium.tui.cli_review import edit, rerun, review
 
-    for command in (review, edit, rerun, models, route, chat, compare, recipe, tui, batch):
+    for command in (review, edit, rerun, models, route, chat, compare, recipe, tui, batch,
+                    calibrate):
         cli.add_command(command)
     cli.add_command(index)
     cli.add_command(search)

@@ -28,6 +28,7 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     from podium.core.config import load_settings, resolve_key
 
     settings = load_settings()
+    calibrations = _calibrations(settings)
     rows = []
     for name, spec in settings.catalog().items():
         if spec.provider == "llamacpp":
@@ -41,7 +42,8 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
                      "state": state, "context": spec.context, "path": spec.path,
                      "base_url": spec.base_url, "key_env": spec.key_env,
                      "price_in": spec.price_in, "price_out": spec.price_out,
-                     "fallbacks": spec.fallbacks, "description": spec.description})
+                     "fallbacks": spec.fallbacks, "description": spec.description,
+                     "calibration": calibrations.get(name)})
     if check:
         for name, state in _reachability(settings).items():
             row = next(r for r in rows if r["name"] == name)
@@ -54,15 +56,45 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
         # Each column as wide as its widest cell: a long state must not push its
         # row's last column out of line.
         name_w = max(16, *(len(str(r["name"])) for r in rows))
-        state_w = max(12, *(len(str(r["state"])) for r in rows))
+        states = {r["name"]: str(r["state"]) + (f", {r['calibration']}" if r["calibration"]
+                                               else "") for r in rows}
+        state_w = max(12, *(len(s) for s in states.values()))
         for r in rows:
             mark = "*" if r["default"] else " "
             where = r["description"] or r["base_url"] or r["path"] or ""
             click.echo(f"{mark} {r['name']:<{name_w}} {r['provider']:<9} {r['tier']:<6} "
-                       f"ctx {r['context']:<6} {r['state']:<{state_w}} {where}")
+                       f"ctx {r['context']:<6} {states[str(r['name'])]:<{state_w}} {where}")
         click.echo(f"\nconfig: {paths.config_file()}", err=True)
     if failed:  # a script's `podium models --check && ...` must not go on
         sys.exit(1)
+
+
+def _calibrations(settings: Any) -> dict[str, str]:
+    """Each local model's calibration, in words: how old, stale, or none (the shipped
+    fit serves). Reads the database only if there is one (never creates it)."""
+    import time
+
+    from podium.core.models.calibrate import calibration_state
+    from podium.core.models.router_fit import age_text
+    from podium.core.paths import db_path
+    from podium.core.store import Store
+
+    store = Store.open() if db_path().exists() else None
+    out = {}
+    try:
+        for name, spec in settings.catalog().items():
+            if spec.provider != "llamacpp" or not spec.path or not Path(spec.path).exists():
+                continue
+            state, fit, _ = calibration_state(store, name, spec)
+            if fit is not None and fit.created_at is not None:
+                out[name] = f"calibrated {age_text(time.time() - fit.created_at)} ago"
+            else:
+                out[name] = {"stale": "calibration stale: recalibrate",
+                             "shipped": "shipped fit"}.get(state, "not calibrated")
+    finally:
+        if store is not None:
+            store.close()
+    return out
 
 
 def _reachability(settings: Any) -> dict[str, str]:
@@ -242,14 +274,15 @@ def route(text: str | None, prompts_file: Any, route_: str, privacy: str | None,
 
     if not text and prompts_file is None:
         raise click.UsageError("give TEXT or --file PROMPTS.jsonl")
-    hub = build_hub(load_settings())
+    settings = load_settings()
+    hub = build_hub(settings)
     policy = Policy(route=route_, privacy=privacy)
-    examples = _router_examples()
+    fit = _router_fit(settings)
 
     def one(prompt: str) -> dict[str, Any]:
         request = ModelRequest(messages=(Message("user", prompt),))
         return decide(request, policy, hub.tiers(), hub.default_local,
-                      unavailable=hub.unavailable, neighbours=examples).to_dict()
+                      unavailable=hub.unavailable, fit=fit).to_dict()
 
     if prompts_file is not None:
         for number, line in enumerate(prompts_file, start=1):
@@ -331,17 +364,18 @@ def chat(model: str | None, route_: str, system: str | None, chat_id: str | None
         click.echo()
 
 
-def _router_examples() -> Any:
-    """The examples the engine's router uses: the shipped ones plus this machine's
-    judged comparisons, if a database exists (explaining a route never creates one)."""
-    from podium.core.models.compare import router_examples
+def _router_fit(settings: Any) -> Any:
+    """The fit the engine's router uses: the configured local model's calibration (or
+    the shipped fit) plus this machine's judged comparisons, if a database exists
+    (explaining a route never creates one)."""
+    from podium.core.models.calibrate import active_fit
     from podium.core.paths import db_path
     from podium.core.store import Store
 
     if not db_path().exists():
-        return None
+        return active_fit(None, settings)
     store = Store.open()
     try:
-        return router_examples(store)
+        return active_fit(store, settings)
     finally:
         store.close()

@@ -33,7 +33,8 @@ from calibration.fit import cross_validate, fit, write_block  # noqa: E402
 from calibration.metrics import apgr, cpt, curve, load, split, threshold_for  # noqa: E402
 
 from podium.core.models.answer_checks import problem  # noqa: E402
-from podium.core.models.neighbours import Neighbours, shipped  # noqa: E402
+from podium.core.models.neighbours import Neighbours  # noqa: E402
+from podium.core.models.router_fit import shipped_fit  # noqa: E402
 from podium.core.models.routing import confidence_features  # noqa: E402
 
 # Chosen by `--select` (5-fold CV on train, L2 = 1): more features added < 0.5 points.
@@ -47,7 +48,8 @@ def table(items: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], lis
     """id -> every feature, and the feature names. The complexity score is taken
     without the prompt itself among the router's examples (the train half)."""
     answers, _ = load_answers()
-    examples = Neighbours(shipped().examples, leave_one_out=True)
+    examples = shipped_fit().with_examples([])
+    examples._index = Neighbours(examples.examples, leave_one_out=True)
     rows = {}
     for it in items:
         a = answers[it["id"]]

@@ -150,7 +150,7 @@ class ModelCaller:
         policy = Policy(route=route, model=model or options.model, privacy=options.privacy)
         decision = decide(request, policy, self.hub.tiers(), self.hub.default_local,
                           unavailable=self.hub.unavailable, explain=False,
-                          neighbours=self.hub.examples)
+                          fit=self.hub.fit)
         spent = self.hub.budget.exceeded(self.run_id)
         if decision.tier == "remote" and spent and not (model or options.model):
             decision = Decision(self.hub.default_local, "local", decision.score,
@@ -189,7 +189,7 @@ class ModelCaller:
         request = ModelRequest(messages=tuple(messages), schema=schema,
                                max_tokens=max_tokens or options.max_tokens)
         confidence = answer_confidence(request, local.logprobs, local.finish_reason,
-                                       self.hub.examples)
+                                       self.hub.fit)
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
         problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
             self._verify(options, local.text, schema) or low_confidence(confidence)

@@ -13,7 +13,6 @@ from typing import Any
 from podium.core.errors import PodiumError, StoreError, Timeout, Unavailable
 from podium.core.models.caller import ModelCaller
 from podium.core.models.hub import ModelHub
-from podium.core.models.neighbours import Example, Neighbours, shipped
 from podium.core.recipe import templates
 from podium.core.recipe.load import pinned
 from podium.core.steps import registry
@@ -103,19 +102,6 @@ def judge(store: Store, run_id: str, step_id: str, verdict: str) -> None:
     if verdict not in VERDICTS:
         raise PodiumError(f"unknown verdict '{verdict}'", "verdicts: " + ", ".join(VERDICTS))
     store.judge_comparison(store.get_run(run_id).id, step_id, verdict)
-
-
-def router_examples(store: Store) -> Neighbours | None:
-    """The router's examples with this store's judged comparisons added (a verdict of
-    `local` or `both` marks the local answer right), or None when there are none (the
-    shipped examples then serve)."""
-    # One example per prompt, its latest verdict: judging an ask again corrects it.
-    latest = {p["prompt"]: p["verdict"] for p in store.judged_pairs() if p["prompt"].strip()}
-    if not latest:
-        return None
-    return Neighbours([*shipped().examples, *(
-        Example(prompt, verdict in ("local", "both"), judged=True)
-        for prompt, verdict in latest.items())])
 
 
 def calibration_rows(store: Store) -> list[dict[str, Any]]:

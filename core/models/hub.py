@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podium.core.config import ModelSpec, Settings
-from podium.core.models.neighbours import Neighbours
 from podium.core.models.provider import Provider
+from podium.core.models.router_fit import RouterFit
 
 
 @dataclass
@@ -128,9 +128,9 @@ class ModelHub:
     unavailable: Mapping[str, str] = field(default_factory=dict)  # model -> why not
     resources: list[Any] = field(default_factory=list)  # things with `aclose()`, e.g. a client
     budget: Budget = field(default_factory=Budget)
-    # The router's examples of similar asks (None: the shipped ones), with this machine's
-    # judged comparisons added by the front end (`core.compare.router_examples`).
-    examples: Neighbours | None = None
+    # The router fit of the local model configured (None: the shipped one), with this
+    # machine's judged comparisons, found by the front end (`core.calibrate.active_fit`).
+    fit: RouterFit | None = None
     _limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
     def tiers(self) -> dict[str, Any]:

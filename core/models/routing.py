@@ -4,11 +4,12 @@
 score is the estimated chance that the local model gets the request wrong. It blends
 two estimates: a logistic function of instant features (`signals`: length, asks,
 numbers and operators, multi-step words, code, reasoning and letter-level words, lists,
-small talk, text given in quotes, structured output, conversation depth), with weights
-fitted on the embedded model's marks on `bench/calibration`; and the share the local
-model got wrong among the most similar asks with a known outcome (`core.neighbours`).
-It is computed the same whether or not a remote model is available, so decisions can
-be compared and calibrated (`bench/routing.py` scores it).
+small talk, text given in quotes, structured output, conversation depth), and the share
+the local model got wrong among the most similar asks with a known outcome
+(`core.neighbours`). Both come from the router fit of the local model configured
+(`core.router_fit`: the embedded model's ships; `podium calibrate` makes one for the
+person's own model), which the reasons name. It is computed the same whether or not a
+remote model is available, so decisions can be compared (`bench/routing.py`).
 
 `answer_confidence` serves `route = "cascade"`, which sees the local answer before
 deciding: the estimated chance that the answer is right, from its own token
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from podium.core.models.neighbours import Neighbours, shipped, wrong_share
+from podium.core.models.neighbours import wrong_share
 from podium.core.models.provider import Message, ModelRequest, TokenLogprob
+from podium.core.models.router_fit import PRIOR_WEIGHT, RouterFit, shipped_fit
 
 Tier = Literal["local", "remote"]
 
@@ -58,56 +60,6 @@ _SOCIAL = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|greetings|good (?:morning|
 # Text given in quotes (three words or more): the answer is to be found in the ask.
 _QUOTED = re.compile(r"\"([^\"]{5,2000})\"|\u201c([^\u201d]{5,2000})\u201d")
 
-# --- fitted weights (bench/calibration/fit.py --write rewrites this block) ---
-# A logistic regression (L2 = 3.0, signs fixed) of 'the local model gets
-# it wrong' on the train half of bench/calibration (365 prompts,
-# SmolLM2-135M). The last four weights are hand-set priors: the set does not
-# vary them. The threshold (on the score blended with similar asks) recovered
-# half the quality gap on train.
-REMOTE_THRESHOLD = 0.698
-BIAS = 0.013
-WEIGHTS: dict[str, float] = {
-    "log_chars": 0.0,
-    "words": 0.0,
-    "has_numbers": 0.0,
-    "numbers": 0.053,
-    "max_digits": 0.0,
-    "operators": 0.677,
-    "step_words": 0.261,
-    "asks": 0.0,
-    "reasoning": 0.137,
-    "code": 0.402,
-    "lines": 0.0,
-    "letters": 1.037,
-    "sorting": 1.862,
-    "closed": -0.491,
-    "short_plain": -0.349,
-    "list_items": 0.0,
-    "longest_word": 0.058,
-    "proper_nouns": 0.0,
-    "social": -2.265,
-    "quoted": -0.137,
-    "long_answer": 0.5,
-    "schema": 0.3,
-    "turns": 0.15,
-    "context": 0.3,
-}
-# Each weighted feature's mean on train: reasons name what rose above it.
-TYPICAL: dict[str, float] = {
-    "numbers": 1.088,
-    "operators": 0.181,
-    "step_words": 0.34,
-    "reasoning": 0.214,
-    "code": 0.164,
-    "letters": 0.077,
-    "sorting": 0.052,
-    "closed": 0.096,
-    "short_plain": 0.266,
-    "longest_word": 7.252,
-    "social": 0.052,
-    "quoted": 0.115,
-}
-# --- end of fitted weights ---
 
 # --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites this block) ---
 # A logistic regression (L2 = 1.0, signs fixed) of 'the local answer is
@@ -117,16 +69,13 @@ TYPICAL: dict[str, float] = {
 # escalate anyway). Fitted for the embedded model: another model's
 # probabilities mean something else. The cascade escalates below the confidence
 # that recovered half the quality gap on the whole train half.
-CASCADE_MIN_CONFIDENCE = 0.277
-CASCADE_BIAS = -1.7014
+CASCADE_MIN_CONFIDENCE = 0.204
+CASCADE_BIAS = -1.7565
 CASCADE_WEIGHTS: dict[str, float] = {
-    "complexity": 0.8407,
-    "min_logprob": -1.0254,
+    "complexity": 1.0321,
+    "min_logprob": -0.9966,
 }
 # --- end of fitted cascade weights ---
-# How much the instant features' score counts against the similar asks', in units of
-# one perfectly similar ask (5-fold CV on the train half: flat from 0.5 to 1).
-PRIOR_WEIGHT = 1.0
 # `route = "judge"`: the local model's answer to `judge_request`, escalating when it
 # finds "complex" likelier than "simple" (scored in bench/routing.py).
 JUDGE_CHOICES = ("simple", "complex")
@@ -169,7 +118,7 @@ def signals(request: ModelRequest) -> dict[str, float]:
     """
     users = [m.content for m in request.messages if m.role == "user"]
     ask = users[-1] if users else ""
-    return _text_signals(ask, request, full=True)
+    return _text_signals(ask, request)
 
 
 def _count(pattern: re.Pattern[str], text: str, cap: int, needs: tuple[str, ...] = ()) -> float:
@@ -184,11 +133,10 @@ _CODE_NEEDS = ("`", "def ", "class ", "function", "print(", "for ", "return", "=
 
 
 @lru_cache(maxsize=2048)
-def _ask_signals(ask: str, full: bool) -> tuple[tuple[str, float], ...]:
+def _ask_signals(ask: str) -> tuple[tuple[str, float], ...]:
     """The features of the ask's text alone; cached, since a recipe sends the same
-    rendered prompt again on every retry, resume and re-run. Without `full`, the
-    regex features whose fitted weight is zero are left at 0 (they cannot move the
-    score); fitting asks for all of them."""
+    rendered prompt again on every retry, resume and re-run. All are computed: which
+    weigh depends on the fit of the model configured."""
     numbers = _NUMBER.findall(ask)
     words = _WORD.findall(ask)
     lower = ask.lower()
@@ -205,12 +153,12 @@ def _ask_signals(ask: str, full: bool) -> tuple[tuple[str, float], ...]:
             w in lower for w in ("times", "plus", "minus", "divided", "multipl", "squared",
                                  "sum", "product")) else 0.0,
         "step_words": float(min(len(_STEPS.findall(ask)), 6)),
-        "asks": _count(_ASKS, ask, 6) if full or WEIGHTS["asks"] else 0.0,
-        "reasoning": _count(_REASONING, ask, 6) if full or WEIGHTS["reasoning"] else 0.0,
+        "asks": _count(_ASKS, ask, 6),
+        "reasoning": _count(_REASONING, ask, 6),
         "code": _count(_CODE, ask, 6, _CODE_NEEDS),
         "lines": float(min(ask.count("\n"), 20)),
         "letters": float(min(len(_LETTERS.findall(ask)), 3)),
-        "sorting": float(bool((full or WEIGHTS["sorting"]) and _SORT.search(ask))),
+        "sorting": float(bool(_SORT.search(ask))),
         "closed": float(bool(_CLOSED.search(ask))),
         # A short question with no numbers: a look-up, where small models do best.
         "short_plain": float(len(words) <= 8 and not numbers and "?" in ask),
@@ -223,8 +171,8 @@ def _ask_signals(ask: str, full: bool) -> tuple[tuple[str, float], ...]:
     }.items())
 
 
-def _text_signals(ask: str, request: ModelRequest, *, full: bool) -> dict[str, float]:
-    out = dict(_ask_signals(ask, full))
+def _text_signals(ask: str, request: ModelRequest) -> dict[str, float]:
+    out = dict(_ask_signals(ask))
     earlier = sum(len(m.content.split()) for m in request.messages if m.role != "system")
     # Not in the calibration set (one turn, no schema, short answers): priors.
     out["long_answer"] = max(0.0, math.log2(max(request.max_tokens, 1) / 512))
@@ -247,34 +195,38 @@ _LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big num
            "context": "long conversation"}
 
 
-def feature_score(request: ModelRequest) -> tuple[float, dict[str, float]]:
-    """The score from the instant features alone (the logistic fit), and each
-    feature's part of its logit."""
+def feature_score(request: ModelRequest,
+                  fit: RouterFit | None = None) -> tuple[float, dict[str, float]]:
+    """The score from the instant features alone (the fit's logistic weights; None:
+    the shipped fit), and each feature's part of its logit."""
+    fit = fit or shipped_fit()
     users = [m.content for m in request.messages if m.role == "user"]
-    x = _text_signals(users[-1] if users else "", request, full=False)
-    parts = {k: WEIGHTS.get(k, 0.0) * v for k, v in x.items()}
-    z = BIAS + sum(parts.values())
+    x = _text_signals(users[-1] if users else "", request)
+    parts = {k: fit.weights.get(k, 0.0) * v for k, v in x.items()}
+    z = fit.bias + sum(parts.values())
     return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0))), parts
 
 
 def complexity(request: ModelRequest,
-               neighbours: Neighbours | None = None) -> tuple[float, list[str]]:
+               fit: RouterFit | None = None) -> tuple[float, list[str]]:
     """A 0..1 score (higher is harder: the likelier the local model gets it wrong)
     and, in words, what raised it most.
 
     The score blends two estimates: the share the local model got wrong among the most
-    similar asks with a known outcome (`core.neighbours`; the shipped examples unless
-    `neighbours` is given), weighted by their similarity, and the instant features'
-    score, which counts as `PRIOR_WEIGHT` of a perfectly similar ask. An ask like
-    nothing seen is scored by its features alone."""
-    prior, parts = feature_score(request)
+    similar asks with a known outcome (`core.neighbours`: the fit's examples; None: the
+    shipped fit), weighted by their similarity, and the instant features' score, which
+    counts as `PRIOR_WEIGHT` of a perfectly similar ask. An ask like nothing seen is
+    scored by its features alone."""
+    fit = fit or shipped_fit()
+    prior, parts = feature_score(request, fit)
     users = [m.content for m in request.messages if m.role == "user"]
-    index = shipped() if neighbours is None else neighbours
+    index = fit.index()
     near = index.nearest(users[-1]) if users and len(index) else []
     wrong, weight = wrong_share(near)
     score = (wrong * weight + PRIOR_WEIGHT * prior) / (weight + PRIOR_WEIGHT)
     # A feature is named when it raised the score well above what it gives a typical ask.
-    above = {k: c - WEIGHTS.get(k, 0.0) * TYPICAL.get(k, 0.0) for k, c in parts.items()}
+    above = {k: c - fit.weights.get(k, 0.0) * fit.typical.get(k, 0.0)
+             for k, c in parts.items()}
     raised = sorted((k for k, c in above.items() if c >= 0.25), key=lambda k: -above[k])
     said = [_LABELS[k] for k in raised[:4]]
     if weight >= PRIOR_WEIGHT / 2:
@@ -312,24 +264,36 @@ def answer_signals(logprobs: Sequence[TokenLogprob],
 
 def confidence_features(request: ModelRequest, logprobs: Sequence[TokenLogprob],
                         finish_reason: str | None = None,
-                        neighbours: Neighbours | None = None) -> dict[str, float] | None:
+                        fit: RouterFit | None = None) -> dict[str, float] | None:
     """`answer_signals` plus the request's complexity score as a logit: what the
     cascade's fit may weigh (None without token probabilities)."""
     x = answer_signals(logprobs, finish_reason)
     if x is None:
         return None
-    score = min(max(complexity(request, neighbours)[0], 1e-6), 1 - 1e-6)
-    x["complexity"] = math.log(score / (1 - score))
+    x["complexity"] = _logit(complexity(request, fit)[0])
     return x
+
+
+def _logit(score: float) -> float:
+    score = min(max(score, 1e-6), 1 - 1e-6)
+    return math.log(score / (1 - score))
+
+
+def confidence_from(signals: Mapping[str, float], complexity_score: float) -> float:
+    """`answer_confidence` from an answer's `answer_signals` and its request's
+    complexity score (what `podium calibrate` stores for each answer)."""
+    x = {**signals, "complexity": _logit(complexity_score)}
+    z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
+    return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
 
 def answer_confidence(request: ModelRequest, logprobs: Sequence[TokenLogprob],
                       finish_reason: str | None = None,
-                      neighbours: Neighbours | None = None) -> float | None:
+                      fit: RouterFit | None = None) -> float | None:
     """The estimated chance (0..1) that the local model's answer to `request` is right,
     from the answer's token probabilities and the request's complexity score; None
     when the backend returned no token probabilities (then nothing can be said)."""
-    x = confidence_features(request, logprobs, finish_reason, neighbours)
+    x = confidence_features(request, logprobs, finish_reason, fit)
     if x is None:
         return None
     z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
@@ -353,10 +317,11 @@ def judged_complex(logprobs: Sequence[float]) -> float:
 
 def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
            default_local: str, *, unavailable: Mapping[str, str] | None = None,
-           explain: bool = True, neighbours: Neighbours | None = None) -> Decision:
+           explain: bool = True, fit: RouterFit | None = None) -> Decision:
     """Pick a model from `models` (name -> tier) for `request` under `policy`;
-    `unavailable` names catalog models that cannot be called now, and why;
-    `neighbours` are the examples `complexity` looks up (None: the shipped ones). With
+    `unavailable` names catalog models that cannot be called now, and why; `fit` is
+    the router fit of the local model configured (None: the shipped one), named in
+    the reasons whenever the score was computed. With
     `explain=False` (the engine's hot path) the complexity score is computed only when
     the choice depends on it; `podium route` always computes it."""
     reasons: list[str] = []
@@ -365,7 +330,10 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
                          policy.route not in ("local", "remote") and
                          (policy.model or policy.route) not in models)
     score: float | None
-    score, features = complexity(request, neighbours) if needed else (None, [])
+    fit = fit or shipped_fit()
+    score, features = complexity(request, fit) if needed else (None, [])
+    if needed:
+        features.append(fit.describe())
     missing = dict(unavailable or {})
     wanted = policy.model or (policy.route if policy.route not in ("auto", "local",
                                                                      "remote") else None)
@@ -394,10 +362,12 @@ def decide(request: ModelRequest, policy: Policy, models: Mapping[str, Tier],
     if policy.route == "remote":
         return Decision(remote[0], "remote", score, tuple(reasons + ["route = remote"]))
     if score is None:  # only reachable with explain=False; the choice needs the score now
-        score, features = complexity(request, neighbours)
-    if score >= REMOTE_THRESHOLD:
-        why = f"complexity {score:.2f} >= {REMOTE_THRESHOLD}: " + ", ".join(features)
+        score, features = complexity(request, fit)
+        features.append(fit.describe())
+    threshold = fit.threshold
+    if score >= threshold:
+        why = f"complexity {score:.2f} >= {threshold:.3g}: " + ", ".join(features)
         return Decision(remote[0], "remote", score, tuple(reasons + [why]))
-    why = f"complexity {score:.2f} < {REMOTE_THRESHOLD}" + (
+    why = f"complexity {score:.2f} < {threshold:.3g}" + (
         ": " + ", ".join(features) if features else "")
     return Decision(default_local, "local", score, tuple(reasons + [why]))

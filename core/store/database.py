@@ -24,6 +24,7 @@ from podium.core import paths
 from podium.core.errors import StoreError
 from podium.core.store.agents import AgentLog
 from podium.core.store.batches import Batches
+from podium.core.store.calibrations import Calibrations
 from podium.core.store.chats import Conversations
 from podium.core.store.corpora import Corpora
 from podium.core.store.faults import fault
@@ -72,7 +73,8 @@ def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog, Batches):
+class Store(ReviewQueue, Conversations, ItemStore, Corpora, AgentLog, Batches,
+            Calibrations):
     """A Podium database. Open with `Store.open()`; close with `close()`.
 
     `read_only` is None for a writable database. For a read-only file or folder it says

@@ -287,3 +287,22 @@ def m009_agent_transcripts(db: sqlite_utils.Database) -> None:
     db.table("agent_messages").create_index(["run_id", "step_id", "seq"], unique=True,
                                             if_not_exists=True)
 
+
+@migration
+def m010_router_fits(db: sqlite_utils.Database) -> None:
+    # `podium calibrate`: each answer to a suite prompt, kept as it comes (a killed
+    # calibration resumes), keyed by the model file's fingerprint and who answered
+    # ("local" or a remote model's name); and the router fits made from them.
+    db.table("calibration_answers").create({
+        "id": int, "fingerprint": str, "model": str, "answerer": str, "prompt": str,
+        "reply": str, "right": int, "signals": str, "finish_reason": str, "cost": float,
+        "seconds": float, "created_at": float,
+    }, pk="id", if_not_exists=True)
+    db.table("calibration_answers").create_index(["fingerprint", "answerer", "prompt"],
+                                                 unique=True, if_not_exists=True)
+    db.table("router_fits").create({
+        "id": int, "model": str, "fingerprint": str, "created_at": float, "fit": str,
+        "examples": str, "summary": str,
+    }, pk="id", if_not_exists=True)
+    db.table("router_fits").create_index(["fingerprint"], if_not_exists=True)
+    db.table("router_fits").create_index(["model"], if_not_exists=True)
