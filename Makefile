@@ -48,6 +48,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/remote_burst.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/agents.py
+	$(BIN)/python bench/map_scale.py
+	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/tui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
