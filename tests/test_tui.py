@@ -61,6 +61,10 @@ def test_runs_screen_lists_runs_and_opens_one_with_its_steps() -> None:
         await until(pilot, lambda: steps.row_count == 6)
         detail = str(app.screen.query_one("#detail", Static).render())
         assert "s1" in detail and "out1" in detail
+        await pilot.press("down")  # type: ignore[attr-defined]
+        # s2's prompt as it was given: rendered with s1's stored output, off the UI thread
+        pane = app.screen.query_one("#detail", Static)
+        await until(pilot, lambda: "prompt: step 2: out1" in str(pane.render()))
         drawn = str(app.screen.query_one("#timeline", Static).render())
         assert drawn.startswith("timeline") and "s6" in drawn and "█" in drawn
 

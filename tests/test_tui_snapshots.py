@@ -68,6 +68,11 @@ def rows(app: PodiumApp) -> int:
     return tables.first().row_count if tables else 0
 
 
+def input_shown(app: PodiumApp) -> bool:
+    """The selected step's input, read by a worker, is in its detail."""
+    return bool(getattr(app.screen, "given", None))
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_runs_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
     engine = seeded()
@@ -79,7 +84,8 @@ def test_runs_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -
 def test_run_screen(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
     engine = seeded()
     assert snap_compare(make_app(engine.store, engine, open_run="chain0000001"),
-                        terminal_size=size, run_before=settled(lambda app: rows(app) == 6))
+                        terminal_size=size, run_before=settled(
+                            lambda app: rows(app) == 6 and input_shown(app)))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -101,7 +107,8 @@ def test_run_screen_graph(snap_compare: Callable[..., bool], size: tuple[int, in
     engine = seeded()
     assert snap_compare(make_app(engine.store, engine, open_run="draft0000002"),
                         terminal_size=size, run_before=settled(
-                            lambda app: bool(getattr(app.screen, "drawn", None)), "g"))
+                            lambda app: bool(getattr(app.screen, "drawn", None))
+                            and input_shown(app), "g"))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

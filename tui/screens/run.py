@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,7 +18,7 @@ from textual.widgets.tree import TreeNode
 
 from podium.core.errors import PodiumError
 from podium.core.events import StepNote, StepText
-from podium.core.store import StepRecord
+from podium.core.store import RunRecord, StepRecord
 from podium.tui.data import RunView
 from podium.tui.messages import EngineEvent
 from podium.tui.screens.base import (
@@ -74,6 +74,12 @@ def history(attempts: list[dict[str, Any]], versions: list[dict[str, Any]]) -> T
     return out
 
 
+def _clip_long(text: str, limit: int = 4000) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
 def conversation(entries: list[Any]) -> Text:
     """An agent's or a team's messages and tool calls, one line each, as `podium show`
     prints them."""
@@ -88,7 +94,8 @@ def conversation(entries: list[Any]) -> Text:
 
 def describe(step: StepRecord, streamed: str = "", attempts: list[dict[str, Any]] | None
              = None, versions: list[dict[str, Any]] | None = None,
-             transcript: list[Any] | None = None) -> Text:
+             transcript: list[Any] | None = None,
+             given: list[tuple[str, str]] | None = None) -> Text:
     """The detail pane's text for one step."""
     out = Text()
     out.append(f"{step.step_id}", style="bold")
@@ -123,8 +130,15 @@ def describe(step: StepRecord, streamed: str = "", attempts: list[dict[str, Any]
         out.append(past)
     if transcript:
         out.append(conversation(transcript))
+    if given:
+        out.append("input\n", style="bold")
+        for name, text in given:
+            out.append(f"  {name}: ", style="dim")
+            out.append(_clip_long(text) + "\n")
     out.append("\n")
     if step.has_output:
+        if given or past or transcript:  # among other sections, say which one this is
+            out.append("output\n", style="bold")
         out.append(_value(step.output))
     elif streamed or step.partial_output:
         out.append(streamed or step.partial_output or "", style="italic")
@@ -205,6 +219,7 @@ class RunScreen(LiveScreen):
         self.deps: dict[str, list[str]] | None = None  # read when the graph is first shown
         self.drawn: dict[str, tuple[Node, TreeNode[str]]] = {}
         self._due = False  # a read is scheduled after engine events
+        self.given: dict[tuple[str, int, str | None], list[tuple[str, str]]] = {}
 
     def compose(self) -> ComposeResult:
         yield PodiumHeader()
@@ -317,14 +332,46 @@ class RunScreen(LiveScreen):
                 return next((s for s in steps if s.step_id == chosen), None)
         return under_cursor(self.query_one(DataTable), steps)
 
+    def _given_key(self, step: StepRecord) -> tuple[str, int, str | None]:
+        # What a step was given changes only when outputs before it do: then more
+        # steps have outputs, or it became stale.
+        done = sum(1 for s in self.view.steps if s.has_output) if self.view else 0
+        return step.step_id, done, step.stale
+
     def _detail(self) -> None:
         step = self.selected()
         view = self.view
+        given = None
+        if step is not None and view is not None:
+            key = self._given_key(step)
+            given = self.given.get(key)
+            if given is None and step.status != "pending":
+                self._read_input(view.run, step, key)
         self.query_one("#detail", Pane).paint(
             describe(step, self.streamed.get(step.step_id, ""),
                      view.attempts.get(step.step_id) if view else None,
                      view.versions.get(step.step_id) if view else None,
-                     view.transcripts.get(step.step_id) if view else None) if step else "")
+                     view.transcripts.get(step.step_id) if view else None,
+                     given) if step else "")
+
+    @work(thread=True, exclusive=True, group="input", exit_on_error=False)
+    def _read_input(self, run: RunRecord, step: StepRecord,
+                    key: tuple[str, int, str | None]) -> None:
+        """Render the selected step's templates off the UI thread (a recipe may have
+        to be parsed), then repaint the detail if that step is still selected."""
+        try:
+            given = self.podium.reader.step_input(run, step)
+        except PodiumError as e:
+            given = [("input", f"(cannot be shown: {e.message})")]
+        self.app.call_from_thread(self._got_input, key, given)
+
+    def _got_input(self, key: tuple[str, int, str | None],
+                   given: list[tuple[str, str]]) -> None:
+        self.given[key] = given
+        step = self.selected()
+        if alive(self) and self.is_mounted and step is not None \
+                and self._given_key(step) == key:
+            self._detail()
 
     @on(DataTable.RowHighlighted)
     @on(Tree.NodeHighlighted)
