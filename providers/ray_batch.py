@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,20 @@ def worker_settings(settings: Settings, cpus: int) -> Settings:
     return settings.model_copy(update={"models": models})
 
 
+@contextmanager
+def _stderr_muted() -> Iterator[None]:
+    """Send file descriptor 2 (where Ray's C++ core logs) to /dev/null for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class RowWorker:
     """A Ray actor: an engine with its models loaded once, rows run on a scratch store."""
 
@@ -181,7 +198,12 @@ class RayExecutor:
             return
         try:
             if self.address:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                # Ray retries a wrong address for ~20 s, logging each try from C++ to
+                # stderr; five tries, unheard, then our own message.
+                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "5")
+                with _stderr_muted():
+                    ray.init(address=self.address, log_to_driver=False,
+                             configure_logging=False)
             else:
                 ray.init(num_cpus=self.workers or os.cpu_count() or 1,
                          include_dashboard=False, log_to_driver=False,
