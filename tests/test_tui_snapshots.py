@@ -58,7 +58,10 @@ def settled(check: Callable[[PodiumApp], bool], *keys: str) -> Callable[[Pilot[N
             if check(app):
                 break
             await asyncio.sleep(0.05)
-        await pilot.pause()
+        # A table measures its columns after the rows arrive, on a later refresh:
+        # under load one pause was seen to catch it between the two.
+        for _ in range(3):
+            await pilot.pause(0.05)
 
     return wait
 

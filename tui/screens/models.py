@@ -20,6 +20,9 @@ from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive
 DAYS = 21
 
 
+COLUMNS = ("model", "provider", "tier", "where", "state")
+
+
 class ModelsScreen(Screen[None]):
     """The catalog table, the spend line and a sparkline of tokens per day."""
 
@@ -43,9 +46,7 @@ class ModelsScreen(Screen[None]):
         if not alive(self):  # popped before it mounted: nothing to set up
             return
         self.title = "models"
-        table = self.query_one(DataTable)
-        table.add_columns("model", "provider", "tier", "where", "state")
-        table.focus()
+        self.query_one(DataTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, group="models", exit_on_error=False)
@@ -66,8 +67,7 @@ class ModelsScreen(Screen[None]):
         assert isinstance(self.app, PodiumApp)
         self.settings = settings
         hub = self.app.engine.hub
-        table = self.query_one(DataTable)
-        table.clear()
+        rows: list[tuple[str, ...]] = []
         for name, spec in settings.catalog().items():
             # A model file by its name (the folder is long and differs by machine).
             where = Path(str(spec.path)).name if spec.path else spec.base_url or "-"
@@ -75,8 +75,15 @@ class ModelsScreen(Screen[None]):
                 name, "not available")
             if name in hub.providers and spec.provider == "llamacpp" and _loaded(spec.path):
                 state = "loaded"
-            table.add_row(name, spec.provider, spec.resolved_tier, str(where)[:40], state,
-                          key=name)
+            rows.append((name, spec.provider, spec.resolved_tier, str(where)[:40], state))
+        # Columns as wide as their widest cell, set here: a table left to measure
+        # itself was seen painted at its headers' widths for a frame.
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        for i, header in enumerate(COLUMNS):
+            table.add_column(header, width=max([len(header)] + [len(r[i]) for r in rows]))
+        for row in rows:
+            table.add_row(*row, key=row[0])
         budget = settings.budget_per_day
         self.query_one("#spend", Static).update(
             f"spent today ${spent:.4f}" + (f" of ${budget:.2f} a day" if budget else
@@ -104,7 +111,7 @@ class ModelsScreen(Screen[None]):
         table = self.query_one(DataTable)
         state_column = list(table.columns)[4]
         for name, answer in zip(remote, answers, strict=True):
-            table.update_cell(name, state_column, answer)
+            table.update_cell(name, state_column, answer, update_width=True)
 
 
 def _loaded(path: Any) -> bool:
