@@ -102,3 +102,36 @@ def test_a_remote_model_that_times_out_fails_its_run_with_a_notification(
                                                       .render()))
 
         drive(make_app(store, engine), body)
+
+
+def test_checking_servers_shows_each_answer_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podium.tui.screens.models import ModelsScreen
+
+    monkeypatch.setenv("PODIUM_TEST_KEY", "k")
+    with ScriptServer([Behaviour()]) as answering:
+        store = Store.open()
+        settings = Settings(models={
+            "near": ModelSpec(provider="openai", model="m", base_url=answering.url + "/v1",
+                              key_env="PODIUM_TEST_KEY"),
+            "gone": ModelSpec(provider="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                              key_env="PODIUM_TEST_KEY")})
+        engine = factory_engine(store, settings)
+        monkeypatch.setattr("podium.tui.screens.models.load_settings", lambda: settings)
+
+        def states(app: PodiumApp) -> dict[str, str]:
+            table = app.screen.query_one(DataTable)
+            return {str(k.value): str(table.get_row(k)[4]) for k in table.rows}
+
+        async def body(app: PodiumApp, pilot: object) -> None:
+            await pilot.press("M")  # type: ignore[attr-defined]
+            await until(pilot, lambda: isinstance(app.screen, ModelsScreen)
+                        and app.screen.shown is not None)
+            await pilot.press("k")  # type: ignore[attr-defined]
+            await until(pilot, lambda: states(app).get("gone", "").startswith("unreachable"))
+            # Wider than the column was ("ready"), shown whole.
+            shown = states(app)
+            assert shown["near"] == "reachable" and shown["gone"] == "unreachable (cannot connect)"
+            column = list(app.screen.query_one(DataTable).columns.values())[4]
+            assert column.width == len("unreachable (cannot connect)")
+
+        drive(make_app(store, engine), body)

@@ -32,6 +32,8 @@ class ModelsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.settings: Settings | None = None
+        self.shown: tuple[Settings, list[tuple[str, int, float]], float] | None = None
+        self.pinged: dict[str, str] = {}  # what each remote server answered to a check
 
     def compose(self) -> ComposeResult:
         yield PodiumHeader()
@@ -66,6 +68,7 @@ class ModelsScreen(Screen[None]):
 
         assert isinstance(self.app, PodiumApp)
         self.settings = settings
+        self.shown = (settings, usage, spent)
         hub = self.app.engine.hub
         rows: list[tuple[str, ...]] = []
         for name, spec in settings.catalog().items():
@@ -75,6 +78,7 @@ class ModelsScreen(Screen[None]):
                 name, "not available")
             if name in hub.providers and spec.provider == "llamacpp" and _loaded(spec.path):
                 state = "loaded"
+            state = self.pinged.get(name, state)
             rows.append((name, spec.provider, spec.resolved_tier, str(where)[:40], state))
         # Columns as wide as their widest cell, set here: a table left to measure
         # itself was seen painted at its headers' widths for a frame.
@@ -108,10 +112,9 @@ class ModelsScreen(Screen[None]):
             self.notify("no remote model to check")
             return
         answers = await asyncio.gather(*(p.ping() for p in remote.values()))
-        table = self.query_one(DataTable)
-        state_column = list(table.columns)[4]
-        for name, answer in zip(remote, answers, strict=True):
-            table.update_cell(name, state_column, answer, update_width=True)
+        self.pinged.update(zip(remote, answers, strict=True))
+        if self.shown is not None:
+            self.show(*self.shown)  # the table again, its state column as wide as needed
 
 
 def _loaded(path: Any) -> bool:
