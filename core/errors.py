@@ -182,6 +182,13 @@ class BadResponse(ProviderError):
     retryable = True
 
 
+class PromptTooLong(BadResponse):
+    """The prompt does not fit the model's context window: this model cannot answer it
+    as given, and asking again will not change that."""
+
+    retryable = False
+
+
 class Rejected(ProviderError):
     """The backend refused the request as given (a 4xx, a schema it cannot follow):
     sending it again will not help."""

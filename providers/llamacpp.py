@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from podium.core.errors import BadResponse, ModelMissing, Rejected, Unavailable
+from podium.core.errors import ModelMissing, PromptTooLong, Rejected, Unavailable
 from podium.core.models.provider import Chunk, ModelRequest, TokenLogprob, Usage
 
 _LOADED: dict[str, Any] = {}
@@ -260,7 +260,7 @@ class LlamaCppProvider:
         stop = formatted.stop if isinstance(formatted.stop, list) else (
             [formatted.stop] if formatted.stop else [])
         if len(tokens) + 8 > self.context:
-            raise BadResponse(f"the prompt is {len(tokens)} tokens, over {self.name}'s "
+            raise PromptTooLong(f"the prompt is {len(tokens)} tokens, over {self.name}'s "
                               f"context of {self.context}",
                               "shorten the input (e.g. | truncate_words(300)) or use a model "
                               "with a bigger context")

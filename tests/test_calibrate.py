@@ -177,3 +177,37 @@ def test_remote_answers_stop_at_the_budget(podium_home: Path) -> None:
     assert summary["remote_asked"] == 3 == len(server.requests)
     assert summary["spent_usd"] == pytest.approx(0.06)
     assert "budget was spent after 3 of" in summary["remote_note"]
+
+
+def test_a_prompt_over_the_context_is_a_wrong_answer_not_an_abort(
+        podium_home: Path, model_path: Path) -> None:
+    """A model whose context cannot hold a suite prompt is calibrated all the same: that
+    prompt is stored as wrong (the router should send it on), the others answered."""
+    import asyncio
+
+    from podium.core.config import Settings
+    from podium.core.models.calibrate import calibrate, local_spec
+    from podium.core.store import Store
+    from podium.providers.llamacpp import LlamaCppProvider
+    from podium.providers.registry import build_hub
+
+    settings = Settings.model_validate({"default_model": "tiny", "models": {
+        "tiny": {"provider": "llamacpp", "path": str(model_path)}}})
+    _, spec = local_spec(settings, "tiny")
+    store = Store.open(podium_home / "tiny.db")
+    hub = build_hub(settings)
+    hub.providers = {**hub.providers, "tiny": LlamaCppProvider("tiny", model_path, context=48)}
+
+    async def run() -> Any:
+        try:
+            return await calibrate(store, hub, "tiny", spec, limit=6, max_tokens=2)
+        finally:
+            await hub.aclose()
+
+    result = asyncio.run(run())
+    answers = store.calibration_answers(fingerprint(model_path), "local")
+    store.close()
+    assert result.prompts == 6 and len(answers) == 6
+    refused = [a for a in answers.values() if a["finish_reason"] == "too_long"]
+    assert refused and len(refused) < 6  # some too long, some answered
+    assert all(not a["right"] and a["reply"] == "" for a in refused)

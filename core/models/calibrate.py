@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from podium.core.config import EMBEDDED_MODEL, ModelSpec, Settings
-from podium.core.errors import ConfigError, PodiumError, ProviderError, did_you_mean
+from podium.core.errors import (
+    ConfigError,
+    PodiumError,
+    PromptTooLong,
+    ProviderError,
+    did_you_mean,
+)
 from podium.core.models.calibration_suite import (
     SuiteItem,
     interleave,
@@ -153,14 +159,17 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
                                max_tokens=request.max_tokens, seed=request.seed,
                                top_logprobs=CONFIDENCE_TOP_LOGPROBS)
         t0 = time.perf_counter()
-        response = await collect(provider, request)
-        ok = mark(item, response.text)
-        store.add_calibration_answer(fp, model, "local", item.prompt, response.text, ok,
-                                     signals=answer_signals(response.logprobs,
-                                                            response.finish_reason),
-                                     finish_reason=response.finish_reason, cost=0.0,
+        try:
+            response = await collect(provider, request)
+            text, finish, signals = response.text, response.finish_reason, answer_signals(
+                response.logprobs, response.finish_reason)
+        except PromptTooLong:  # this model cannot answer it: a wrong answer, not an abort
+            text, finish, signals = "", "too_long", None
+        ok = mark(item, text)
+        store.add_calibration_answer(fp, model, "local", item.prompt, text, ok,
+                                     signals=signals, finish_reason=finish, cost=0.0,
                                      seconds=time.perf_counter() - t0)
-        stored[item.prompt] = {"reply": response.text, "right": ok,
+        stored[item.prompt] = {"reply": text, "right": ok,
                                "seconds": time.perf_counter() - t0}
         done += 1
         right += ok
