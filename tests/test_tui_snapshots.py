@@ -58,10 +58,15 @@ def settled(check: Callable[[PodiumApp], bool], *keys: str) -> Callable[[Pilot[N
             if check(app):
                 break
             await asyncio.sleep(0.05)
-        # A table measures its columns after the rows arrive, on a later refresh:
-        # under load one pause was seen to catch it between the two.
-        for _ in range(3):
-            await pilot.pause(0.05)
+        # A table measures its columns when its own message queue is next idle, after
+        # the rows arrive: under load a picture was seen taken between the two (the
+        # columns at their headers' widths). Wait for every table to have measured.
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if all(not t._require_update_dimensions and not t._updated_cells
+                   for t in app.screen.query(DataTable)):
+                break
+        await pilot.pause()
 
     return wait
 

@@ -43,22 +43,46 @@ def sync_table(table: DataTable[Any], rows: dict[str, Cells],
     """Make `table` show `rows` (key -> cells), given that it shows `shown`. When the
     same keys are shown in the same order (the common case while work progresses),
     only the cells that changed are updated, so a busy database does not redraw a
-    table of thousands of rows. Returns what the table now shows."""
+    table of thousands of rows. Returns what the table now shows.
+
+    A table whose columns the screen left to measure themselves gets fixed widths
+    here, from its cells: Textual measures new rows only when the table's queue is
+    next idle, and a table was seen painted (and snapshotted) at its headers' widths."""
+    fitted = _fitted(table)
+    columns = list(table.columns.values())
     if list(rows) == list(shown):
-        columns = [c.key for c in table.columns.values()]
-        for key, cells in rows.items():
-            if cells != shown[key]:
-                for column, value, before in zip(columns, cells, shown[key], strict=True):
-                    if value != before:
-                        table.update_cell(key, column, plain(value))
-        return rows
+        changed = [(key, i, plain(value)) for key, cells in rows.items()
+                   if cells != shown[key]
+                   for i, (value, before) in enumerate(zip(cells, shown[key], strict=True))
+                   if value != before]
+        if not fitted or all(text.cell_len <= columns[i].width for _, i, text in changed):
+            for key, i, text in changed:
+                table.update_cell(key, columns[i].key, text)
+            return rows
     keep = table.cursor_row
-    table.clear()
+    if fitted:
+        widths = [max([c.label.cell_len] + [plain(cells[i]).cell_len for cells in rows.values()])
+                  for i, c in enumerate(columns)]
+        table.clear(columns=True)
+        for column, width in zip(columns, widths, strict=True):
+            table.add_column(column.label, width=width, key=column.key.value)
+    else:
+        table.clear()
     for key, cells in rows.items():
         table.add_row(*map(plain, cells), key=key)
     if table.row_count:
         table.move_cursor(row=min(max(keep, 0), table.row_count - 1))
     return rows
+
+
+def _fitted(table: DataTable[Any]) -> bool:
+    """Whether `sync_table` sizes this table's columns: those the screen made without
+    widths (decided once, before the first sizing makes them all fixed)."""
+    fitted = getattr(table, "_podium_fitted", None)
+    if fitted is None:
+        fitted = all(c.auto_width for c in table.columns.values())
+        table._podium_fitted = fitted  # type: ignore[attr-defined]
+    return bool(fitted)
 
 
 class PodiumHeader(Header):

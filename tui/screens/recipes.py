@@ -17,7 +17,14 @@ from textual.widgets import DataTable, Static
 
 from podium.core.errors import RecipeError, RecipeErrors
 from podium.core.recipe.schema import Recipe
-from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive, under_cursor
+from podium.tui.screens.base import (
+    Cells,
+    PodiumFooter,
+    PodiumHeader,
+    alive,
+    sync_table,
+    under_cursor,
+)
 
 
 @dataclass(frozen=True)
@@ -98,11 +105,10 @@ class RecipesScreen(Screen[None]):
 
     def show(self, found: list[Found]) -> None:
         self.found = found
-        table = self.query_one(DataTable)
-        table.clear()
-        for f in found:
-            table.add_row(f.name, f.where, str(len(f.recipe.steps)) if f.recipe else
-                          Text(f"{len(f.problems)} problems", style="red"), key=f.name)
+        rows: dict[str, Cells] = {
+            f.name: (f.name, f.where, str(len(f.recipe.steps)) if f.recipe else
+                     Text(f"{len(f.problems)} problems", style="red")) for f in found}
+        sync_table(self.query_one(DataTable), rows, {})  # a new list each time: rebuilt
         self.sub_title = f"{len(found)} recipes"
         self._detail()
 
