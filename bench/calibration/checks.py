@@ -23,35 +23,10 @@ import json
 import re
 from typing import Any
 
+# One way to read numbers and phrases in a reply, shared with `podium calibrate`'s checks.
+from podium.core.models.calibration_suite import _QUOTED, _first_mentioned, has, numbers
+
 Item = dict[str, Any]
-
-_NUM = re.compile(r"-?\d+(?:\.\d+)?")
-_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-          "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-          "seventeen", "eighteen", "nineteen", "twenty"]
-_NUMBER_WORDS = {**{w: i for i, w in enumerate(_WORDS)},
-                 **{w: 10 * i for i, w in enumerate(["thirty", "forty", "fifty", "sixty",
-                                                     "seventy", "eighty", "ninety"], 3)}}
-_TOKEN = re.compile(r"-?\d+(?:\.\d+)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-_QUOTED = re.compile(r"\"([^\"]{12,})\"")
-
-
-def numbers(text: str) -> list[float]:
-    """The numbers of `text` in order: digits (thousands commas dropped) and number words."""
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
-    return [float(_NUMBER_WORDS[t.lower()]) if t.lower() in _NUMBER_WORDS else float(t)
-            for t in _TOKEN.findall(text)]
-
-
-def has(text: str, phrase: str) -> bool:
-    """`phrase` as a whole word or phrase of `text`, case ignored."""
-    return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text.lower()) is not None
-
-
-def _first_mentioned(reply: str, options: list[str]) -> str | None:
-    found = [(m.start(), o) for o in options for m in
-             [re.search(rf"(?<!\w){re.escape(o.lower())}(?!\w)", reply.lower())] if m]
-    return min(found)[1] if found else None
 
 
 def _first_json(reply: str) -> Any:
