@@ -7,9 +7,9 @@ these models.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from podium.core.errors import did_you_mean
 from podium.core.recipe.plan import Plan
@@ -124,6 +124,15 @@ def check_json_schema(schema: dict[str, Any] | None, where: str = "") -> None:
         if not isinstance(items, dict):
             raise ValueError(f"{inner}items must be a table (a schema)")
         check_json_schema(items, f"{inner}items")
+
+
+def _checked(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    check_json_schema(schema)
+    return schema
+
+
+# A step's `schema` field: a JSON Schema, checked when the recipe loads.
+OutputSchema = Annotated[dict[str, Any] | None, AfterValidator(_checked)]
 
 
 class RecipeBudget(Strict):

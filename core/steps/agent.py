@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from podium.core.agents import loop, wire
 from podium.core.errors import StepError
 from podium.core.recipe import templates
-from podium.core.recipe.schema import ModelOptions, Recipe, StepBase, check_json_schema
+from podium.core.recipe.schema import ModelOptions, OutputSchema, Recipe, StepBase
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.registry import Problems, StepKind, register, schema_fields
 from podium.core.steps.values import json_value
@@ -44,14 +44,8 @@ class AgentStep(StepBase, AgentFields):
 
     kind: Literal["agent"]
     instructions: str = Field(description="The task (template).")
-    output_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON "
+    output_schema: OutputSchema = Field(None, alias="schema", description="JSON "
                                                  "Schema of the final answer.")
-
-    @field_validator("output_schema")
-    @classmethod
-    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json_schema(v)
-        return v
 
 
 def system_prompt(fields: AgentFields, values: dict[str, Any], where: str) -> str:

@@ -8,12 +8,12 @@ import json
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from podium.core.errors import BadResponse
 from podium.core.models.provider import ChoiceScorer, Message, ModelRequest
 from podium.core.recipe import templates
-from podium.core.recipe.schema import ModelOptions, Strict, check_json_schema
+from podium.core.recipe.schema import ModelOptions, OutputSchema, Strict
 from podium.core.steps.base import StepContext
 
 
@@ -22,14 +22,8 @@ class LlmCall(ModelOptions):
 
     kind: Literal["llm"]
     prompt: str = Field(description="The user prompt (template).")
-    output_schema: dict[str, Any] | None = Field(None, alias="schema",
+    output_schema: OutputSchema = Field(None, alias="schema",
                                                  description="JSON Schema of the answer.")
-
-    @field_validator("output_schema")
-    @classmethod
-    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json_schema(v)
-        return v
 
 
 class ClassifyCall(ModelOptions):

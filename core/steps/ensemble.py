@@ -10,12 +10,12 @@ import re
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from podium.core.errors import BadResponse, StepError
 from podium.core.models.provider import Message
 from podium.core.recipe import validate
-from podium.core.recipe.schema import ModelOptions, StepBase, check_json_schema
+from podium.core.recipe.schema import ModelOptions, OutputSchema, StepBase
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.calls import bounded, constrained_label, label_probs, messages, parse_json
 from podium.core.steps.durable import digest, each_item
@@ -35,17 +35,11 @@ class EnsembleStep(StepBase, ModelOptions):
     n: int = Field(3, ge=1, le=32)
     method: Literal["vote", "judge", "merge"] = "vote"
     labels: list[str] | None = Field(None, description="Constrain each answer to one label.")
-    output_schema: dict[str, Any] | None = Field(None, alias="schema")
+    output_schema: OutputSchema = Field(None, alias="schema")
     temperature: float = Field(0.8, ge=0, le=2)
 
     judge_model: str | None = None
     concurrency: int = Field(4, ge=1, le=64)
-
-    @field_validator("output_schema")
-    @classmethod
-    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json_schema(v)
-        return v
 
 
 

@@ -7,14 +7,14 @@ and how a conflict was settled are stored with every message."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from podium.core.agents import team
 from podium.core.errors import did_you_mean
 from podium.core.recipe import templates
-from podium.core.recipe.schema import ModelOptions, Recipe, StepBase, check_json_schema
+from podium.core.recipe.schema import ModelOptions, OutputSchema, Recipe, StepBase
 from podium.core.steps.agent import AgentFields
 from podium.core.steps.base import StepContext, StepResult
 from podium.core.steps.registry import Problems, StepKind, register
@@ -53,14 +53,8 @@ class TeamStep(StepBase, ModelOptions):
                                              "answers are settled.")
     token_limit: int | None = Field(None, ge=1, description="Tokens for the whole team.")
     cost_limit: float | None = Field(None, gt=0, description="USD for the whole team.")
-    output_schema: dict[str, Any] | None = Field(None, alias="schema", description="JSON "
+    output_schema: OutputSchema = Field(None, alias="schema", description="JSON "
                                                  "Schema of the final answer.")
-
-    @field_validator("output_schema")
-    @classmethod
-    def _schema_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        check_json_schema(v)
-        return v
 
     @field_validator("agents")
     @classmethod
