@@ -45,7 +45,7 @@ class AgentStep(StepBase, AgentFields):
     kind: Literal["agent"]
     instructions: str = Field(description="The task (template).")
     output_schema: OutputSchema = Field(None, alias="schema", description="JSON "
-                                                 "Schema of the final answer.")
+                                        "Schema of the final answer.")
 
 
 def system_prompt(fields: AgentFields, values: dict[str, Any], where: str) -> str:

@@ -23,7 +23,7 @@ class LlmCall(ModelOptions):
     kind: Literal["llm"]
     prompt: str = Field(description="The user prompt (template).")
     output_schema: OutputSchema = Field(None, alias="schema",
-                                                 description="JSON Schema of the answer.")
+                                        description="JSON Schema of the answer.")
 
 
 class ClassifyCall(ModelOptions):

@@ -54,7 +54,7 @@ class TeamStep(StepBase, ModelOptions):
     token_limit: int | None = Field(None, ge=1, description="Tokens for the whole team.")
     cost_limit: float | None = Field(None, gt=0, description="USD for the whole team.")
     output_schema: OutputSchema = Field(None, alias="schema", description="JSON "
-                                                 "Schema of the final answer.")
+                                        "Schema of the final answer.")
 
     @field_validator("agents")
     @classmethod
