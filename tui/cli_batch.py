@@ -6,7 +6,6 @@ row its own stored run; status, resume and export of a batch.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import Any
@@ -152,6 +151,8 @@ def _drive(store: Any, batch_id: str, recipe: Any, chosen: Any, concurrency: int
                             concurrency=concurrency, retry_failed=retry_failed)
         finally:
             await engine.hub.aclose()
+
+    import asyncio  # here, not at the top: `podium --help` stays instant
 
     started = time.monotonic()
     try:
