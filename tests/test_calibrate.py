@@ -73,6 +73,34 @@ def test_a_fit_follows_its_marks() -> None:
     assert decide(request, Policy(), models, "local", fit=weak).tier == "remote"
 
 
+def test_the_cascade_is_fitted_to_the_models_own_token_probabilities() -> None:
+    """Two models whose answers are as often right, but whose token probabilities mean
+    different things: each fit's cascade trusts its own model's sure answers."""
+    from podium.core.models.router_fit import RouterFit, cascade_of
+    from podium.core.models.router_fitting import Answer, fit_cascade
+
+    prompts = [it.prompt for it in spread(load_suite(), 80)]
+
+    def answers(sure: float, unsure: float) -> list[Answer]:
+        # Right answers are sure (min log prob `sure`), wrong ones unsure.
+        return [Answer(p, "fine", "stop", {"min_logprob": sure if i % 2 else unsure},
+                       bool(i % 2)) for i, p in enumerate(prompts)]
+
+    scores = [0.5] * len(prompts)
+    calm = fit_cascade(answers(-0.2, -1.0), scores)  # a model sure of most tokens
+    shaky = fit_cascade(answers(-2.0, -6.0), scores)  # one unsure even when right
+    assert calm is not None and shaky is not None
+    assert calm.weights["min_logprob"] < 0 and shaky.weights["min_logprob"] < 0
+    x = {"complexity": 0.0, "min_logprob": -2.0}  # the shaky model's right answers look so
+    assert shaky.confidence(x) >= shaky.min_confidence > calm.confidence(x)
+    # Too few answers to fit: none, and the shipped cascade serves; it round-trips.
+    assert fit_cascade(answers(-0.2, -1.0)[:10], scores[:10]) is None
+    fit = fit_router([(p, True) for p in prompts], "mine")
+    assert cascade_of(fit) == shipped_fit().cascade
+    fit.cascade = calm
+    assert RouterFit.from_json(fit.to_json(), []).cascade == calm == cascade_of(fit)
+
+
 def test_fingerprint_sees_a_changed_file_not_a_touched_one(tmp_path: Path) -> None:
     f = tmp_path / "m.gguf"
     f.write_bytes(b"x" * (3 << 20))
@@ -149,6 +177,7 @@ def test_calibrate_a_copy_resume_after_ctrl_c_and_see_it_go_stale(
     assert summary["prompts"] == 20 and summary["resumed"] >= kept
     assert summary["asked"] == 20 - summary["resumed"]
     assert "no remote model asked" in summary["notes"][0]
+    assert summary["cascade"] is None  # 20 answers: too few to read; the shipped one serves
     after = json.loads(podium(podium_home, "route", "What is 17 * 23?", "--json").stdout)
     assert any("router fit: mine, calibrated" in r and "(20 prompts)" in r
                for r in after["reasons"])

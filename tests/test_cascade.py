@@ -24,11 +24,8 @@ from podium.core.models.provider import (
     Usage,
     collect,
 )
-from podium.core.models.routing import (
-    CASCADE_MIN_CONFIDENCE,
-    CONFIDENCE_TOP_LOGPROBS,
-    answer_confidence,
-)
+from podium.core.models.router_fit import cascade_of
+from podium.core.models.routing import CONFIDENCE_TOP_LOGPROBS, answer_confidence
 from podium.core.recipe.load import loads
 from podium.core.run.engine import Engine
 from podium.core.store import Store
@@ -92,12 +89,13 @@ prompt = "What is the capital of Italy?"
     assert (sure.output, sure.tier) == ("Paris", "local")
     assert "cascade: the local answer passed" in sure.route["reasons"]
     said = [r for r in sure.route["reasons"] if "confidence was" in r]
-    assert said and said[0].endswith(f"(>= {CASCADE_MIN_CONFIDENCE})")
+    minimum = cascade_of(None).min_confidence
+    assert said and said[0].endswith(f"(>= {minimum:.3g})")
     assert (unsure.output, unsure.tier) == ("from the big model", "remote")
     why = [r for r in unsure.route["reasons"] if r.startswith("cascade: escalated")]
     assert why and why[0].startswith("cascade: escalated because the local answer had low "
                                      "confidence: 0.") and why[0].endswith(
-        f"(< {CASCADE_MIN_CONFIDENCE})")
+        f"(< {minimum:.3g})")
     # Only the cascade's local call asks for token probabilities.
     asked = {r.messages[-1].content: r.top_logprobs for r in local.calls}
     assert asked == {"What is the capital of France?": CONFIDENCE_TOP_LOGPROBS,

@@ -13,11 +13,8 @@ import pytest
 from bench.calibration.confidence import load_answers
 from podium.core.models.caller import cascade_problem
 from podium.core.models.provider import Message, ModelRequest, TokenLogprob
-from podium.core.models.router_fit import shipped_fit
+from podium.core.models.router_fit import cascade_of, shipped_fit
 from podium.core.models.routing import (
-    CASCADE_BIAS,
-    CASCADE_MIN_CONFIDENCE,
-    CASCADE_WEIGHTS,
     CONFIDENCE_TOP_LOGPROBS,
     Policy,
     answer_confidence,
@@ -29,6 +26,7 @@ from podium.core.models.routing import (
 
 ROOT = Path(__file__).resolve().parent.parent
 REMOTE_THRESHOLD = shipped_fit().threshold
+CASCADE_MIN_CONFIDENCE = cascade_of(None).min_confidence
 
 MODELS = {"small": "local", "big": "remote"}
 HARD = ("Zoe buys 4 boxes of marbles with 36 marbles in each box. Then Zoe gives 9 marbles "
@@ -176,7 +174,7 @@ def tokens(*steps: tuple[str, float, float]) -> tuple[TokenLogprob, ...]:
 
 SURE = tokens(("Paris", -0.01, -6.0), (".", -0.02, -5.0))
 UNSURE = tokens(("The", -2.0, -2.1), (" answer", -1.5, -1.7), (" is", -0.9, -1.2),
-                (" 12", -3.0, -3.1))
+                (" 12", -4.5, -4.6))
 
 
 def test_answer_signals() -> None:
@@ -208,7 +206,7 @@ def test_confidence_follows_the_token_probabilities() -> None:
 def test_cascade_problem_checks_confidence() -> None:
     low = CASCADE_MIN_CONFIDENCE - 0.1
     assert cascade_problem("?", "12", None, "stop", low) == (
-        f"had low confidence: {low:.2f} (< {CASCADE_MIN_CONFIDENCE})")
+        f"had low confidence: {low:.2f} (< {CASCADE_MIN_CONFIDENCE:.3g})")
     assert cascade_problem("?", "12", None, "stop", CASCADE_MIN_CONFIDENCE) is None
     assert cascade_problem("?", "12", None, "stop", None) is None  # not checked
     assert cascade_problem("?", " ", None, "stop", 0.99) == "was empty"  # hard checks first
@@ -228,10 +226,35 @@ def test_confidence_cache_matches_the_labels() -> None:
     assert all(answers[k].text == replies[k] for k in answers)
 
 
-def test_cascade_constants_are_the_fit() -> None:
-    """`core/routing.py` holds what `fit_cascade.py` fits now (refit after changes)."""
-    from bench.calibration.fit_cascade import fitted
+def test_shipped_cascade_is_what_calibrate_fits() -> None:
+    """The shipped fit's cascade is `fit_calibration`'s on the embedded model's cached
+    suite answers (`bench/calibration/fit.py --write`), as `podium calibrate` makes it."""
+    from podium.core.models.calibration_suite import load_suite, mark
+    from podium.core.models.router_fitting import Answer, fit_calibration
 
-    f = fitted()
-    assert CASCADE_WEIGHTS == f["weights"] and CASCADE_BIAS == f["bias"]
-    assert CASCADE_MIN_CONFIDENCE == f["min_confidence"]
+    cached = json.loads((ROOT / "bench/calibration/answers/smollm2.json").read_text())
+    answers = cached["answers"]
+    local = [Answer(it.prompt, answers[it.id]["reply"], answers[it.id]["finish_reason"],
+                    answers[it.id]["signals"], mark(it, answers[it.id]["reply"]))
+             for it in load_suite() if it.id in answers]
+    fit = fit_calibration(local, [(a.prompt, a.right) for a in local], "smollm2")[0]
+    assert fit.cascade == shipped_fit().cascade
+
+
+def test_independent_sets_are_whole_and_their_answers_marked_by_todays_checks() -> None:
+    """bench/routing.py's independent sets: 150 checkable items each, several of their
+    writers' own categories, every item answered; a change to a check that re-marks an
+    answer is noticed here (re-run `bench/calibration/heldout_answers.py`)."""
+    from bench.calibration.heldout_answers import ANSWERS, load_set, set_names
+    from podium.core.models.calibration_suite import CHECKS, mark
+
+    assert set(set_names()) == {"desk", "dev", "home", "office", "school"}
+    for name in set_names():
+        items = load_set(name)
+        assert len(items) == 150 and len({it.prompt for it in items}) == 150, name
+        assert all(it.check in CHECKS and it.source == name for it in items)
+        assert len({it.kind for it in items}) >= 8
+        answers = json.loads((ANSWERS / f"heldout-{name}.json").read_text())["answers"]
+        assert set(answers) == {it.id for it in items}
+        assert all(mark(it, answers[it.id]["reply"]) == answers[it.id]["right"]
+                   for it in items), name

@@ -79,6 +79,13 @@ def calibrate(model: str | None, remote: str | None, budget: float | None,
         click.echo(f"  {note}")
     click.echo(f"  fit: threshold {fit.threshold:.3f}; keeps {result.kept_local:.0%} of the "
                f"suite local; APGR {result.loo_apgr:.3f} (each prompt scored without itself)")
+    if fit.cascade is not None:
+        click.echo(f"  cascade: escalates a local answer below confidence "
+                   f"{fit.cascade.min_confidence:.3g}, read from this model's token "
+                   "probabilities")
+    else:
+        click.echo("  cascade: too few answers to read this model's token probabilities; "
+                   "the embedded model's reading serves")
     click.echo(f"  stored for {name} (file {result.fingerprint}); `podium route` now uses it")
 
 

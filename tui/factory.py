@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from podium.core.config import Settings, load_settings
 from podium.core.events import Event
-from podium.core.models.calibrate import active_fit
+from podium.core.models.calibrate import active_fit, outcome_keeper
 from podium.core.models.hub import Budget
 from podium.core.run.engine import Engine
 from podium.core.store import Store
@@ -20,10 +20,12 @@ def make_engine(store: Store, settings: Settings | None = None, *,
                 on_event: Callable[[Event], None] | None = None) -> Engine:
     """An engine on `store` with the models `settings` (default: config.toml) describe,
     the router fit of the local model configured (with this store's judged
-    comparisons), and config's budget caps."""
+    comparisons and the outcomes its runs saw, and keeping new ones), and config's
+    budget caps."""
     settings = settings or load_settings()
     hub = build_hub(settings)
     hub.fit = active_fit(store, settings)
+    hub.on_outcome = outcome_keeper(store, settings)
     if settings.budget_per_run is not None or settings.budget_per_day is not None or \
             settings.tokens_per_run is not None:
         midnight = dt.datetime.combine(dt.date.today(), dt.time()).timestamp()

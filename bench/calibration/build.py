@@ -23,7 +23,8 @@ always right. `fit.py` fits the router's weights from the marks.
 probabilities the cascade reads (`CONFIDENCE_TOP_LOGPROBS` alternatives per token), and
 writes `local_confidence.json` (see `confidence.py`); it reports how many answers differ
 from the labelled replies (none should: the same greedy call in the same order).
-`fit_cascade.py` fits the cascade's confidence check from it.
+`fit_cascade.py` fitted the cascade from it; `podium calibrate` now fits the cascade
+from the suite's answers instead.
 
 `build.py --judge` asks `route = "judge"`'s question (`core.routing.judge_request`) of
 every prompt and writes the two choices' log-likelihoods to `local_judge.json`, so

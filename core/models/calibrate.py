@@ -6,12 +6,15 @@ that routing uses.
 calibration stopped half-way continues where it stopped. With a remote model and a
 budget it also asks the remote model the prompts the local one got wrong (only there
 does the remote answer change a label), until the budget is spent; without one, the
-remote model counts as right. Each answer is marked by its check, the router is fitted
-(`core.router_fitting.fit_router`) and the fit stored, tied to the model file's fingerprint.
+remote model counts as right. Each answer is marked by its check, the router and the
+cascade's reading of the answers' token probabilities are fitted
+(`core.router_fitting.fit_calibration`) and the fit stored, tied to the model file's
+fingerprint.
 
 `active_fit` is the fit of the local model configured: its newest calibration for the
 file as it is now; else the shipped fit, with a note saying why (never calibrated, or
-the file changed since), plus this machine's judged comparisons.
+the file changed since), plus this machine's judged comparisons and the outcomes runs
+saw of that file's answers (`outcome_keeper` keeps them as they come).
 """
 
 from __future__ import annotations
@@ -41,8 +44,14 @@ from podium.core.models.calibration_suite import (
 from podium.core.models.hub import ModelHub
 from podium.core.models.neighbours import Example
 from podium.core.models.provider import ModelRequest, collect
-from podium.core.models.router_fit import RouterFit, age_text, fingerprint, shipped_fit
-from podium.core.models.router_fitting import fit_router, loo_scores
+from podium.core.models.router_fit import (
+    MAX_SEEN,
+    RouterFit,
+    age_text,
+    fingerprint,
+    shipped_fit,
+)
+from podium.core.models.router_fitting import Answer, fit_calibration
 from podium.core.models.router_metrics import apgr, curve
 from podium.core.models.routing import CONFIDENCE_TOP_LOGPROBS, answer_signals
 from podium.core.store import Store
@@ -90,6 +99,7 @@ class Calibration:
                 "remote_note": self.remote_note, "spent_usd": round(self.spent, 6),
                 "answer_seconds": round(self.seconds, 1),
                 "threshold": self.fit.threshold, "loo_apgr": round(self.loo_apgr, 4),
+                "cascade": self.fit.cascade.to_json() if self.fit.cascade else None,
                 "kept_local": round(self.kept_local, 4), "notes": self.notes}
 
 
@@ -169,8 +179,8 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
         store.add_calibration_answer(fp, model, "local", item.prompt, text, ok,
                                      signals=signals, finish_reason=finish, cost=0.0,
                                      seconds=time.perf_counter() - t0)
-        stored[item.prompt] = {"reply": text, "right": ok,
-                               "seconds": time.perf_counter() - t0}
+        stored[item.prompt] = {"reply": text, "right": ok, "signals": signals,
+                               "finish_reason": finish, "seconds": time.perf_counter() - t0}
         done += 1
         right += ok
     if on_progress is not None:
@@ -184,9 +194,10 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
             store, hub, remote, budget or 0.0,
             [it for it in items if not local[it.prompt]], on_progress)
     marks = _labels(items, local, remote_answers)
-    fit = fit_router(marks, model)
+    answers = [Answer(it.prompt, stored[it.prompt]["reply"], stored[it.prompt]["finish_reason"],
+                      stored[it.prompt]["signals"], local[it.prompt]) for it in items]
+    fit, scores = fit_calibration(answers, marks, model)
     fit.fingerprint, fit.created_at = fp, time.time()
-    scores = loo_scores(fit, [p for p, _ in marks])
     labels = [r for _, r in marks]
     calibration = Calibration(
         model=model, fingerprint=fp, fit=fit, prompts=len(items), resumed=resumed,
@@ -277,9 +288,9 @@ def calibration_state(store: Store | None, name: str, spec: ModelSpec,
     """How `name` stands: ("calibrated" | "stale" | "shipped" | "none", its stored fit
     when calibrated, and a note for the reasons when the shipped fit stands in)."""
     now = now or time.time()
-    if spec.provider != "llamacpp" or not spec.path or not Path(spec.path).exists():
+    fp = model_fingerprint(spec)
+    if fp is None:
         return "none", None, None
-    fp = fingerprint(spec.path)
     row = store.router_fit(fingerprint=fp) if store is not None else None
     if row is not None:
         return "calibrated", stored_fit(row), None
@@ -299,17 +310,43 @@ def calibration_state(store: Store | None, name: str, spec: ModelSpec,
                           f"model serves; run `podium calibrate --model {name}`")
 
 
+def model_fingerprint(spec: ModelSpec) -> str | None:
+    """The fingerprint of a local model's file (None: not a local model, or no file)."""
+    if spec.provider != "llamacpp" or not spec.path or not Path(spec.path).exists():
+        return None
+    return fingerprint(spec.path)
+
+
 def active_fit(store: Store | None, settings: Settings) -> RouterFit:
     """The router fit of the local model configured, with this store's judged
-    comparisons added (a verdict of `local` or `both` marks the local answer right)."""
+    comparisons (a verdict of `local` or `both` marks the local answer right) and the
+    outcomes runs saw of this model file's answers."""
     name = settings.default_model
     spec = settings.catalog()[name]
     _, fit, note = calibration_state(store, name, spec)
     base = fit or shipped_fit()
-    judged = judged_examples(store) if store is not None else []
-    if not judged and note is None:
+    fp = model_fingerprint(spec)
+    extra = judged_examples(store) if store is not None else []
+    if store is not None and fp is not None:
+        extra += [Example(p, right, seen=source) for p, right, source
+                  in store.route_outcomes(fp, MAX_SEEN)]
+    if not extra and note is None:
         return base
-    return base.with_examples(judged, note)
+    return base.with_examples(extra, note)
+
+
+def outcome_keeper(store: Store, settings: Settings) -> Callable[[Example, str], None] | None:
+    """What `ModelHub.on_outcome` calls: keeps an outcome in `store`, under the model
+    file of the local model configured (None: no file to tie it to)."""
+    name = settings.default_model
+    fp = model_fingerprint(settings.catalog()[name])
+    if fp is None:
+        return None
+    def keep(example: Example, run_id: str) -> None:
+        store.add_route_outcome(fp, name, example.prompt, example.local_right,
+                                example.seen or "run", run_id)
+
+    return keep
 
 
 def judged_examples(store: Store) -> list[Example]:

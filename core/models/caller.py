@@ -25,8 +25,8 @@ from podium.core.models.provider import (
     Usage,
     collect,
 )
+from podium.core.models.router_fit import cascade_of
 from podium.core.models.routing import (
-    CASCADE_MIN_CONFIDENCE,
     CONFIDENCE_TOP_LOGPROBS,
     JUDGE_CHOICES,
     JUDGE_THRESHOLD,
@@ -179,7 +179,8 @@ class ModelCaller:
         empty, cut off or invalid JSON, false arithmetic, a missed sum, a loop
         (`core.answer_checks`), the recipe's own `verify` expression is false, or its
         own token probabilities say it is likely wrong (skipped when the backend gives
-        none)."""
+        none). What the checks and `verify` found is an outcome the router learns
+        from (`ModelHub.learn`); the confidence, the router's own guess, is not."""
         kw: dict[str, Any] = dict(schema=schema, temperature=temperature,
                                   max_tokens=max_tokens, seed=seed, stream=stream)
         used: list[Decision] = []
@@ -191,13 +192,20 @@ class ModelCaller:
         confidence = answer_confidence(request, local.logprobs, local.finish_reason,
                                        self.hub.fit)
         ask = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        problem = answer_checks.problem(ask, local.text, local.finish_reason, schema) or \
-            self._verify(options, local.text, schema) or low_confidence(confidence)
+        minimum = cascade_of(self.hub.fit).min_confidence
         first = used[-1]
+        checked = answer_checks.problem(ask, local.text, local.finish_reason, schema)
+        verified = None if checked else self._verify(options, local.text, schema)
+        if first.model == self.hub.default_local:  # what the router's fit describes
+            if checked:
+                self.hub.learn(ask, False, "check", self.run_id)
+            elif options.verify:
+                self.hub.learn(ask, verified is None, "verify", self.run_id)
+        problem = checked or verified or low_confidence(confidence, minimum)
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
         if problem is None or not remote or options.privacy == "local":
             notes = ("cascade: the local answer passed",
-                     confidence_note(confidence, first.model)) if problem is None else (
+                     confidence_note(confidence, first.model, minimum)) if problem is None else (
                 f"cascade: the local answer {problem}, but "
                 + ("privacy = local keeps it on this machine" if options.privacy == "local"
                    else "no remote model is available to escalate to"),)
@@ -256,27 +264,30 @@ class ModelCaller:
 
 
 def cascade_problem(ask: str, text: str, schema: dict[str, Any] | None,
-                    finish_reason: str | None, confidence: float | None = None) -> str | None:
+                    finish_reason: str | None, confidence: float | None = None,
+                    minimum: float | None = None) -> str | None:
     """What is wrong with a local answer to `ask`, for `route = "cascade"`; None if
     nothing. The checks a program can make come first (`core.answer_checks`); then
-    `confidence`, the `answer_confidence` of it (None: no token probabilities, not checked).
+    `confidence`, the `answer_confidence` of it (None: no token probabilities, not
+    checked), against `minimum` (None: the shipped fit's).
     (A recipe's `verify` sits between the two, in `StepContext._cascade`.)"""
-    return answer_checks.problem(ask, text, finish_reason, schema) or low_confidence(confidence)
+    return answer_checks.problem(ask, text, finish_reason, schema) or low_confidence(
+        confidence, cascade_of(None).min_confidence if minimum is None else minimum)
 
 
-def low_confidence(confidence: float | None) -> str | None:
+def low_confidence(confidence: float | None, minimum: float) -> str | None:
     """The cascade's confidence check: what is wrong, or None (also when not checked)."""
-    if confidence is not None and confidence < CASCADE_MIN_CONFIDENCE:
-        return f"had low confidence: {confidence:.2f} (< {CASCADE_MIN_CONFIDENCE})"
+    if confidence is not None and confidence < minimum:
+        return f"had low confidence: {confidence:.2f} (< {minimum:.3g})"
     return None
 
 
-def confidence_note(confidence: float | None, model: str) -> str:
+def confidence_note(confidence: float | None, model: str, minimum: float) -> str:
     """How the confidence check went, for a passed answer's reasons."""
     if confidence is None:
         return f"cascade: confidence not checked ({model} gave no token probabilities)"
     return f"cascade: the local answer's confidence was {confidence:.2f} " \
-           f"(>= {CASCADE_MIN_CONFIDENCE})"
+           f"(>= {minimum:.3g})"
 
 
 async def call_with_retries(provider: Provider, request: ModelRequest,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from podium.core.config import ModelSpec, Settings
+from podium.core.models.neighbours import Example
 from podium.core.models.provider import Provider
-from podium.core.models.router_fit import RouterFit
+from podium.core.models.router_fit import RouterFit, shipped_fit
 
 
 @dataclass
@@ -131,7 +132,23 @@ class ModelHub:
     # The router fit of the local model configured (None: the shipped one), with this
     # machine's judged comparisons, found by the front end (`core.calibrate.active_fit`).
     fit: RouterFit | None = None
+    # Where an outcome seen at run time is kept, so later processes learn from it too
+    # (the front end's store; None: this process only). Called with the example and
+    # the run it came from.
+    on_outcome: Callable[[Example, str], None] | None = None
     _limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def learn(self, prompt: str, right: bool, source: str, run_id: str) -> None:
+        """An outcome of the default local model seen at run time (`Example.seen`):
+        the router takes it as an example at once, and `on_outcome` keeps it."""
+        if not prompt.strip():
+            return
+        if self.fit is None or self.fit is shipped_fit():
+            self.fit = shipped_fit().with_examples([])  # the shipped one is shared
+        example = Example(prompt, right, seen=source)
+        self.fit.learn(example)
+        if self.on_outcome is not None:
+            self.on_outcome(example, run_id)
 
     def tiers(self) -> dict[str, Any]:
         """Model name -> tier, for the models that have a provider."""

@@ -12,8 +12,11 @@ like none of them is left to the features.
 The examples belong to a router fit (`core.router_fit`): the calibration suite with the
 marks of the local model configured (`podium calibrate`; the embedded model's ship with
 Podium). A person's verdicts on compared steps (`podium compare RUN STEP --verdict`)
-join them at run time (`core.calibrate.active_fit`), so the router learns from this
-machine's own work. Pure Python with an inverted index: about 0.2 ms per ask.
+and the outcomes runs see (a cascade's local answer passing or failing the recipe's
+`verify`, or failing a program's check) join them (`core.calibrate.active_fit`, and
+`RouterFit.learn` as they happen), so the router learns from this machine's own work:
+a new recipe step's asks look like its earlier ones. Pure Python with an inverted
+index: about 0.2 ms per ask.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 K = 20  # neighbours weighed (5-fold CV on the train half: flat from 10 to 40)
-# Less similar than this is no evidence: an ask like nothing seen (about 0.1 to
-# everything) is scored by its features alone. The train half's score is flat to 0.4.
-MIN_SIMILARITY = 0.2
+# Less similar than this is no evidence: an ask like nothing seen is scored by its
+# features alone. Weak likeness still helps on kinds the fit never saw: leaving each
+# kind of the suite out in turn, 0.1 recovered 2-3 points more of the oracle's gain
+# than 0.2, and 0.05 no more than 0.1 (`bench/routing.py`).
+MIN_SIMILARITY = 0.1
 MAX_CHARS = 1000  # an ask's head tells its kind; keeps a long document under 1 ms
 # A trigram in more than this share of the examples ("the", "what is") says little about
 # which they are like, and walking its long list of examples is most of a lookup's
@@ -46,6 +51,9 @@ class Example:
     prompt: str
     local_right: bool
     judged: bool = False  # a person's verdict on a compared step, not a calibration mark
+    # An outcome seen at run time, and what told it: "verify" (the recipe's own check
+    # of a cascade's local answer) or "check" (a check a program makes, which failed).
+    seen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,13 @@ class Neighbours:
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def add(self, example: Example) -> None:
+        """Index one more example, weighing its trigrams by the examples' document
+        frequencies as they were built (one new example barely moves them)."""
+        self.examples.append(example)
+        for t, w in self._vector(trigrams(example.prompt)).items():
+            self._postings[t].append((len(self.examples) - 1, w))
 
     def _vector(self, grams: Counter[str]) -> dict[str, float]:
         v = {t: c * self._idf.get(t, self._unseen) for t, c in grams.items()}

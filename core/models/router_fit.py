@@ -2,20 +2,22 @@
 
 A fit holds the weights of the instant features' logistic score, the escalation
 threshold, each weighted feature's typical value (reasons name what rose above it),
-and the examples the similar-asks lookup searches (`core.neighbours`): asks with a
-mark saying whether this model answered them right. The shipped fit
-(`core/data/router_fit.json` + `routing_examples.jsonl`) describes the embedded model;
-`podium calibrate` makes one for the person's own model (`core.router_fitting`) and stores it
-tied to the model file's fingerprint (`fingerprint`), so a changed file asks for a new
-calibration.
+the examples the similar-asks lookup searches (`core.neighbours`): asks with a
+mark saying whether this model answered them right, and how `route = "cascade"` reads
+this model's token probabilities (`CascadeFit`: another model's mean something else).
+The shipped fit (`core/data/router_fit.json` + `routing_examples.jsonl`) describes the
+embedded model; `podium calibrate` makes one for the person's own model
+(`core.router_fitting`) and stores it tied to the model file's fingerprint
+(`fingerprint`), so a changed file asks for a new calibration.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,38 @@ PRIOR_WEIGHT = 1.0
 # (`bench/calibration/fit.py` prints that point, `cpt50_threshold`).
 REMOTE_ABOVE = 0.78
 _EDGE = 1 << 20  # bytes hashed at each end of a model file
+# Outcomes seen at run time a fit holds at most (the newest, when loaded): enough for
+# every step of many recipes, and the similar-asks lookup stays well under 1 ms.
+MAX_SEEN = 2000
+
+
+@dataclass(frozen=True)
+class CascadeFit:
+    """How the cascade judges one local model's answers: a logistic regression of "the
+    answer is wrong" from its token probabilities (`routing.answer_signals`) and the
+    ask's complexity logit, fitted on the calibration answers that pass the checks a
+    program can make; it escalates below `min_confidence`, the confidence that
+    recovered half the quality gap on the calibration suite (`router_fitting.fit_cascade`)."""
+
+    bias: float
+    weights: dict[str, float]
+    min_confidence: float
+
+    def confidence(self, x: Mapping[str, float]) -> float:
+        """The chance (0..1) that the answer is right, from its features."""
+        z = self.bias + sum(w * x[k] for k, w in self.weights.items())
+        return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"bias": self.bias, "weights": self.weights,
+                "min_confidence": self.min_confidence}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CascadeFit:
+        """From `to_json`."""
+        return cls(float(data["bias"]), {k: float(v) for k, v in data["weights"].items()},
+                   float(data["min_confidence"]))
 
 
 @dataclass
@@ -60,6 +94,8 @@ class RouterFit:
     prompts: int = 0
     local_right: float | None = None  # share of the suite the model got right
     note: str | None = None  # why this fit serves (a stale or missing calibration)
+    # None: made before the cascade was calibrated too; the shipped one's serves.
+    cascade: CascadeFit | None = None
     _index: Neighbours | None = field(default=None, repr=False, compare=False)
 
     def index(self) -> Neighbours:
@@ -76,9 +112,22 @@ class RouterFit:
             age = age_text((now or time.time()) - (self.created_at or 0.0))
             said = f"router fit: {self.model}, calibrated {age} ago ({self.prompts} prompts)"
         judged = sum(e.judged for e in self.examples)
+        seen = sum(e.seen is not None for e in self.examples)
         if judged:
             said += f", with {judged} judged comparison{'s' if judged != 1 else ''}"
+        if seen:
+            said += f", with {seen} outcome{'s' if seen != 1 else ''} seen here"
         return said + (f"; {self.note}" if self.note else "")
+
+    def learn(self, example: Example) -> None:
+        """Add an outcome seen at run time, searchable at once (the index is extended,
+        not rebuilt: a batch may add thousands), up to `MAX_SEEN`. Never call this on
+        the shipped fit, which every process shares: take `with_examples([])` first."""
+        if sum(e.seen is not None for e in self.examples) >= MAX_SEEN:
+            return  # kept in the store all the same; a new process loads the newest
+        self.examples.append(example)
+        if self._index is not None:
+            self._index.add(example)
 
     def with_examples(self, extra: Sequence[Example], note: str | None = None) -> RouterFit:
         """The same fit with more examples (a person's verdicts) and a note."""
@@ -90,7 +139,8 @@ class RouterFit:
         return {"model": self.model, "weights": self.weights, "bias": self.bias,
                 "threshold": self.threshold, "typical": self.typical,
                 "fingerprint": self.fingerprint, "created_at": self.created_at,
-                "prompts": self.prompts, "local_right": self.local_right}
+                "prompts": self.prompts, "local_right": self.local_right,
+                **({"cascade": self.cascade.to_json()} if self.cascade else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], examples: list[Example], *,
@@ -101,7 +151,9 @@ class RouterFit:
                    typical=dict(data["typical"]), examples=examples, shipped=shipped,
                    fingerprint=data.get("fingerprint"), created_at=data.get("created_at"),
                    prompts=int(data.get("prompts", len(examples))),
-                   local_right=data.get("local_right"))
+                   local_right=data.get("local_right"),
+                   cascade=CascadeFit.from_json(data["cascade"]) if data.get("cascade")
+                   else None)
 
 
 _SHIPPED: list[RouterFit] = []
@@ -114,6 +166,14 @@ def shipped_fit() -> RouterFit:
         _SHIPPED.append(RouterFit.from_json(data, load_examples(SHIPPED_EXAMPLES),
                                             shipped=True))
     return _SHIPPED[0]
+
+
+def cascade_of(fit: RouterFit | None) -> CascadeFit:
+    """The cascade's reading of the local model's answers: `fit`'s, else the shipped
+    fit's (a fit stored before calibrations fitted the cascade has none)."""
+    cascade = (fit or shipped_fit()).cascade or shipped_fit().cascade
+    assert cascade is not None, "the shipped fit has a cascade (bench/calibration/fit.py)"
+    return cascade
 
 
 def fingerprint(path: str | Path) -> str:
@@ -149,5 +209,5 @@ def write_shipped(fit: RouterFit) -> None:
     SHIPPED_FIT.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     SHIPPED_EXAMPLES.write_text("".join(
         json.dumps({"prompt": e.prompt, "local_right": e.local_right}, ensure_ascii=False)
-        + "\n" for e in fit.examples if not e.judged), encoding="utf-8")
+        + "\n" for e in fit.examples if not e.judged and e.seen is None), encoding="utf-8")
     _SHIPPED.clear()

@@ -4,7 +4,8 @@
 score is the estimated chance that the local model gets the request wrong. It blends
 two estimates: a logistic function of instant features (`signals`: length, asks,
 numbers and operators, multi-step words, code, reasoning and letter-level words, lists,
-small talk, text given in quotes, structured output, conversation depth), and the share
+small talk, text given in quotes, the share of symbols and of digits, structured output,
+conversation depth), and the share
 the local model got wrong among the most similar asks with a known outcome
 (`core.neighbours`). Both come from the router fit of the local model configured
 (`core.router_fit`: the embedded model's ships; `podium calibrate` makes one for the
@@ -13,7 +14,8 @@ remote model is available, so decisions can be compared (`bench/routing.py`).
 
 `answer_confidence` serves `route = "cascade"`, which sees the local answer before
 deciding: the estimated chance that the answer is right, from its own token
-probabilities (`answer_signals`) and the complexity score, fitted on the same marks.
+probabilities (`answer_signals`) and the complexity score, fitted on the same marks
+for the same model (the fit's `CascadeFit`).
 The cascade first runs the checks a program can make (`core.answer_checks`).
 `judge_request` is what `route = "judge"` asks the local model.
 """
@@ -29,7 +31,7 @@ from typing import Any, Literal
 
 from podium.core.models.neighbours import wrong_share
 from podium.core.models.provider import Message, ModelRequest, TokenLogprob
-from podium.core.models.router_fit import PRIOR_WEIGHT, RouterFit, shipped_fit
+from podium.core.models.router_fit import PRIOR_WEIGHT, RouterFit, cascade_of, shipped_fit
 
 Tier = Literal["local", "remote"]
 
@@ -57,25 +59,14 @@ _SOCIAL = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|greetings|good (?:morning|
                      r"evening|night|day)|morning|thanks|thank you|cheers|bye|goodbye|"
                      r"see you|nice to meet you|have a (?:nice|good|great)|take care|"
                      r"happy new year|how are you|how's it going|what's up)\b", re.I)
+# Characters of code, markup, formulas and logs: symbolic text, which small models read
+# poorly whatever the task (the share of them, like the share of digits, carries over
+# to kinds of ask the fit never saw; counts of one pattern or another did not).
+_SYMBOL = re.compile(r"[()\[\]{}<>=+*/|&%$#@_\\^~`;:]")
 # Text given in quotes (three words or more): the answer is to be found in the ask.
 _QUOTED = re.compile(r"\"([^\"]{5,2000})\"|\u201c([^\u201d]{5,2000})\u201d")
 
 
-# --- fitted cascade weights (bench/calibration/fit_cascade.py --write rewrites this block) ---
-# A logistic regression (L2 = 1.0, signs fixed) of 'the local answer is
-# wrong' from its token probabilities (greedy, top 2 alternatives) and the
-# complexity logit, on the 328 answers of the train half of
-# bench/calibration that pass core.answer_checks (SmolLM2-135M; the others
-# escalate anyway). Fitted for the embedded model: another model's
-# probabilities mean something else. The cascade escalates below the confidence
-# that recovered half the quality gap on the whole train half.
-CASCADE_MIN_CONFIDENCE = 0.204
-CASCADE_BIAS = -1.7565
-CASCADE_WEIGHTS: dict[str, float] = {
-    "complexity": 1.0321,
-    "min_logprob": -0.9966,
-}
-# --- end of fitted cascade weights ---
 # `route = "judge"`: the local model's answer to `judge_request`, escalating when it
 # finds "complex" likelier than "simple" (scored in bench/routing.py).
 JUDGE_CHOICES = ("simple", "complex")
@@ -140,6 +131,7 @@ def _ask_signals(ask: str) -> tuple[tuple[str, float], ...]:
     numbers = _NUMBER.findall(ask)
     words = _WORD.findall(ask)
     lower = ask.lower()
+    size = max(len(ask), 1)
     digits_or_paren = bool(numbers) or ")" in ask
     return tuple({
         "log_chars": math.log1p(len(ask)),
@@ -168,6 +160,8 @@ def _ask_signals(ask: str) -> tuple[tuple[str, float], ...]:
         "social": float(len(words) <= 8 and not numbers and bool(_SOCIAL.match(ask))),
         "quoted": float(any(len((a or b).split()) >= 3 for a, b in _QUOTED.findall(ask)))
         if '"' in ask or "\u201c" in ask else 0.0,
+        "symbols": min(len(_SYMBOL.findall(ask)) / size * 20, 3.0),
+        "digit_share": min(sum(map(str.isdigit, ask)) / size * 10, 3.0),
     }.items())
 
 
@@ -190,6 +184,7 @@ _LABELS = {"log_chars": "long ask", "numbers": "numbers", "max_digits": "big num
            "has_numbers": "numbers", "closed": "closed answer",
            "short_plain": "short look-up", "longest_word": "rare long word",
            "proper_nouns": "names", "social": "small talk", "quoted": "given text",
+           "symbols": "symbols (code, formulas)", "digit_share": "mostly digits",
            "long_answer": "long answer",
            "schema": "structured output", "turns": "earlier turns",
            "context": "long conversation"}
@@ -232,7 +227,9 @@ def complexity(request: ModelRequest,
     if weight >= PRIOR_WEIGHT / 2:
         said.append(f"similar asks {wrong:.0%} wrong locally, nearest: "
                     f"{_quote(near[0].example.prompt)}"
-                    + (" (your verdict)" if near[0].example.judged else ""))
+                    + (" (your verdict)" if near[0].example.judged else
+                       f" (seen here: {near[0].example.seen})" if near[0].example.seen
+                       else ""))
     elif not near:
         said.append("no similar ask seen: by its features alone")
     return score, said
@@ -270,34 +267,35 @@ def confidence_features(request: ModelRequest, logprobs: Sequence[TokenLogprob],
     x = answer_signals(logprobs, finish_reason)
     if x is None:
         return None
-    x["complexity"] = _logit(complexity(request, fit)[0])
+    x["complexity"] = logit(complexity(request, fit)[0])
     return x
 
 
-def _logit(score: float) -> float:
+def logit(score: float) -> float:
+    """log(p / (1 - p)), kept finite."""
     score = min(max(score, 1e-6), 1 - 1e-6)
     return math.log(score / (1 - score))
 
 
-def confidence_from(signals: Mapping[str, float], complexity_score: float) -> float:
+def confidence_from(signals: Mapping[str, float], complexity_score: float,
+                    fit: RouterFit | None = None) -> float:
     """`answer_confidence` from an answer's `answer_signals` and its request's
-    complexity score (what `podium calibrate` stores for each answer)."""
-    x = {**signals, "complexity": _logit(complexity_score)}
-    z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
-    return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+    complexity score (what `podium calibrate` stores for each answer), under `fit`'s
+    cascade (None: the shipped fit's)."""
+    return cascade_of(fit).confidence({**signals, "complexity": logit(complexity_score)})
 
 
 def answer_confidence(request: ModelRequest, logprobs: Sequence[TokenLogprob],
                       finish_reason: str | None = None,
                       fit: RouterFit | None = None) -> float | None:
     """The estimated chance (0..1) that the local model's answer to `request` is right,
-    from the answer's token probabilities and the request's complexity score; None
-    when the backend returned no token probabilities (then nothing can be said)."""
+    from the answer's token probabilities and the request's complexity score, as the
+    fit of the local model reads them (`router_fit.CascadeFit`); None when the backend
+    returned no token probabilities (then nothing can be said)."""
     x = confidence_features(request, logprobs, finish_reason, fit)
     if x is None:
         return None
-    z = CASCADE_BIAS + sum(w * x[k] for k, w in CASCADE_WEIGHTS.items())
-    return 1.0 - 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+    return cascade_of(fit).confidence(x)
 
 
 def judge_request(ask: str) -> ModelRequest:

@@ -1,5 +1,6 @@
 """Calibrations: a local model's answers to the calibration suite, stored one by one so
-a calibration killed half-way continues, and the router fits made from them."""
+a calibration killed half-way continues, the router fits made from them, and the
+outcomes of its answers that runs see later."""
 
 from __future__ import annotations
 
@@ -66,6 +67,23 @@ class Calibrations:
         return {"model": row[0], "fingerprint": row[1], "created_at": row[2],
                 "fit": json.loads(row[3]), "examples": json.loads(row[4]),
                 "summary": json.loads(row[5])}
+
+    def add_route_outcome(self, fingerprint: str, model: str, prompt: str, right: bool,
+                          source: str, run_id: str | None) -> None:
+        """Keep an outcome of the local model's answer seen at run time."""
+        with self._write() as c:
+            c.execute("INSERT INTO route_outcomes (fingerprint, model, prompt, right, source, "
+                      "run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (fingerprint, model, prompt, int(right), source, run_id, time.time()))
+
+    def route_outcomes(self, fingerprint: str, limit: int) -> list[tuple[str, bool, str]]:
+        """(prompt, right, source) of the model file's newest outcomes, at most `limit`,
+        one per prompt: the latest (an ask asked again may have gone the other way)."""
+        rows = self.conn.execute(
+            "SELECT prompt, right, source FROM route_outcomes WHERE id IN (SELECT MAX(id) "
+            "FROM route_outcomes WHERE fingerprint = ? GROUP BY prompt) ORDER BY id DESC "
+            "LIMIT ?", (fingerprint, limit)).fetchall()
+        return [(p, bool(r), s) for p, r, s in reversed(rows)]
 
     def calibrated(self) -> dict[str, tuple[str, float]]:
         """Model name -> (fingerprint, created_at) of its newest fit."""

@@ -306,3 +306,15 @@ def m010_router_fits(db: sqlite_utils.Database) -> None:
     }, pk="id", if_not_exists=True)
     db.table("router_fits").create_index(["fingerprint"], if_not_exists=True)
     db.table("router_fits").create_index(["model"], if_not_exists=True)
+
+
+@migration
+def m011_route_outcomes(db: sqlite_utils.Database) -> None:
+    # Outcomes of the local model's answers seen at run time (a cascade's `verify`, a
+    # failed program check), which the router takes as examples: keyed by the model
+    # file's fingerprint, since they describe that file's model.
+    db.table("route_outcomes").create({
+        "id": int, "fingerprint": str, "model": str, "prompt": str, "right": int,
+        "source": str, "run_id": str, "created_at": float,
+    }, pk="id", if_not_exists=True)
+    db.table("route_outcomes").create_index(["fingerprint"], if_not_exists=True)
