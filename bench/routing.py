@@ -285,7 +285,7 @@ def _aims(columns: dict[str, dict[str, Any]]) -> list[str]:
     lines = []
     for n, column in columns.items():
         ceiling = column["share"]["kind rate (ceiling)"]
-        for strategy in ("auto", "cascade"):
+        for strategy in ("auto", "auto, learning all", "cascade"):
             share = column["share"][strategy]
             lines.append(f"{mark(share >= ceiling)}  {n}: {strategy} {share:.0%} of the "
                          f"oracle's gain (aim: kind rate's {ceiling:.0%})")

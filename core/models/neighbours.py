@@ -21,6 +21,7 @@ index: about 0.2 ms per ask.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -119,8 +120,8 @@ class Neighbours:
         if self.leave_one_out:
             for i in [i for i in dots if self.examples[i].prompt == ask]:
                 del dots[i]
-        best = sorted(((i, w) for i, w in dots.items() if w >= MIN_SIMILARITY),
-                      key=lambda iw: -iw[1])[:k]
+        best = heapq.nlargest(k, ((i, w) for i, w in dots.items() if w >= MIN_SIMILARITY),
+                              key=lambda iw: iw[1])
         return [Neighbour(self.examples[i], min(w, 1.0)) for i, w in best]
 
 
