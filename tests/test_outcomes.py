@@ -148,3 +148,75 @@ def test_a_fit_holds_at_most_max_seen_outcomes(monkeypatch: pytest.MonkeyPatch) 
         fit.learn(Example(f"ask number {i}", False, seen="verify"))
     assert [e.prompt for e in fit.examples if e.seen] == [f"ask number {i}" for i in range(3)]
     assert len(fit.index()) == len(shipped_fit().examples) + 3
+
+
+def test_the_store_keeps_the_newest_outcome_per_ask_and_the_newest_few(
+        tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "p.db")
+    for i in range(6):
+        store.add_route_outcome("fp", "m", f"ask {i % 4}", i % 2 == 0, "verify", "r", keep=5)
+    store.add_route_outcome("other", "m", "ask 0", True, "check", "r", keep=5)
+    # Six rows for fp, five kept (the first dropped); asks 0 and 1 asked twice: the later
+    # answer counts; newest first when limited.
+    assert store.route_outcomes("fp", 10) == [
+        ("ask 2", True, "verify"), ("ask 3", False, "verify"), ("ask 0", True, "verify"),
+        ("ask 1", False, "verify")]
+    assert store.route_outcomes("fp", 2) == [("ask 0", True, "verify"),
+                                             ("ask 1", False, "verify")]
+    assert store.route_outcomes("other", 10) == [("ask 0", True, "check")]
+
+
+def test_a_store_that_fails_costs_the_outcome_not_the_step() -> None:
+    from podium.core.errors import StoreError
+
+    eng, _ = engine("41")
+
+    def locked(example: Example, run_id: str) -> None:
+        raise StoreError("database is locked", "try again")
+
+    eng.hub.on_outcome = locked
+    result = asyncio.run(eng.run(loads(RECIPE), {}))
+    assert result.status == "succeeded"
+    assert [e.seen for e in eng.hub.fit.examples if e.seen] == ["verify"]  # still learnt
+
+
+def test_a_cut_off_answer_or_a_verify_that_cannot_run_teaches_nothing() -> None:
+    recipe = (f'[steps.a]\nkind = "llm"\nroute = "cascade"\nprompt = "{ASK}"\n'
+              'schema = {{ type = "object" }}\nverify = "answer.total > 3"\n')
+    eng, kept = engine('{"total": "many"}')  # a string: verify cannot compare it
+    asyncio.run(eng.run(loads(recipe.replace("{{", "{").replace("}}", "}")), {}))
+    assert kept == []
+    from podium.core.models.caller import ModelCaller
+    from podium.core.recipe.schema import ModelOptions
+
+    eng, kept = engine("")
+    caller = ModelCaller(eng.hub, "run")
+
+    class CutOff(ScriptedProvider):
+        async def stream(self, request: ModelRequest) -> Any:
+            from podium.core.models.provider import Chunk, Usage
+
+            yield Chunk(text="")
+            yield Chunk(usage=Usage(3, 64), finish_reason="length")
+
+    eng.hub.providers = {**eng.hub.providers, "small": CutOff("small")}
+    asyncio.run(caller.generate(ModelOptions(route="cascade"), [Message("user", ASK)]))
+    assert kept == []  # empty and cut off: escalated, but max_tokens may be to blame
+
+
+def test_one_template_asked_many_times_keeps_being_found() -> None:
+    """A batch step sends one template hundreds of times: the fit keeps `SAME_ASK_KEPT`
+    of nearly the same ask, so they are never so many that the lookup skips their
+    words as common, and a new ask of the template still finds them."""
+    from podium.core.models.router_fit import SAME_ASK_KEPT
+
+    hub = engine("41")[0].hub
+    names = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo"]
+    for i in range(300):
+        hub.learn(f"Write a polite reply to {names[i % 10]} about invoice {1000 + i}.",
+                  False, "verify", "run")
+    assert hub.fit is not None
+    held = [e for e in hub.fit.examples if e.seen]
+    assert SAME_ASK_KEPT <= len(held) < 60
+    near = hub.fit.index().nearest("Write a polite reply to Kim about invoice 5555.")
+    assert sum(n.example.seen is not None for n in near) >= 10

@@ -216,9 +216,10 @@ def test_cascade_problem_checks_confidence() -> None:
 
 
 def test_confidence_cache_matches_the_labels() -> None:
-    """The cached answers with token probabilities (which `fit_cascade.py` fits on) are
-    the labelled answers: the same greedy call. (The cascade against `auto` on prompts
-    the fit never saw: `test_on_prompts_the_fit_never_saw_...` and bench/routing.py.)"""
+    """The earlier set's cached answers with token probabilities (which the suite's
+    answers partly came from) are the labelled answers: the same greedy call. (The
+    cascade against `auto` on prompts the fit never saw:
+    `test_on_prompts_the_fit_never_saw_...` and bench/routing.py.)"""
     answers, header = load_answers()
     replies = json.loads((ROOT / "bench/calibration/local_correct.json").read_text())["replies"]
     assert set(answers) == set(replies) and header["settings"]["top_logprobs"] == \

@@ -142,6 +142,8 @@ def test_blank_database_schema(store: Store) -> None:
                                 "created_at"},
         "router_fits": {"id", "model", "fingerprint", "created_at", "fit", "examples",
                         "summary"},
+        "route_outcomes": {"id", "fingerprint", "model", "prompt", "right", "source",
+                           "run_id", "created_at"},
     }
     assert set(expected) <= set(store.db.table_names())
     for table, cols in expected.items():

@@ -42,7 +42,7 @@ from podium.core.models.calibration_suite import (
     spread,
 )
 from podium.core.models.hub import ModelHub
-from podium.core.models.neighbours import Example
+from podium.core.models.neighbours import MAX_CHARS, Example
 from podium.core.models.provider import ModelRequest, collect
 from podium.core.models.router_fit import (
     MAX_SEEN,
@@ -329,7 +329,7 @@ def active_fit(store: Store | None, settings: Settings) -> RouterFit:
     extra = judged_examples(store) if store is not None else []
     if store is not None and fp is not None:
         extra += [Example(p, right, seen=source) for p, right, source
-                  in store.route_outcomes(fp, MAX_SEEN)]
+                  in store.route_outcomes(fp, MAX_SEEN // 2)]
     if not extra and note is None:
         return base
     return base.with_examples(extra, note)
@@ -343,8 +343,9 @@ def outcome_keeper(store: Store, settings: Settings) -> Callable[[Example, str],
     if fp is None:
         return None
     def keep(example: Example, run_id: str) -> None:
-        store.add_route_outcome(fp, name, example.prompt, example.local_right,
-                                example.seen or "run", run_id)
+        # The lookup reads an ask's head only; a long document need not be kept whole.
+        store.add_route_outcome(fp, name, example.prompt[:MAX_CHARS], example.local_right,
+                                example.seen or "run", run_id, keep=MAX_SEEN)
 
     return keep
 

@@ -195,11 +195,15 @@ class ModelCaller:
         minimum = cascade_of(self.hub.fit).min_confidence
         first = used[-1]
         checked = answer_checks.problem(ask, local.text, local.finish_reason, schema)
-        verified = None if checked else self._verify(options, local.text, schema)
+        verified, clean = (None, False) if checked else self._verify(options, local.text,
+                                                                     schema)
         if first.model == self.hub.default_local:  # what the router's fit describes
-            if checked:
+            # Learnt: a clean verdict of `verify`, a failed check. Not an answer cut off
+            # (the step's max_tokens may be what was short), nor a verify that could
+            # not be evaluated.
+            if checked and local.finish_reason != "length":
                 self.hub.learn(ask, False, "check", self.run_id)
-            elif options.verify:
+            elif clean:
                 self.hub.learn(ask, verified is None, "verify", self.run_id)
         problem = checked or verified or low_confidence(confidence, minimum)
         remote = [m for m, t in self.hub.tiers().items() if t == "remote"]
@@ -229,20 +233,22 @@ class ModelCaller:
         return new
 
     def _verify(self, options: ModelOptions, text: str,
-                schema: dict[str, Any] | None) -> str | None:
-        """The recipe's own check of a local answer (`verify`): what failed, or None.
-        Names were checked when the recipe loaded, so an error here comes from the
-        answer's shape (a string where a number was meant): that fails the check too."""
+                schema: dict[str, Any] | None) -> tuple[str | None, bool]:
+        """The recipe's own check of a local answer (`verify`): what failed (None: it
+        passed, or there is no `verify`), and whether it gave a clean verdict. Names
+        were checked when the recipe loaded, so an error here comes from the answer's
+        shape (a string where a number was meant): that fails the check too, though
+        not cleanly."""
         if not options.verify:
-            return None
+            return None, False
         answer: Any = json.loads(text) if schema is not None else text  # checked: JSON
         try:
             if templates.evaluate(options.verify, {**self.values, "answer": answer},
                                   what="verify"):
-                return None
+                return None, True
         except StepError as e:
-            return f"could not be checked by verify ({e.message})"
-        return f"failed the recipe's check (verify = {options.verify!r})"
+            return f"could not be checked by verify ({e.message})", False
+        return f"failed the recipe's check (verify = {options.verify!r})", True
 
     async def _judge(self, messages: list[Message]) -> tuple[str, str | None]:
         """Ask the local model whether the request is simple or complex: the route

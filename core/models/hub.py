@@ -4,15 +4,20 @@ to them: fallback chains, spending budgets and request rates."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from podium.core.config import ModelSpec, Settings
+from podium.core.errors import PodiumError
 from podium.core.models.neighbours import Example
 from podium.core.models.provider import Provider
 from podium.core.models.router_fit import RouterFit, shipped_fit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -137,18 +142,25 @@ class ModelHub:
     # the run it came from.
     on_outcome: Callable[[Example, str], None] | None = None
     _limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    _learning: RouterFit | None = None  # this hub's own copy of `fit`, once it learns
 
     def learn(self, prompt: str, right: bool, source: str, run_id: str) -> None:
         """An outcome of the default local model seen at run time (`Example.seen`):
-        the router takes it as an example at once, and `on_outcome` keeps it."""
+        the router takes it as an example at once, and `on_outcome` keeps it. Keeping
+        it is a side job: a store that fails (locked, full) costs the outcome, never
+        the step."""
         if not prompt.strip():
             return
-        if self.fit is None or self.fit is shipped_fit():
-            self.fit = shipped_fit().with_examples([])  # the shipped one is shared
+        if self.fit is None or self.fit is not self._learning:
+            # A fit may be shared (the shipped one by every hub): learn on a copy.
+            self.fit = self._learning = (self.fit or shipped_fit()).with_examples([])
         example = Example(prompt, right, seen=source)
-        self.fit.learn(example)
-        if self.on_outcome is not None:
+        if not self.fit.learn(example) or self.on_outcome is None:
+            return
+        try:
             self.on_outcome(example, run_id)
+        except (PodiumError, sqlite3.Error) as e:
+            log.warning("an outcome of run %s was not kept: %s", run_id, e)
 
     def tiers(self) -> dict[str, Any]:
         """Model name -> tier, for the models that have a provider."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.core import paths
-from podium.core.models.neighbours import Example, Neighbours, load_examples
+from podium.core.models.neighbours import Example, K, Neighbours, load_examples
 
 SHIPPED_FIT = paths.shipped_data("router_fit.json")
 SHIPPED_EXAMPLES = paths.shipped_data("routing_examples.jsonl")
@@ -44,9 +44,15 @@ PRIOR_WEIGHT = 1.0
 # (`bench/calibration/fit.py` prints that point, `cpt50_threshold`).
 REMOTE_ABOVE = 0.78
 _EDGE = 1 << 20  # bytes hashed at each end of a model file
-# Outcomes seen at run time a fit holds at most (the newest, when loaded): enough for
-# every step of many recipes, and the similar-asks lookup stays well under 1 ms.
+# Outcomes seen at run time a fit holds at most: enough for every step of many
+# recipes, and the similar-asks lookup stays well under 1 ms. A new process loads the
+# newest half, leaving room to learn.
 MAX_SEEN = 2000
+# Outcomes of nearly the same ask (cosine of trigrams at least `SAME_ASK`: one step's
+# template with other names and numbers, about 0.8) a fit keeps: as many as the
+# lookup weighs.
+SAME_ASK = 0.7
+SAME_ASK_KEPT = K
 
 
 @dataclass(frozen=True)
@@ -117,17 +123,29 @@ class RouterFit:
             said += f", with {judged} judged comparison{'s' if judged != 1 else ''}"
         if seen:
             said += f", with {seen} outcome{'s' if seen != 1 else ''} seen here"
+        if not self.shipped and self.cascade is None:
+            said += ("; the cascade reads its token probabilities as the embedded model's "
+                     "(too few answers, or calibrated before cascades were)")
         return said + (f"; {self.note}" if self.note else "")
 
-    def learn(self, example: Example) -> None:
+    def learn(self, example: Example) -> bool:
         """Add an outcome seen at run time, searchable at once (the index is extended,
-        not rebuilt: a batch may add thousands), up to `MAX_SEEN`. Never call this on
-        the shipped fit, which every process shares: take `with_examples([])` first."""
+        not rebuilt); False when it was not taken. A recipe step sends one template
+        again and again: once the `SAME_ASK_KEPT` nearest examples of an ask are all
+        outcomes of nearly the same ask, more add little the lookup would weigh, and
+        would crowd it (trigrams most examples share are skipped as common). At most
+        `MAX_SEEN` in all. Never
+        call this on the shipped fit, which every process shares: learn on
+        `with_examples([])`."""
         if sum(e.seen is not None for e in self.examples) >= MAX_SEEN:
-            return  # kept in the store all the same; a new process loads the newest
+            return False
+        near = self.index().nearest(example.prompt, SAME_ASK_KEPT)
+        if len(near) == SAME_ASK_KEPT and all(n.example.seen is not None and
+                                              n.similarity >= SAME_ASK for n in near):
+            return False  # what the lookup weighs for this ask is all outcomes already
         self.examples.append(example)
-        if self._index is not None:
-            self._index.add(example)
+        self.index().add(example)
+        return True
 
     def with_examples(self, extra: Sequence[Example], note: str | None = None) -> RouterFit:
         """The same fit with more examples (a person's verdicts) and a note."""

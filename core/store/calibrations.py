@@ -69,12 +69,16 @@ class Calibrations:
                 "summary": json.loads(row[5])}
 
     def add_route_outcome(self, fingerprint: str, model: str, prompt: str, right: bool,
-                          source: str, run_id: str | None) -> None:
-        """Keep an outcome of the local model's answer seen at run time."""
+                          source: str, run_id: str | None, *, keep: int) -> None:
+        """Keep an outcome of the local model's answer seen at run time, and only the
+        newest `keep` of the model file's (the router loads fewer)."""
         with self._write() as c:
             c.execute("INSERT INTO route_outcomes (fingerprint, model, prompt, right, source, "
                       "run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (fingerprint, model, prompt, int(right), source, run_id, time.time()))
+            c.execute("DELETE FROM route_outcomes WHERE fingerprint = ? AND id <= (SELECT id "
+                      "FROM route_outcomes WHERE fingerprint = ? ORDER BY id DESC LIMIT 1 "
+                      "OFFSET ?)", (fingerprint, fingerprint, keep))
 
     def route_outcomes(self, fingerprint: str, limit: int) -> list[tuple[str, bool, str]]:
         """(prompt, right, source) of the model file's newest outcomes, at most `limit`,
