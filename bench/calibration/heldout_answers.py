@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from podium.core.config import EMBEDDED_MODEL, Settings
-from podium.core.errors import PromptTooLong
-from podium.core.models.calibration_suite import SuiteItem, mark, request_for
-from podium.core.models.provider import ModelRequest, collect
-from podium.core.models.routing import CONFIDENCE_TOP_LOGPROBS, answer_signals
+from podium.core.models.calibrate import ask
+from podium.core.models.calibration_suite import SuiteItem, mark
 from podium.providers.registry import build_hub
 
 HERE = Path(__file__).resolve().parent
@@ -50,17 +48,8 @@ async def answer_set(name: str) -> Path:
         for item in load_set(name):
             if item.id in cache["answers"]:
                 continue
-            base = request_for(item.prompt)
-            request = ModelRequest(base.messages, temperature=base.temperature,
-                                   max_tokens=base.max_tokens, seed=base.seed,
-                                   top_logprobs=CONFIDENCE_TOP_LOGPROBS)
             t0 = time.perf_counter()
-            try:
-                response = await collect(provider, request)
-                text, finish = response.text, response.finish_reason
-                signals = answer_signals(response.logprobs, finish)
-            except PromptTooLong:
-                text, finish, signals = "", "too_long", None
+            text, finish, signals = await ask(provider, item.prompt)
             cache["answers"][item.id] = {"reply": text, "finish_reason": finish,
                                          "signals": signals, "right": mark(item, text),
                                          "seconds": round(time.perf_counter() - t0, 3)}

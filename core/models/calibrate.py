@@ -43,7 +43,7 @@ from podium.core.models.calibration_suite import (
 )
 from podium.core.models.hub import ModelHub
 from podium.core.models.neighbours import MAX_CHARS, Example
-from podium.core.models.provider import ModelRequest, collect
+from podium.core.models.provider import ModelRequest, Provider, collect
 from podium.core.models.router_fit import (
     MAX_SEEN,
     RouterFit,
@@ -164,17 +164,8 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
             continue
         if on_progress is not None:
             on_progress(Progress("local", done, len(items), right, resumed))
-        request = request_for(item.prompt, max_tokens or request_for("").max_tokens)
-        request = ModelRequest(request.messages, temperature=request.temperature,
-                               max_tokens=request.max_tokens, seed=request.seed,
-                               top_logprobs=CONFIDENCE_TOP_LOGPROBS)
         t0 = time.perf_counter()
-        try:
-            response = await collect(provider, request)
-            text, finish, signals = response.text, response.finish_reason, answer_signals(
-                response.logprobs, response.finish_reason)
-        except PromptTooLong:  # this model cannot answer it: a wrong answer, not an abort
-            text, finish, signals = "", "too_long", None
+        text, finish, signals = await ask(provider, item.prompt, max_tokens)
         ok = mark(item, text)
         store.add_calibration_answer(fp, model, "local", item.prompt, text, ok,
                                      signals=signals, finish_reason=finish, cost=0.0,
@@ -212,6 +203,24 @@ async def calibrate(store: Store, hub: ModelHub, model: str, spec: ModelSpec, *,
         calibration.notes.append("no remote model asked: it counts as right on every prompt")
     store.save_router_fit(model, fp, fit.to_json(), marks, calibration.to_dict())
     return calibration
+
+
+async def ask(provider: Provider, prompt: str,
+              max_tokens: int | None = None) -> tuple[str, str | None, dict[str, float] | None]:
+    """Ask a local model one suite prompt as a calibration does (the suite's request,
+    with token probabilities): its reply, finish reason and `answer_signals`. A prompt
+    longer than the model's context is an empty answer ("too_long"), marked wrong, not
+    an abort."""
+    request = request_for(prompt, max_tokens or request_for("").max_tokens)
+    request = ModelRequest(request.messages, temperature=request.temperature,
+                           max_tokens=request.max_tokens, seed=request.seed,
+                           top_logprobs=CONFIDENCE_TOP_LOGPROBS)
+    try:
+        response = await collect(provider, request)
+    except PromptTooLong:
+        return "", "too_long", None
+    return response.text, response.finish_reason, answer_signals(response.logprobs,
+                                                                 response.finish_reason)
 
 
 def _labels(items: list[SuiteItem], local: dict[str, bool],
