@@ -220,3 +220,39 @@ def test_one_template_asked_many_times_keeps_being_found() -> None:
     assert SAME_ASK_KEPT <= len(held) < 60
     near = hub.fit.index().nearest("Write a polite reply to Kim about invoice 5555.")
     assert sum(n.example.seen is not None for n in near) >= 10
+
+
+GATED = """
+[inputs.topic]
+type = "string"
+[steps.draft]
+kind = "llm"
+prompt = "Write a haiku about {{ inputs.topic }}."
+[steps.check]
+kind = "review"
+of = "draft"
+"""
+
+
+@pytest.mark.parametrize("action, details, right", [
+    ("approve", {}, True), ("edit", {"value": "A better haiku."}, False),
+    ("reject", {"feedback": "Not a haiku."}, False)])
+def test_a_persons_decision_on_a_local_answer_teaches_the_router(
+        action: str, details: dict[str, Any], right: bool) -> None:
+    eng, kept = engine("Waves on the shore")
+    result = asyncio.run(eng.run(loads(GATED), {"topic": "the sea"}))
+    [item] = eng.store.reviews(run_id=result.run_id)
+    asyncio.run(eng.decide(item.id, action, proceed=False, **details))
+    # The ask as the step rendered it, learnt at once and kept.
+    assert [(e.prompt, e.local_right, e.seen) for e, _ in kept] == [
+        ("Write a haiku about the sea.", right, "review")]
+    assert "(seen here: review)" in score(eng.hub, "Write a haiku about the sea.")[1][-1]
+
+
+def test_a_decision_on_a_remote_answer_teaches_nothing() -> None:
+    eng, kept = engine("unused")
+    recipe = GATED.replace('kind = "llm"', 'kind = "llm"\nroute = "remote"')
+    result = asyncio.run(eng.run(loads(recipe), {"topic": "the sea"}))
+    [item] = eng.store.reviews(run_id=result.run_id)
+    asyncio.run(eng.decide(item.id, "reject", proceed=False, feedback="no"))
+    assert kept == []

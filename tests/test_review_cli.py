@@ -119,6 +119,13 @@ def test_approve_passes_the_draft_unchanged(podium_home: Path, tmp_path: Path) -
     resumed = podium(podium_home, "resume", item["run_id"], "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert out(resumed)["outputs"]["final"] == "FINAL: " + item["original"]
+    # The embedded model answered the draft alone: approving it taught the router.
+    ask = "Write one short sentence about a lighthouse."
+    db = sqlite3.connect(podium_home / "podium.db")
+    assert db.execute("SELECT prompt, right, source FROM route_outcomes").fetchall() == [
+        (ask, 1, "review")]
+    routed = out(podium(podium_home, "route", ask, "--json"))
+    assert "(seen here: review)" in " ".join(routed["reasons"])
 
 
 def test_bad_input_gets_a_clear_message_and_changes_nothing(podium_home: Path,

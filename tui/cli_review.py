@@ -162,10 +162,17 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 def _decide(review_id: str, action: str, no_resume: bool, as_json: bool, quiet: bool,
             **details: Any) -> None:
     """Record the decision, then continue the run if it was left waiting."""
+    from podium.core.config import load_settings
+    from podium.core.errors import PodiumError
+    from podium.core.models.calibrate import review_learner
     from podium.core.review.decisions import decide
 
     store = open_store()
-    record = decide(store, review_id, action, **details)
+    try:
+        learn = review_learner(store, load_settings())
+    except PodiumError:  # a config that does not load costs the router a lesson, not this
+        learn = None
+    record = decide(store, review_id, action, learn=learn, **details)
     summary = review_json(record)
     run = store.get_run(record.run_id)
     if not (as_json or quiet):

@@ -93,35 +93,12 @@ class Reader:
         return self._plans[run.recipe_hash]
 
     def step_input(self, run: RunRecord, step: StepRecord) -> list[tuple[str, str]]:
-        """What `step` was given: each of its templates (prompt, system, input...)
-        rendered with the run's inputs and the stored outputs of the steps before it.
-        A sub-step's templates, which see one item at a time, are left out; a template
-        that cannot be rendered now says why instead."""
-        from podium.core.errors import PodiumError
-        from podium.core.recipe import templates
-        from podium.core.recipe.load import pinned
-        from podium.core.steps.registry import template_fields
+        """What `step` was given: each of its templates rendered from what the run
+        stored (`core.run.inputs.step_inputs`)."""
+        from podium.core.run.inputs import step_inputs
 
         with self._lock:
-            store = self._open()
-            recipe = pinned(store, run)
-            outputs = {s.step_id: s.output for s in store.get_steps(run.id) if s.has_output}
-        definition = recipe.steps.get(step.step_id)
-        if definition is None:
-            return []
-        values = {"inputs": run.inputs, "steps": outputs}
-        shown = []
-        for path, source, is_expression in template_fields(definition):
-            if len(path) > 1:
-                continue
-            name = str(path[0])
-            try:
-                text = (templates.evaluate(source, values, what=name) if is_expression
-                        else templates.render(source, values, what=name))
-            except PodiumError as e:
-                text = f"(cannot be shown: {e.message})"
-            shown.append((name, text if isinstance(text, str) else repr(text)))
-        return shown
+            return step_inputs(self._open(), run, step.step_id)
 
     def queue(self) -> list[ReviewRecord]:
         """Pending reviews, oldest first."""

@@ -365,3 +365,19 @@ def judged_examples(store: Store) -> list[Example]:
     latest = {p["prompt"]: p["verdict"] for p in store.judged_pairs() if p["prompt"].strip()}
     return [Example(prompt, verdict in ("local", "both"), judged=True)
             for prompt, verdict in latest.items()]
+
+
+def review_learner(store: Store, settings: Settings) -> Callable[[str, str, bool, str],
+                                                                 None] | None:
+    """What a person's decision teaches the router when no engine is at hand (`podium
+    review` records it, and a later process loads it): keeps it for the local model
+    configured, as `Engine.decide` does through `ModelHub.learn`."""
+    keep = outcome_keeper(store, settings)
+    if keep is None:
+        return None
+
+    def learn(model: str, ask: str, right: bool, run_id: str) -> None:
+        if model == settings.default_model:
+            keep(Example(ask, right, seen="review"), run_id)
+
+    return learn

@@ -13,7 +13,8 @@ The examples belong to a router fit (`core.router_fit`): the calibration suite w
 marks of the local model configured (`podium calibrate`; the embedded model's ship with
 Podium). A person's verdicts on compared steps (`podium compare RUN STEP --verdict`)
 and the outcomes runs see (a cascade's local answer passing or failing the recipe's
-`verify`, or failing a program's check) join them (`core.calibrate.active_fit`, and
+`verify` or failing a program's check; a person approving, editing or rejecting a local
+answer) join them (`core.calibrate.active_fit`, and
 `RouterFit.learn` as they happen), so the router learns from this machine's own work:
 a new recipe step's asks look like its earlier ones. Pure Python with an inverted
 index: about 0.2 ms per ask.
@@ -53,7 +54,8 @@ class Example:
     local_right: bool
     judged: bool = False  # a person's verdict on a compared step, not a calibration mark
     # An outcome seen at run time, and what told it: "verify" (the recipe's own check
-    # of a cascade's local answer) or "check" (a check a program makes, which failed).
+    # of a cascade's local answer), "check" (a check a program makes, which failed) or
+    # "review" (a person approved, edited or rejected a local answer).
     seen: str | None = None
 
 

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import getpass
 import math
+from collections.abc import Callable
 from typing import Any
 
 from podium.core.errors import ReviewError
 from podium.core.recipe.load import pinned
 from podium.core.recipe.schema import Recipe
+from podium.core.run.inputs import step_inputs
 from podium.core.steps import registry
 from podium.core.steps.review import ReviewStep
 from podium.core.steps.values import parse_value
 from podium.core.store import ReviewRecord, Status, Store
 
 ACTIONS = ("approve", "edit", "reject", "regenerate")
+# What the router learns from a decision on a step the local model answered alone:
+# approved as it was, its answer was right; edited or rejected, it was not.
+VERDICTS = {"approve": True, "edit": False, "reject": False}
+# Called with the model that answered, its ask, whether it was right, and the run.
+Learn = Callable[[str, str, bool, str], None]
 
 
 def who() -> str:
@@ -40,8 +47,10 @@ def reviewed_step(store: Store, record: ReviewRecord) -> tuple[Recipe, Any, Revi
 
 def decide(store: Store, review_id: int | str, action: str, *, value: str | None = None,
            feedback: str | None = None, amount: float | None = None,
-           local: bool = False, by: str | None = None) -> ReviewRecord:
-    """Record a person's decision on a review item, after checking it fully."""
+           local: bool = False, by: str | None = None,
+           learn: Learn | None = None) -> ReviewRecord:
+    """Record a person's decision on a review item, after checking it fully; `learn`
+    hears what the decision says of a local model's answer (`local_verdict`)."""
     record = store.review(review_id)
     if record.status != Status.PENDING:
         when = f" by {record.decided_by}" if record.decided_by else ""
@@ -89,7 +98,29 @@ def decide(store: Store, review_id: int | str, action: str, *, value: str | None
                               f"this gate allows (max_rounds = {gate.max_rounds})",
                               "approve, edit or reject it")
         store.decide_review(record.id, "regenerate", by=by, feedback=feedback)
+    verdict = local_verdict(store, record, action) if learn is not None else None
+    if learn is not None and verdict is not None:
+        learn(*verdict, record.run_id)
     return store.review(record.id)
+
+
+def local_verdict(store: Store, record: ReviewRecord,
+                  action: str) -> tuple[str, str, bool] | None:
+    """(model, ask, right) a decision says of the step under review, when one local
+    model answered it alone in one `llm` call whose ask can be rendered again; None
+    for anything else (an item of a map, a remote or mixed answer, a regenerate)."""
+    if action not in VERDICTS or record.item is not None or record.of_step is None:
+        return None
+    step = next((s for s in store.get_steps(record.run_id) if s.step_id == record.of_step),
+                None)
+    if step is None or step.kind != "llm" or step.tier != "local" or not step.model or \
+            "," in step.model:
+        return None
+    run = store.get_run(record.run_id)
+    ask = dict(step_inputs(store, run, step.step_id)).get("prompt", "")
+    if not ask.strip() or ask.startswith("(cannot be shown"):
+        return None
+    return step.model, ask, VERDICTS[action]
 
 
 def _decide_budget(store: Store, record: ReviewRecord, action: str, amount: float | None,

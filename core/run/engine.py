@@ -135,9 +135,14 @@ class Engine:
     async def decide(self, review_id: int | str, action: str, *, proceed: bool = True,
                      **details: Any) -> RunResult | None:
         """Record a person's decision (see `core.review.decisions.decide`), then carry
-        on (`proceed`) unless told not to."""
-        record = decide(self.store, review_id, action, **details)
+        on (`proceed`) unless told not to. A decision on the default local model's
+        answer teaches the router (`ModelHub.learn`)."""
+        record = decide(self.store, review_id, action, learn=self._learn, **details)
         return await self.proceed(record.run_id) if proceed else None
+
+    def _learn(self, model: str, ask: str, right: bool, run_id: str) -> None:
+        if model == self.hub.default_local:  # what the router's fit describes
+            self.hub.learn(ask, right, "review", run_id)
 
     async def proceed(self, run_id: str) -> RunResult | None:
         """Carry on after a decision: a run this engine is executing picks it up at once;
