@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from podium.core.batch.executor import BatchSpec, Landed, RowJob, RowOutcome, ma
 from podium.core.config import EMBEDDED_MODEL, Settings, embedded_spec, load_settings
 from podium.core.errors import ConfigError, PodiumError
 from podium.core.models.hub import RateLimiter
+from podium.core.models.neighbours import Example
 
 INSTALL_HINT = "pip install 'podium[ray]'"
 CONNECT_TIMEOUT_S = 3.0
@@ -141,6 +142,11 @@ class RowWorker:
         hub = build_hub(settings)
         hub.fit = fit
         hub.budget = Budget.from_settings(settings, spent_today)
+        # Outcomes the router learns here go back with their row's run, for the driver
+        # to keep (`core.calibrate.outcome_keeper`): a worker's store is scratch.
+        self.outcomes: list[tuple[str, str, bool, str]] = []  # (run, ask, right, source)
+        hub.on_outcome = lambda example, run_id: self.outcomes.append(
+            (run_id, example.prompt, example.local_right, example.seen or "run"))
         self.engine = Engine(self.store, hub, max_parallel=settings.max_parallel)
         for name, spec in settings.catalog().items():
             if spec.rpm is not None:
@@ -171,8 +177,10 @@ class RowWorker:
             status, error = result.status, result.error
         except PodiumError as e:  # stored with the run, which still comes back
             status, error = "failed", e.message
+        learnt = [o[1:] for o in self.outcomes if o[0] == run_id]
+        self.outcomes = [o for o in self.outcomes if o[0] != run_id]
         return {"index": index, "status": status, "error": error,
-                "run": self.store.export_run(run_id)}
+                "run": self.store.export_run(run_id), "outcomes": learnt}
 
 
 class RayExecutor:
@@ -231,9 +239,10 @@ class RayExecutor:
         self._init()
         from ray.exceptions import RayActorError
 
-        from podium.core.models.calibrate import active_fit
+        from podium.core.models.calibrate import active_fit, outcome_keeper
 
         settings_json = (self.settings or load_settings()).model_dump_json()
+        keep = outcome_keeper(spec.store, self.settings or load_settings())
         midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
         made = (settings_json, ray.remote(num_cpus=0)(RateBook).remote(),
                 active_fit(spec.store, self.settings or load_settings()),
@@ -279,7 +288,7 @@ class RayExecutor:
                         spec.store.fail_row(spec.batch_id, job.index, message)
                         landed(RowOutcome(job.index, job.key, "failed", None, message))
                         continue
-                    self._land(spec, job, result, time.monotonic() - began, landed)
+                    self._land(spec, job, result, time.monotonic() - began, landed, keep)
         finally:
             for fut in flying:
                 fut.cancel()
@@ -288,10 +297,15 @@ class RayExecutor:
 
     @staticmethod
     def _land(spec: BatchSpec, job: RowJob, result: dict[str, Any], seconds: float,
-              landed: Landed) -> None:
+              landed: Landed, keep: Callable[[Example, str], None] | None = None) -> None:
+        """Land a worker's result: its run (once), and what the router learnt of it."""
         if result["run"] is None:
             spec.store.fail_row(spec.batch_id, job.index, result["error"])
             landed(RowOutcome(job.index, job.key, "failed", None, result["error"], seconds))
         elif spec.store.land_run(spec.batch_id, job.index, result["run"]):
-            landed(RowOutcome(job.index, job.key, result["status"], result["run"]["run"]["id"],
+            run_id = result["run"]["run"]["id"]
+            if keep is not None:
+                for ask, right, source in result.get("outcomes", ()):
+                    keep(Example(ask, right, seen=source), run_id)
+            landed(RowOutcome(job.index, job.key, result["status"], run_id,
                               result["error"], seconds))

@@ -160,3 +160,34 @@ def test_an_unreachable_address_fails_fast_and_clearly() -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(ConfigError):
         check_address("no-port-here")
+
+
+@pytest.mark.model
+def test_a_worker_sends_what_the_router_learnt_back_with_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's store is scratch: the outcomes its router learns (here a cascade's
+    `verify` failing the embedded model's answer) go back with their row's run, for
+    the driver to keep. Run without Ray: the actor is a plain class."""
+    from podium.core.models.router_fit import shipped_fit
+    from podium.providers.ray_batch import RowWorker
+    from tests.servers import Behaviour, ScriptServer
+
+    recipe = ('[inputs.n]\ntype = "integer"\n[steps.a]\nkind = "llm"\nroute = "cascade"\n'
+              'prompt = "Count to {{ inputs.n }}."\nmax_tokens = 8\n'
+              'verify = "answer | length > 1000"\n')
+    with ScriptServer([Behaviour(text="1 2 3")] * 2) as server:
+        monkeypatch.setenv("PODIUM_TEST_KEY", "sk-test")
+        settings = Settings.model_validate({"models": {"big": {
+            "provider": "openai", "base_url": server.url + "/v1",
+            "key_env": "PODIUM_TEST_KEY"}}})
+        worker = RowWorker(settings.model_dump_json(), 1, None, shipped_fit(), 0.0)
+
+        async def rows() -> list[dict[str, Any]]:
+            return [await worker.run_row("h", recipe, "r.toml", i, {"n": n})
+                    for i, n in enumerate((3, 4))]
+
+        first, second = asyncio.run(rows())
+    assert first["status"] == "succeeded" and len(server.requests) == 2  # both escalated
+    assert first["outcomes"] == [("Count to 3.", False, "verify")]
+    assert second["outcomes"] == [("Count to 4.", False, "verify")]  # each its own
+    assert worker.outcomes == []
