@@ -127,6 +127,8 @@ def test_outcomes_of_a_run_reach_podium_route(podium_home: Path, tmp_path: Path,
         ran = podium("run", str(recipe), "--json", "-q")
         assert ran.returncode == 0, ran.stderr
         after = json.loads(podium("route", ASK, "--json").stdout)
+        listed = podium("models").stdout
+    assert "shipped fit, 1 outcome seen" in listed, listed
     assert [s["tier"] for s in json.loads(ran.stdout)["steps"]] == ["remote"], ran.stdout
     assert after["score"] > before["score"]
     assert "(seen here: verify)" in " ".join(after["reasons"])

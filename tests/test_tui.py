@@ -296,6 +296,8 @@ def test_models_screen_shows_the_catalog_spend_and_usage() -> None:
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count >= 1)
         assert "smollm2" in str(table.get_row_at(0))
+        # Its router fit, as `podium models` says it: never calibrated here.
+        assert str(table.get_row_at(0)[4]) == "shipped fit"
         spend = str(app.screen.query_one("#spend", Static).render())
         assert spend.startswith("spent today $") and "no daily budget" in spend
         assert app.screen.query_one(Sparkline).data[-1] > 0  # today's tokens

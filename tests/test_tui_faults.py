@@ -120,7 +120,7 @@ def test_checking_servers_shows_each_answer_in_full(monkeypatch: pytest.MonkeyPa
 
         def states(app: PodiumApp) -> dict[str, str]:
             table = app.screen.query_one(DataTable)
-            return {str(k.value): str(table.get_row(k)[4]) for k in table.rows}
+            return {str(k.value): str(table.get_row(k)[3]) for k in table.rows}
 
         async def body(app: PodiumApp, pilot: object) -> None:
             await pilot.press("M")  # type: ignore[attr-defined]
@@ -131,7 +131,7 @@ def test_checking_servers_shows_each_answer_in_full(monkeypatch: pytest.MonkeyPa
             # Wider than the column was ("ready"), shown whole.
             shown = states(app)
             assert shown["near"] == "reachable" and shown["gone"] == "unreachable (cannot connect)"
-            column = list(app.screen.query_one(DataTable).columns.values())[4]
+            column = list(app.screen.query_one(DataTable).columns.values())[3]
             assert column.width == len("unreachable (cannot connect)")
 
         drive(make_app(store, engine), body)

@@ -28,7 +28,7 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
     from podium.core.config import load_settings, resolve_key
 
     settings = load_settings()
-    calibrations = _calibrations(settings)
+    calibrated = calibrations(settings)
     rows = []
     for name, spec in settings.catalog().items():
         if spec.provider == "llamacpp":
@@ -43,7 +43,7 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
                      "base_url": spec.base_url, "key_env": spec.key_env,
                      "price_in": spec.price_in, "price_out": spec.price_out,
                      "fallbacks": spec.fallbacks, "description": spec.description,
-                     "calibration": calibrations.get(name)})
+                     "calibration": calibrated.get(name)})
     if check:
         for name, state in _reachability(settings).items():
             row = next(r for r in rows if r["name"] == name)
@@ -69,13 +69,14 @@ def models(ctx: click.Context, as_json: bool, check: bool) -> None:
         sys.exit(1)
 
 
-def _calibrations(settings: Any) -> dict[str, str]:
+def calibrations(settings: Any) -> dict[str, str]:
     """Each local model's calibration, in words: how old, stale, or none (the shipped
-    fit serves). Reads the database only if there is one (never creates it)."""
+    fit serves), and how many outcomes runs taught its router. Reads the database only
+    if there is one (never creates it)."""
     import time
 
     from podium.core.models.calibrate import calibration_state
-    from podium.core.models.router_fit import age_text
+    from podium.core.models.router_fit import MAX_SEEN, age_text, fingerprint
     from podium.core.paths import db_path
     from podium.core.store import Store
 
@@ -91,6 +92,11 @@ def _calibrations(settings: Any) -> dict[str, str]:
             else:
                 out[name] = {"stale": "calibration stale: recalibrate",
                              "shipped": "shipped fit"}.get(state, "not calibrated")
+            # What runs taught the router of this model file (`ModelHub.learn`).
+            seen = len(store.route_outcomes(fingerprint(spec.path), MAX_SEEN)) if store \
+                else 0
+            if seen:
+                out[name] += f", {seen} outcome{'s' if seen != 1 else ''} seen"
     finally:
         if store is not None:
             store.close()

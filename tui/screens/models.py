@@ -1,6 +1,7 @@
-"""The models: the catalog, which local model is loaded, whether each remote server
-answers (asked in the background), today's spend against the daily budget, and tokens
-and cost per day for the last three weeks."""
+"""The models: the catalog, which local model is loaded, each local model's router fit
+(calibrated, stale, shipped; with the outcomes runs taught it), whether each remote
+server answers (asked in the background), today's spend against the daily budget, and
+tokens and cost per day for the last three weeks."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from podium.tui.screens.base import PodiumFooter, PodiumHeader, alive
 DAYS = 21
 
 
-COLUMNS = ("model", "provider", "tier", "where", "state")
+# The file or server last: the longest and least needed at a glance.
+COLUMNS = ("model", "provider", "tier", "state", "router", "where")
 
 
 class ModelsScreen(Screen[None]):
@@ -32,7 +34,8 @@ class ModelsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.settings: Settings | None = None
-        self.shown: tuple[Settings, list[tuple[str, int, float]], float] | None = None
+        self.shown: tuple[Settings, list[tuple[str, int, float]], float,
+                          dict[str, str]] | None = None
         self.pinged: dict[str, str] = {}  # what each remote server answered to a check
 
     def compose(self) -> ComposeResult:
@@ -54,21 +57,23 @@ class ModelsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="models", exit_on_error=False)
     def load(self) -> None:
         from podium.tui.app import PodiumApp
+        from podium.tui.cli_models import calibrations
 
         app = self.app
         assert isinstance(app, PodiumApp)
         settings = load_settings()
         usage = app.reader.usage(DAYS)
         spent = app.reader.spent_today()
-        app.call_from_thread(self.show, settings, usage, spent)
+        routers = calibrations(settings)  # hashes each model file's ends: off the UI
+        app.call_from_thread(self.show, settings, usage, spent, routers)
 
     def show(self, settings: Settings, usage: list[tuple[str, int, float]],
-             spent: float) -> None:
+             spent: float, routers: dict[str, str]) -> None:
         from podium.tui.app import PodiumApp
 
         assert isinstance(self.app, PodiumApp)
         self.settings = settings
-        self.shown = (settings, usage, spent)
+        self.shown = (settings, usage, spent, routers)
         hub = self.app.engine.hub
         rows: list[tuple[str, ...]] = []
         for name, spec in settings.catalog().items():
@@ -79,7 +84,8 @@ class ModelsScreen(Screen[None]):
             if name in hub.providers and spec.provider == "llamacpp" and _loaded(spec.path):
                 state = "loaded"
             state = self.pinged.get(name, state)
-            rows.append((name, spec.provider, spec.resolved_tier, str(where)[:40], state))
+            rows.append((name, spec.provider, spec.resolved_tier, state,
+                         routers.get(name, "-"), str(where)[:40]))
         # Columns as wide as their widest cell, set here: a table left to measure
         # itself was seen painted at its headers' widths for a frame.
         table = self.query_one(DataTable)
