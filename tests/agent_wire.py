@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -73,13 +74,13 @@ def anthropic_turn(turn: Turn, n: int) -> str:
     return _sse(events)
 
 
-class TurnServer:
-    """Answers request k with turn k of `script` (the last one repeats)."""
+class SseServer:
+    """Answers the n-th request (from 1) with `answer(n)`, an event stream, and keeps
+    every request body."""
 
-    def __init__(self, script: list[Turn], wire: str = "openai") -> None:
+    def __init__(self, answer: Callable[[int], str]) -> None:
         self.bodies: list[dict[str, Any]] = []
         owner = self
-        make = openai_turn if wire == "openai" else anthropic_turn
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,7 +92,7 @@ class TurnServer:
                 with lock:
                     owner.bodies.append(json.loads(self.rfile.read(size)))
                     n = len(owner.bodies)
-                data = make(script[min(n, len(script)) - 1], n).encode()
+                data = answer(n).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", str(len(data)))
@@ -102,9 +103,23 @@ class TurnServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def __enter__(self) -> TurnServer:
+    def __enter__(self) -> SseServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class TurnServer(SseServer):
+    """Answers request k with turn k of `script` (the last one repeats)."""
+
+    def __init__(self, script: list[Turn], wire: str = "openai") -> None:
+        make = openai_turn if wire == "openai" else anthropic_turn
+        super().__init__(lambda n: make(script[min(n, len(script)) - 1], n))
+
+    def __enter__(self) -> TurnServer:
+        return self

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,40 +16,18 @@ from podium.core.models.provider import Message, ModelRequest, Tool, ToolCall, c
 from podium.providers.anthropic import AnthropicProvider
 from podium.providers.http import make_client
 from podium.providers.openai import OpenAIProvider
+from tests.agent_wire import SseServer
 
 WEATHER = Tool("weather", "The weather in a city now.",
                {"type": "object", "properties": {"city": {"type": "string"}},
                 "required": ["city"]})
 
 
-class Replay:
+class Replay(SseServer):
     """A server that answers every POST with the same SSE events and keeps the bodies."""
 
     def __init__(self, events: list[str]) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                size = int(self.headers.get("Content-Length") or 0)
-                owner.bodies.append(json.loads(self.rfile.read(size)))
-                data = "".join(events).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda n: "".join(events))
 
 
 def sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> list[str]:
